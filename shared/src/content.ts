@@ -68,33 +68,39 @@ async function * iterate (source: ByteSource): AsyncGenerator<Uint8Array> {
  */
 export async function * sealChunks (source: ByteSource, { cipher, chunkSize, signal, onProgress }: SealOptions): AsyncGenerator<Uint8Array> {
   assertChunkSize(chunkSize)
-  let buffer = new Uint8Array(chunkSize)
+  // One staging buffer for chunks that straddle input pieces; reusable because WebCrypto
+  // copies its input when encrypt() is called. Whole chunks inside a piece are sealed in place.
+  const buffer = new Uint8Array(chunkSize)
   let filled = 0
   let index = 0
   let bytes = 0
-  const emit = async (length: number): Promise<Uint8Array> => {
+  const emit = async (plain: Uint8Array): Promise<Uint8Array> => {
     signal?.throwIfAborted()
-    const sealed = await cipher.seal(index, buffer.subarray(0, length))
+    const sealed = await cipher.seal(index, plain)
     index++
-    bytes += length
+    bytes += plain.length
     onProgress?.({ bytes, chunks: index })
     return sealed
   }
   for await (const piece of iterate(source)) {
     let offset = 0
     while (offset < piece.length) {
+      if (filled === 0 && piece.length - offset >= chunkSize) {
+        yield await emit(piece.subarray(offset, offset + chunkSize))
+        offset += chunkSize
+        continue
+      }
       const take = Math.min(chunkSize - filled, piece.length - offset)
       buffer.set(piece.subarray(offset, offset + take), filled)
       filled += take
       offset += take
       if (filled === chunkSize) {
-        yield await emit(chunkSize)
-        buffer = new Uint8Array(chunkSize)
+        yield await emit(buffer)
         filled = 0
       }
     }
   }
-  if (filled > 0 || index === 0) yield await emit(filled)
+  if (filled > 0 || index === 0) yield await emit(buffer.subarray(0, filled))
 }
 
 export interface SealedFile {

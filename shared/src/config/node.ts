@@ -7,10 +7,13 @@ const MiB = 1024 * 1024
 export const NODE_DEFAULTS = {
   /** Serving is opt-in: nothing is served until the donor turns it on. */
   donate: false,
+  /** Disk the cache may use. @default 2 GiB */
   cacheCapBytes: 2 * 1024 * MiB,
+  /** Upload rate while donating. @default 2 MiB/s */
   uploadRateBytesPerSec: 2 * MiB,
+  /** Peers served at once while donating. @default 16 */
   maxServeConnections: 16,
-  /** How long peers get before the origin is raced. */
+  /** How long peers get before the origin is raced. @default 400 */
   hedgeDelayMs: 400
 } as const
 
@@ -23,8 +26,10 @@ export const iceServerSchema = z.strictObject({
 export const nodeSettingsSchema = z.strictObject({
   /** Relay multiaddrs, each ending in /p2p/<peer id>. */
   relays: z.array(multiaddrString.refine(value => value.includes('/p2p/'), 'must end in /p2p/<peer id>')).default([]),
-  /** Relay HTTP endpoints for delegated routing and the origin gateway. */
+  /** Relay HTTP endpoints serving the Delegated Routing V1 API (`/routing/v1/providers/{cid}`). */
   routers: z.array(httpUrl).default([]),
+  /** Origin Trustless Gateways (`/ipfs/{cid}?format=raw`), asked when no peer has a block. */
+  gateways: z.array(httpUrl).default([]),
   iceServers: z.array(iceServerSchema).default([]),
   donate: z.boolean().default(NODE_DEFAULTS.donate),
   cacheCapBytes: byteCount(16 * MiB).default(NODE_DEFAULTS.cacheCapBytes),

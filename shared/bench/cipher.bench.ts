@@ -1,0 +1,74 @@
+/**
+ * Seal and open throughput of the Peerloom chunk format at 64 KiB, 256 KiB and 1 MiB chunks,
+ * next to raw WebCrypto AES-256-GCM on the same buffers in the same run.
+ *
+ * "Peerloom seal" = ChunkCipher.create (HKDF) + sealChunks over a stream of 1 MiB pieces
+ * (re-cutting, per-chunk nonce and AAD). "Peerloom open" = ChunkCipher.create + openRange over the
+ * whole file from in-memory sealed chunks (length check, AAD, slicing). "raw" = one imported
+ * AES-GCM key, encrypt/decrypt of the same chunk buffers with a fixed nonce and no AAD.
+ * Runs alternate between the two so drift affects both; figures are medians.
+ *
+ * Usage: npm run bench -w shared [-- --mib 64 --runs 7]
+ */
+import { writeFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import { ChunkCipher } from '../src/cipher.ts'
+import { openRange, sealChunks } from '../src/content.ts'
+import { randomBytes } from '../src/bytes.ts'
+
+const { values } = parseArgs({ options: { mib: { type: 'string', default: '64' }, runs: { type: 'string', default: '7' }, out: { type: 'string' } } })
+const totalBytes = Number(values.mib) * 1024 * 1024
+const runs = Number(values.runs)
+const subtle = globalThis.crypto.subtle
+const MiB = 1024 * 1024
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2 }
+const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000)
+
+async function time (fn: () => Promise<void>): Promise<number> {
+  const start = performance.now()
+  await fn()
+  return performance.now() - start
+}
+
+const plaintext = randomBytes(totalBytes)
+const pieces = Array.from({ length: Math.ceil(totalBytes / MiB) }, (_, i) => plaintext.subarray(i * MiB, (i + 1) * MiB))
+const contentKey = randomBytes(32)
+const contentId = randomBytes(32)
+const rawKey = await subtle.importKey('raw', randomBytes(32) as BufferSource, 'AES-GCM', false, ['encrypt', 'decrypt'])
+const iv = new Uint8Array(12)
+
+interface Row { chunk: string, op: string, peerloom: number, raw: number }
+const rows: Row[] = []
+
+for (const chunkSize of [64 * 1024, 256 * 1024, MiB]) {
+  const chunks = Array.from({ length: Math.ceil(totalBytes / chunkSize) }, (_, i) => plaintext.subarray(i * chunkSize, (i + 1) * chunkSize))
+  const cipher = await ChunkCipher.create(contentKey, contentId)
+  const sealed = await Promise.all(chunks.map(async (c, i) => await cipher.seal(i, c)))
+  const rawSealed = await Promise.all(chunks.map(async c => new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv }, rawKey, c as BufferSource))))
+  const t = { seal: [] as number[], rawSeal: [] as number[], open: [] as number[], rawOpen: [] as number[] }
+  for (let run = 0; run < runs + 1; run++) {
+    const keep = run > 0 // the first run warms up JIT and the thread pool
+    const seal = await time(async () => {
+      const c = await ChunkCipher.create(contentKey, contentId)
+      for await (const _ of sealChunks(pieces, { cipher: c, chunkSize })) { /* consume */ }
+    })
+    const rawSeal = await time(async () => { for (const c of chunks) await subtle.encrypt({ name: 'AES-GCM', iv }, rawKey, c as BufferSource) })
+    const open = await time(async () => {
+      const c = await ChunkCipher.create(contentKey, contentId)
+      for await (const _ of openRange({ cipher: c, size: totalBytes, chunkSize, start: 0, end: totalBytes, readChunk: async i => sealed[i]! })) { /* consume */ }
+    })
+    const rawOpen = await time(async () => { for (const c of rawSealed) await subtle.decrypt({ name: 'AES-GCM', iv }, rawKey, c as BufferSource) })
+    if (keep) { t.seal.push(seal); t.rawSeal.push(rawSeal); t.open.push(open); t.rawOpen.push(rawOpen) }
+  }
+  const label = chunkSize >= MiB ? `${chunkSize / MiB} MiB` : `${chunkSize / 1024} KiB`
+  rows.push({ chunk: label, op: 'seal', peerloom: mbps(totalBytes, median(t.seal)), raw: mbps(totalBytes, median(t.rawSeal)) })
+  rows.push({ chunk: label, op: 'open', peerloom: mbps(totalBytes, median(t.open)), raw: mbps(totalBytes, median(t.rawOpen)) })
+}
+
+const header = `| chunk | op | Peerloom MB/s | raw AES-GCM MB/s | ratio | format overhead |\n|---|---|---:|---:|---:|---:|`
+const lines = rows.map(r => `| ${r.chunk} | ${r.op} | ${r.peerloom.toFixed(0)} | ${r.raw.toFixed(0)} | ${(r.peerloom / r.raw).toFixed(3)} | ${((1 - r.peerloom / r.raw) * 100).toFixed(1)}% |`)
+const table = [header, ...lines].join('\n')
+const meta = `${values.mib} MiB per run, median of ${runs} runs (after 1 warm-up), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`
+console.log(`${meta}\n\n${table}`)
+if (values.out !== undefined) await writeFile(values.out, `${meta}\n\n${table}\n`)
