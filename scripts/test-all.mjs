@@ -33,8 +33,8 @@ const steps = [
 function count (output) {
   let passed = 0
   let failed = 0
-  for (const m of output.matchAll(/^# pass (\d+)$/gm)) passed += Number(m[1])
-  for (const m of output.matchAll(/^# fail (\d+)$/gm)) failed += Number(m[1])
+  for (const m of output.matchAll(/^(?:#|ℹ) pass (\d+)$/gm)) passed += Number(m[1])
+  for (const m of output.matchAll(/^(?:#|ℹ) fail (\d+)$/gm)) failed += Number(m[1])
   for (const m of output.matchAll(/^\s+(\d+) passed\b/gm)) passed += Number(m[1])
   for (const m of output.matchAll(/^\s+(\d+) (failed|flaky)\b/gm)) failed += Number(m[1])
   return { passed, failed }
