@@ -1,0 +1,98 @@
+/**
+ * `peerloom-relay`: parses the configuration, starts the node and its HTTP API, prints the
+ * ready line(s) on stdout, logs to stderr, and drains on SIGTERM/SIGINT.
+ */
+import { readFileSync } from 'node:fs'
+import { rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { isPeerloomError } from '@peerloom/shared'
+import { DATA_FILES, DEFAULT_SHUTDOWN_GRACE_MS } from '../constants.ts'
+import { HttpApi } from '../http/server.ts'
+import { loadOrCreateUploadToken } from '../origin/token.ts'
+import { createRelayNode } from '../relay.ts'
+import { RELAY_USAGE, parseRelayArgs } from './relay-args.ts'
+import type { RelayArgs } from './relay-args.ts'
+
+export interface Stdio {
+  stdout: (line: string) => void
+  stderr: (line: string) => void
+}
+
+/** The package version, for --version and identify. */
+export function packageVersion (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+/** Runs the relay until a signal stops it; resolves with the exit status. */
+export async function runRelay (argv: string[], env: NodeJS.ProcessEnv, io: Stdio): Promise<number> {
+  let args: RelayArgs
+  try {
+    args = parseRelayArgs(argv, env)
+  } catch (err) {
+    io.stderr(`peerloom-relay: invalid configuration: ${(err as Error).message}`)
+    return 2
+  }
+  if (args.kind === 'help') {
+    io.stdout(RELAY_USAGE)
+    return 0
+  }
+  if (args.kind === 'version') {
+    io.stdout(packageVersion())
+    return 0
+  }
+  const { config } = args
+  const log = (line: string): void => { io.stderr(`peerloom-relay: ${line}`) }
+  const relay = createRelayNode({ config, log })
+  let http: HttpApi | undefined
+  const runningFile = join(config.data, DATA_FILES.running)
+
+  let resolveStopped!: (status: number) => void
+  const stopped = { promise: new Promise<number>(resolve => { resolveStopped = resolve }), resolve: (status: number) => { resolveStopped(status) } }
+  let stopping = false
+  const stop = async (why: string): Promise<void> => {
+    if (stopping) return
+    stopping = true
+    log(`${why}: draining`)
+    const deadline = AbortSignal.timeout(DEFAULT_SHUTDOWN_GRACE_MS)
+    const timer = setTimeout(() => {
+      log('drain took too long; exiting anyway')
+      stopped.resolve(0)
+    }, DEFAULT_SHUTDOWN_GRACE_MS)
+    timer.unref()
+    try {
+      await rm(runningFile, { force: true })
+      await http?.stop(AbortSignal.timeout(DEFAULT_SHUTDOWN_GRACE_MS / 3))
+      await relay.stop()
+      log('stopped')
+      stopped.resolve(0)
+    } catch (err) {
+      log(`error while stopping: ${(err as Error).message}`)
+      stopped.resolve(deadline.aborted ? 0 : 1)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+  process.once('SIGTERM', () => { void stop('SIGTERM') })
+  process.once('SIGINT', () => { void stop('SIGINT') })
+
+  try {
+    await relay.start()
+    const uploadToken = config.origin ? await loadOrCreateUploadToken(config.data) : undefined
+    http = new HttpApi({ relay, log, ...(uploadToken === undefined ? {} : { uploadToken }) })
+    const url = await http.start(config.http)
+    if (config.origin) await writeFile(runningFile, JSON.stringify({ pid: process.pid, http: url }) + '\n')
+    const multiaddrs = relay.multiaddrs().map(addr => addr.toString())
+    if (config.json) io.stdout(JSON.stringify({ peerId: relay.peerId.toString(), multiaddrs, http: url }))
+    else for (const addr of multiaddrs) io.stdout(addr)
+    log(`peer ${relay.peerId.toString()} ready; HTTP on ${url}${config.origin ? ' (origin)' : ''}`)
+  } catch (err) {
+    const detail = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `address in use: ${(err as Error).message}` : (err as Error).message
+    io.stderr(`peerloom-relay: cannot start: ${detail}${isPeerloomError(err) ? '' : (err as Error).cause instanceof Error ? ` (${((err as Error).cause as Error).message})` : ''}`)
+    stopping = true
+    await http?.stop(AbortSignal.timeout(1000)).catch(() => {})
+    await relay.stop().catch(() => {})
+    return isPeerloomError(err) && err.name === 'ConfigError' ? 2 : 1
+  }
+  return await stopped.promise
+}

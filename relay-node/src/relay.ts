@@ -1,0 +1,264 @@
+/**
+ * The relay node: a libp2p host with TCP and WebSockets, Noise, Yamux, identify, ping,
+ * autonat, a circuit relay v2 server with configured limits and a Kademlia DHT server,
+ * wrapped in a Helia node so that, as an origin, it also serves its on-disk blockstore over
+ * bitswap and announces published content in the DHT.
+ *
+ * @example
+ * ```ts
+ * const relay = createRelayNode({ config: parseConfig(relayConfigSchema, { data: './data' }) })
+ * await relay.start()
+ * console.log(relay.multiaddrs())
+ * await relay.stop()
+ * ```
+ */
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { withBitswap } from '@helia/bitswap'
+import { withLibp2pLight } from '@helia/libp2p'
+import { autoNAT } from '@libp2p/autonat'
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { KEEP_ALIVE } from '@libp2p/interface'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import type { KadDHT } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { LevelDatastore } from 'datastore-level'
+import { createHeliaLight } from 'helia'
+import type { Helia } from 'helia'
+import * as dagJson from '@ipld/dag-json'
+import type { CID } from 'multiformats/cid'
+import type { RelayConfig } from '@peerloom/shared'
+import { BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_MAX_MS, BOOTSTRAP_RETRY_MS, DATA_FILES, PROVIDE_TIMEOUT_MS } from './constants.ts'
+import { loadOrCreateIdentity } from './identity.ts'
+import { RelayGate, openCircuits } from './limits.ts'
+import { RelayMetrics } from './metrics.ts'
+import { parseCid } from './origin/blocks.ts'
+import { OriginStore } from './origin/store.ts'
+
+/** Extra hop/stop streams a connection may hold beyond its circuits: reservations and refreshes. */
+const STREAM_HEADROOM = 4
+
+export interface RelayServices extends Record<string, unknown> {
+  relay: CircuitRelayService
+  dht: KadDHT
+}
+
+export interface RelayNodeInit {
+  config: RelayConfig
+  /** Where counters go; a fresh registry when omitted. */
+  metrics?: RelayMetrics
+  /** Operator-facing log lines (stderr in the CLI). */
+  log?: (line: string) => void
+}
+
+/** What GET /health reports. */
+export interface RelayHealth {
+  status: 'ok' | 'starting' | 'stopping'
+  peerId: string
+  multiaddrs: string[]
+  reservations: number
+  connections: number
+  circuits: number
+  uptimeSeconds: number
+  origin: boolean
+  published?: number
+}
+
+export class RelayNode {
+  readonly config: RelayConfig
+  readonly metrics: RelayMetrics
+  readonly origin?: OriginStore
+  private readonly log: (line: string) => void
+  private helia?: Helia & { libp2p: Libp2p<RelayServices> }
+  private datastore?: LevelDatastore
+  private startedAt = 0
+  private status: RelayHealth['status'] = 'starting'
+  private readonly shutdown = new AbortController()
+  private published = 0
+
+  constructor (init: RelayNodeInit) {
+    this.config = init.config
+    this.metrics = init.metrics ?? new RelayMetrics()
+    this.log = init.log ?? (() => {})
+    if (this.config.origin) this.origin = new OriginStore(this.config.data)
+  }
+
+  get libp2p (): Libp2p<RelayServices> {
+    if (this.helia === undefined) throw new Error('the relay is not started')
+    return this.helia.libp2p
+  }
+
+  get peerId (): PeerId {
+    return this.libp2p.peerId
+  }
+
+  /** Listening addresses, each ending in /p2p/<peer id>. */
+  multiaddrs (): Multiaddr[] {
+    return this.libp2p.getMultiaddrs()
+  }
+
+  async start (): Promise<void> {
+    const { config } = this
+    await mkdir(config.data, { recursive: true })
+    const privateKey = await loadOrCreateIdentity(config.data)
+    this.datastore = new LevelDatastore(join(config.data, DATA_FILES.datastore))
+    try {
+      await this.datastore.open()
+    } catch (err) {
+      throw new Error(`cannot open ${join(config.data, DATA_FILES.datastore)}: is another peerloom-relay using --data ${config.data}?`, { cause: err })
+    }
+    await this.origin?.open()
+
+    const gate = new RelayGate({
+      limits: config.limits,
+      onDenied: (reason, detail) => {
+        this.metrics.denied.inc({ reason })
+        this.log(`refused (${reason}): ${detail}`)
+      }
+    })
+    const helia = createHeliaLight({
+      datastore: this.datastore,
+      ...(this.origin === undefined ? {} : { blockstore: this.origin.blockstore }),
+      codecs: [dagJson]
+    })
+    const withNet = withLibp2pLight(helia, this.libp2pOptions(privateKey, gate))
+    this.helia = (this.origin === undefined ? withNet : withBitswap(withNet)) as unknown as Helia & { libp2p: Libp2p<RelayServices> }
+    await this.helia.start()
+    this.startedAt = Date.now()
+
+    const node = this.helia.libp2p
+    gate.bind({
+      connections: peer => node.getConnections(peer),
+      reservations: () => node.services.relay.reservations
+    })
+    this.metrics.bind({
+      connections: () => node.getConnections().length,
+      reservations: () => node.services.relay.reservations.size,
+      circuits: () => openCircuits(node.getConnections())
+    })
+    for (const addr of config.bootstrap) void this.keepBootstrapping(multiaddr(addr))
+    if (this.origin !== undefined) void this.announcePublished()
+    this.status = 'ok'
+  }
+
+  private libp2pOptions (privateKey: PrivateKey, gate: RelayGate): Parameters<typeof withLibp2pLight>[1] {
+    const { limits } = this.config
+    const streamsPerConnection = limits.maxCircuitsPerPeer + STREAM_HEADROOM
+    return {
+      privateKey,
+      addresses: { listen: this.config.listen, announce: this.config.announce },
+      transports: [tcp(), webSockets()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionGater: gate.gater(),
+      connectionManager: {
+        maxConnections: limits.maxConnections,
+        maxIncomingPendingConnections: limits.maxPendingConnections,
+        inboundConnectionThreshold: limits.connectionRatePerIp
+      },
+      peerDiscovery: [],
+      metrics: this.metrics.libp2pMetrics(),
+      services: {
+        identify: identify(),
+        ping: ping(),
+        autonat: autoNAT(),
+        relay: circuitRelayServer({
+          maxInboundHopStreams: streamsPerConnection,
+          maxOutboundStopStreams: streamsPerConnection,
+          reservations: {
+            maxReservations: limits.maxReservations,
+            reservationTtl: limits.reservationTtlMs,
+            applyDefaultLimit: true,
+            defaultDurationLimit: limits.circuitDurationMs,
+            defaultDataLimit: BigInt(limits.circuitDataBytes)
+          }
+        }),
+        // DHT server among relays; browsers join in client mode over their relay connection.
+        // Addresses pass through unfiltered: browsers announce circuit and WebRTC addresses.
+        dht: kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: true })
+      }
+    } as unknown as Parameters<typeof withLibp2pLight>[1]
+  }
+
+  /** Dials a bootstrap peer until it answers, backing off, and keeps it connected. */
+  private async keepBootstrapping (addr: Multiaddr): Promise<void> {
+    let delay = BOOTSTRAP_RETRY_MS
+    const signal = this.shutdown.signal
+    while (!signal.aborted) {
+      try {
+        const connection = await this.libp2p.dial(addr, { signal: AbortSignal.any([signal, AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS)]) })
+        await this.libp2p.peerStore.merge(connection.remotePeer, { tags: { [KEEP_ALIVE]: { value: 1 } } })
+        this.log(`bootstrapped with ${addr.toString()}`)
+        return
+      } catch (err) {
+        if (signal.aborted) return
+        this.log(`bootstrap peer ${addr.toString()} unreachable (${(err as Error).message}); retrying in ${delay / 1000} s`)
+        await new Promise(resolve => setTimeout(resolve, delay).unref())
+        delay = Math.min(delay * 2, BOOTSTRAP_RETRY_MAX_MS)
+      }
+    }
+  }
+
+  /** Announces every published manifest and ciphertext root in the DHT. */
+  private async announcePublished (): Promise<void> {
+    if (this.origin === undefined) return
+    const records = await this.origin.list((file, err) => { this.log(`skipping published record ${file}: ${err.message}`) })
+    this.published = records.length
+    for (const record of records) {
+      if (this.shutdown.signal.aborted) return
+      try {
+        await this.provide([record.manifest, record.root].map(text => parseCid(text)))
+      } catch (err) {
+        this.log(`could not announce ${record.manifest}: ${(err as Error).message}`)
+      }
+    }
+  }
+
+  /** Provides `cids` in the DHT (stored locally and sent to the closest relays). */
+  async provide (cids: CID[], options?: { signal?: AbortSignal }): Promise<void> {
+    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(PROVIDE_TIMEOUT_MS), ...(options?.signal === undefined ? [] : [options.signal])])
+    for (const cid of cids) await this.libp2p.contentRouting.provide(cid, { signal })
+  }
+
+  /** Called after an upload is committed, so /health counts it. */
+  notePublished (): void {
+    this.published++
+  }
+
+  health (): RelayHealth {
+    const node = this.helia?.libp2p
+    return {
+      status: this.status,
+      peerId: node?.peerId.toString() ?? '',
+      multiaddrs: node?.getMultiaddrs().map(addr => addr.toString()) ?? [],
+      reservations: node?.services.relay.reservations.size ?? 0,
+      connections: node?.getConnections().length ?? 0,
+      circuits: node === undefined ? 0 : openCircuits(node.getConnections()),
+      uptimeSeconds: this.startedAt === 0 ? 0 : Math.round((Date.now() - this.startedAt) / 1000),
+      origin: this.origin !== undefined,
+      ...(this.origin === undefined ? {} : { published: this.published })
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.status = 'stopping'
+    this.shutdown.abort()
+    await this.helia?.stop()
+    await this.origin?.close()
+    await this.datastore?.close()
+  }
+}
+
+/** Creates a relay node; call start() to bring it up. */
+export function createRelayNode (init: RelayNodeInit): RelayNode {
+  return new RelayNode(init)
+}
