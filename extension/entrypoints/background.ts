@@ -1,0 +1,34 @@
+/**
+ * The service worker: keeps the node's offscreen document alive and routes requests from
+ * the extension's own pages to it. It holds no state of its own; Chrome may stop it at any
+ * time and the node keeps running.
+ */
+import { UnauthorizedError } from '@peerloom/shared'
+import { KEEPALIVE_ALARM_MINUTES } from '../src/constants.ts'
+import { ensureNodeDocument, forwardToNode } from '../src/node-document.ts'
+import type { NodeRequest } from '../src/rpc.ts'
+
+const KEEPALIVE_ALARM = 'peerloom-node-keepalive'
+
+export default defineBackground(() => {
+  const ensure = (): void => { ensureNodeDocument().catch(err => { console.error('peerloom: could not create the node document', err) }) }
+  chrome.runtime.onInstalled.addListener(ensure)
+  chrome.runtime.onStartup.addListener(ensure)
+  chrome.alarms.onAlarm.addListener(alarm => { if (alarm.name === KEEPALIVE_ALARM) ensure() })
+  void chrome.alarms.create(KEEPALIVE_ALARM, { periodInMinutes: KEEPALIVE_ALARM_MINUTES })
+  ensure()
+
+  chrome.runtime.onMessage.addListener((message: NodeRequest, sender, sendResponse) => {
+    if (message?.to !== 'node') return false
+    // only this extension's own pages may drive the node; content scripts run inside web pages
+    const ownPage = sender.id === chrome.runtime.id && sender.url?.startsWith(chrome.runtime.getURL('')) === true
+    if (!ownPage) {
+      sendResponse({ ok: false, error: new UnauthorizedError('only Peerloom\'s own pages may use this channel').toJSON() })
+      return false
+    }
+    forwardToNode(message.method, message.params).then(sendResponse, (err: Error & { toJSON?: () => unknown }) => {
+      sendResponse({ ok: false, error: typeof err.toJSON === 'function' ? err.toJSON() : { code: 4900, message: err.message } })
+    })
+    return true
+  })
+})

@@ -1,0 +1,33 @@
+/** The node's document: starts the node and answers requests the service worker forwards. */
+import type { NodeSettingsInput } from '@peerloom/shared'
+import { createPeerloomNode } from '../../src/node.ts'
+import { handleNodeRequest } from '../../src/rpc.ts'
+import { openStateDb } from '../../src/state-db.ts'
+import { TransferBook } from '../../src/transfers.ts'
+
+/** Relays, routers and gateways baked in at build time (the devnet sets them), comma-separated. */
+function buildDefaults (): NodeSettingsInput {
+  const list = (value: string | undefined): string[] => (value ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
+  const defaults: NodeSettingsInput = {}
+  const relays = list(import.meta.env.WXT_PEERLOOM_RELAYS)
+  const routers = list(import.meta.env.WXT_PEERLOOM_ROUTERS)
+  const gateways = list(import.meta.env.WXT_PEERLOOM_GATEWAYS)
+  if (relays.length > 0) defaults.relays = relays
+  if (routers.length > 0) defaults.routers = routers
+  if (gateways.length > 0) defaults.gateways = gateways
+  return defaults
+}
+
+const ready = (async () => {
+  const node = createPeerloomNode({ db: await openStateDb(), defaults: buildDefaults() })
+  const transfers = new TransferBook(node)
+  await node.start().catch(err => { console.error('peerloom: node failed to start', err) })
+  return { node, transfers }
+})()
+
+chrome.runtime.onMessage.addListener((message: { to?: string, method?: unknown, params?: unknown }, sender, sendResponse) => {
+  if (message?.to !== 'offscreen' || sender.id !== chrome.runtime.id) return false
+  ready.then(async ({ node, transfers }) => await handleNodeRequest(node, transfers, { method: message.method, params: message.params }))
+    .then(sendResponse, (err: Error) => { sendResponse({ ok: false, error: { code: 4900, message: err.message } }) })
+  return true
+})

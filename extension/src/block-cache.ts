@@ -1,0 +1,263 @@
+/**
+ * The block cache: ciphertext blocks in IndexedDB under a user-set cap, evicted least
+ * recently used first. Blocks of content being read or published are pinned while in use.
+ * A full quota or disk never breaks a transfer: the cache evicts, retries once, and
+ * otherwise reports QuotaExceededError, which readers treat as "not cached".
+ */
+import { NotFoundError, QuotaExceededError } from '@peerloom/shared'
+import type { Blockstore } from 'interface-blockstore'
+import { CID } from 'multiformats/cid'
+import { CacheLedger, formatBytes } from './cache-ledger.ts'
+import type { LedgerEntry } from './cache-ledger.ts'
+import { PERSIST_INTERVAL_MS } from './constants.ts'
+import { isQuotaError } from './state-db.ts'
+import type { StateDb } from './state-db.ts'
+
+export interface BlockCacheInit {
+  db: StateDb
+  capBytes: number
+  /** @default PERSIST_INTERVAL_MS */
+  persistIntervalMs?: number
+  now?: () => number
+}
+
+export interface CacheStats {
+  usedBytes: number
+  capBytes: number
+  blocks: number
+  /** Set when the disk filled up before the cap was reached. */
+  diskFullAt?: number
+}
+
+export class BlockCache {
+  private readonly db: StateDb
+  private readonly ledger: CacheLedger
+  private readonly now: () => number
+  private readonly persistIntervalMs: number
+  private touched = new Set<string>()
+  /** Keys booked in the ledger whose write has not finished yet. */
+  private readonly writing = new Set<string>()
+  private timer?: ReturnType<typeof setInterval>
+  private diskFullAt?: number
+  private userCap: number
+
+  constructor (init: BlockCacheInit) {
+    this.db = init.db
+    this.userCap = init.capBytes
+    this.ledger = new CacheLedger(init.capBytes)
+    this.now = init.now ?? Date.now
+    this.persistIntervalMs = init.persistIntervalMs ?? PERSIST_INTERVAL_MS
+  }
+
+  async start (): Promise<void> {
+    const tx = this.db.transaction('blockMeta')
+    const entries: Array<[string, LedgerEntry]> = []
+    let cursor = await tx.store.openCursor()
+    while (cursor !== null) {
+      entries.push([cursor.key, cursor.value])
+      cursor = await cursor.continue()
+    }
+    this.ledger.restore(entries)
+    this.timer = setInterval(() => { this.flushAccessTimes().catch(() => {}) }, this.persistIntervalMs)
+    await this.enforceCap()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    await this.flushAccessTimes()
+  }
+
+  has (cid: CID): boolean {
+    return this.ledger.has(cid.toString())
+  }
+
+  /** The cached block, or undefined. Marks it as used. */
+  async get (cid: CID): Promise<Uint8Array | undefined> {
+    const key = cid.toString()
+    if (!this.ledger.has(key)) return undefined
+    const bytes = await this.db.get('blocks', key)
+    if (bytes === undefined) {
+      if (!this.writing.has(key)) this.ledger.remove(key)
+      return undefined
+    }
+    this.ledger.touch(key, this.now())
+    this.touched.add(key)
+    return bytes
+  }
+
+  /**
+   * Stores a block that was already verified against `cid`, evicting the least recently
+   * used unpinned blocks to stay under the cap. Throws QuotaExceededError when it cannot.
+   */
+  async put (cid: CID, bytes: Uint8Array): Promise<void> {
+    const key = cid.toString()
+    if (this.ledger.has(key)) {
+      this.ledger.touch(key, this.now())
+      return
+    }
+    // a view into a larger buffer would store the whole buffer
+    const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
+    try {
+      await this.write(key, owned)
+    } catch (err) {
+      if (!isQuotaError(err)) throw err
+      // the browser's quota or the disk ran out below our cap: shrink to what fits and retry once
+      this.diskFullAt = this.ledger.used
+      await this.evict(this.ledger.oldest(Math.max(owned.length * 4, Math.floor(this.ledger.used / 10))))
+      try {
+        await this.write(key, owned)
+      } catch (again) {
+        if (!isQuotaError(again)) throw again
+        throw new QuotaExceededError(`the disk is full: the browser refused to store more than ${formatBytes(this.ledger.used)} of cache; free disk space or lower the cache cap in Options`, { cause: again, data: { used: this.ledger.used } })
+      }
+    }
+  }
+
+  private async write (key: string, bytes: Uint8Array): Promise<void> {
+    const cap = this.diskFullAt === undefined ? this.userCap : Math.min(this.userCap, this.diskFullAt)
+    this.ledger.setCap(cap)
+    // plan and book synchronously, so concurrent puts see each other and never overshoot the cap
+    const victims = this.ledger.planAdmission(bytes.length)
+    const removed = victims.map(victim => [victim, this.ledger.remove(victim)] as const)
+    const entry = { bytes: bytes.length, lastUsed: this.now() }
+    this.ledger.add(key, entry.bytes, entry.lastUsed)
+    this.writing.add(key)
+    try {
+      const tx = this.db.transaction(['blocks', 'blockMeta'], 'readwrite')
+      const blocks = tx.objectStore('blocks')
+      const meta = tx.objectStore('blockMeta')
+      for (const victim of victims) {
+        void blocks.delete(victim)
+        void meta.delete(victim)
+      }
+      void blocks.put(bytes, key)
+      void meta.put(entry, key)
+      await tx.done
+    } catch (err) {
+      this.ledger.remove(key)
+      for (const [victim, old] of removed) if (old !== undefined) this.ledger.add(victim, old.bytes, old.lastUsed)
+      throw err
+    } finally {
+      this.writing.delete(key)
+    }
+    for (const victim of victims) this.touched.delete(victim)
+  }
+
+  private async evict (keys: string[]): Promise<void> {
+    if (keys.length === 0) return
+    const tx = this.db.transaction(['blocks', 'blockMeta'], 'readwrite')
+    for (const key of keys) {
+      void tx.objectStore('blocks').delete(key)
+      void tx.objectStore('blockMeta').delete(key)
+    }
+    await tx.done
+    for (const key of keys) {
+      this.ledger.remove(key)
+      this.touched.delete(key)
+    }
+  }
+
+  /** Protects a block from eviction until `unpin`; pins nest. */
+  pin (cid: CID): void {
+    this.ledger.pin(cid.toString())
+  }
+
+  unpin (cid: CID): void {
+    this.ledger.unpin(cid.toString())
+  }
+
+  /** Applies a new cap, evicting down to it. */
+  async setCap (capBytes: number): Promise<void> {
+    this.userCap = capBytes
+    this.diskFullAt = undefined
+    await this.enforceCap()
+  }
+
+  private async enforceCap (): Promise<void> {
+    this.ledger.setCap(this.userCap)
+    await this.evict(this.ledger.planShrink())
+  }
+
+  /** Deletes every block. */
+  async clear (): Promise<void> {
+    const tx = this.db.transaction(['blocks', 'blockMeta'], 'readwrite')
+    void tx.objectStore('blocks').clear()
+    void tx.objectStore('blockMeta').clear()
+    await tx.done
+    this.ledger.clear()
+    this.touched.clear()
+    this.diskFullAt = undefined
+  }
+
+  /**
+   * The cache as an interface-blockstore for Helia. Reads never touch the network; `put`
+   * is for blocks already verified by the caller (Helia verifies what it stores).
+   */
+  blockstore (): Blockstore {
+    const get = async function * (this: BlockCache, cid: CID): AsyncGenerator<Uint8Array> {
+      const bytes = await this.get(cid)
+      if (bytes === undefined) throw new NotFoundError(`block ${cid.toString()} is not in the cache`)
+      yield bytes
+    }.bind(this)
+    const put = async (cid: CID, bytes: Uint8Array | AwaitIterable<Uint8Array>): Promise<CID> => {
+      await this.put(cid, await toBytes(bytes))
+      return cid
+    }
+    return {
+      has: async (cid: CID) => this.has(cid),
+      put,
+      get,
+      delete: async (cid: CID) => { await this.evict([cid.toString()]) },
+      putMany: async function * (source: AwaitIterable<{ cid: CID, bytes: Uint8Array | AwaitIterable<Uint8Array> }>) {
+        for await (const { cid, bytes } of source) yield await put(cid, bytes)
+      },
+      getMany: async function * (source: AwaitIterable<CID>) {
+        for await (const cid of source) yield { cid, bytes: get(cid) }
+      },
+      deleteMany: async function * (this: BlockCache, source: AwaitIterable<CID>) {
+        for await (const cid of source) {
+          await this.evict([cid.toString()])
+          yield cid
+        }
+      }.bind(this),
+      getAll: async function * (this: BlockCache) {
+        for (const key of [...this.ledger.keys()]) {
+          const cid: CID = CID.parse(key) as never
+          yield { cid, bytes: get(cid) }
+        }
+      }.bind(this)
+    } as unknown as Blockstore
+  }
+
+  stats (): CacheStats {
+    return { usedBytes: this.ledger.used, capBytes: this.userCap, blocks: this.ledger.count, ...(this.diskFullAt === undefined ? {} : { diskFullAt: this.diskFullAt }) }
+  }
+
+  private async flushAccessTimes (): Promise<void> {
+    if (this.touched.size === 0) return
+    const keys = [...this.touched]
+    this.touched = new Set()
+    const tx = this.db.transaction('blockMeta', 'readwrite')
+    for (const key of keys) {
+      const entry = this.ledger.get(key)
+      if (entry !== undefined) void tx.store.put({ ...entry }, key)
+    }
+    await tx.done
+  }
+}
+
+type AwaitIterable<T> = Iterable<T> | AsyncIterable<T>
+
+async function toBytes (bytes: Uint8Array | AwaitIterable<Uint8Array>): Promise<Uint8Array> {
+  if (bytes instanceof Uint8Array) return bytes
+  const parts: Uint8Array[] = []
+  for await (const part of bytes) parts.push(part)
+  if (parts.length === 1) return parts[0] as Uint8Array
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let offset = 0
+  for (const part of parts) {
+    out.set(part, offset)
+    offset += part.length
+  }
+  return out
+}

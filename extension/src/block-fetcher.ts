@@ -1,0 +1,314 @@
+/**
+ * Fetches blocks for one piece of content: from peers that provide it (found through the
+ * relays), several in parallel, and from the origin gateway when no peer can help. Every
+ * block is verified against its CID before anyone sees it; peers that send bad bytes, refuse,
+ * fail or stall are no longer asked. Verified blocks go into the cache.
+ */
+import { IntegrityError, NotFoundError, isPeerloomError } from '@peerloom/shared'
+import type { Connection, PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { equals } from 'uint8arrays/equals'
+import type { BlockCache } from './block-cache.ts'
+import { BlockRefusedError, BlockStatus, BlockStream } from './block-protocol.ts'
+import {
+  BLOCK_REQUEST_TIMEOUT_MS, ORIGIN_REQUEST_TIMEOUT_MS, PEER_FAILURE_LIMIT, PER_PEER_INFLIGHT,
+  PROVIDER_DIAL_TIMEOUT_MS, PROVIDER_LOOKUP_TIMEOUT_MS, MAX_BLOCK_BYTES
+} from './constants.ts'
+
+/** Throws IntegrityError unless `bytes` hash to `cid` (sha2-256, the only hash Peerloom content uses). */
+export async function verifyBlock (cid: CID, bytes: Uint8Array): Promise<void> {
+  if (cid.multihash.code !== sha256.code) throw new IntegrityError(`block ${cid.toString()} uses hash 0x${cid.multihash.code.toString(16)}; only sha2-256 is accepted`)
+  const digest = await sha256.digest(bytes)
+  if (!equals(digest.digest, cid.multihash.digest)) throw new IntegrityError(`block ${cid.toString()} does not match its CID`)
+}
+
+export interface ProviderInfo {
+  id: PeerId
+  multiaddrs: Multiaddr[]
+}
+
+/** What the fetcher needs from the node. */
+export interface BlockFetcherComponents {
+  cache: BlockCache
+  selfId: string
+  findProviders: (cid: CID, options: { signal: AbortSignal }) => AsyncIterable<ProviderInfo>
+  /** Opens a direct (not relayed) connection to a provider. */
+  dialProvider: (provider: ProviderInfo, options: { signal: AbortSignal }) => Promise<Connection>
+  gateways: () => string[]
+  onReceived: (source: 'peer' | 'origin', bytes: number) => void
+  /** Reports a block that could not be cached (quota); the transfer goes on without caching it. */
+  onCacheError: (err: unknown) => void
+}
+
+export interface FetchStats {
+  fromPeers: number
+  fromOrigin: number
+  fromCache: number
+  /** Bytes per provider peer id. */
+  perPeer: Record<string, number>
+  /** Peers no longer asked, with the reason. */
+  droppedPeers: Record<string, string>
+}
+
+interface ProviderState {
+  id: string
+  connection: Connection
+  idle: BlockStream[]
+  inflight: number
+  failures: number
+  dropped?: string
+  /** Not asked again before this time (a busy peer). */
+  restUntil: number
+}
+
+/**
+ * A fetch session for one piece of content. Create with the content's CIDs (manifest, then
+ * root once known); `get` returns verified blocks; `close` releases pins and streams.
+ */
+export class ContentSession {
+  readonly stats: FetchStats = { fromPeers: 0, fromOrigin: 0, fromCache: 0, perPeer: {}, droppedPeers: {} }
+  private readonly components: BlockFetcherComponents
+  private readonly providers = new Map<string, ProviderState>()
+  private readonly dialing = new Set<string>()
+  private readonly inflight = new Map<string, Promise<Uint8Array>>()
+  private readonly pinned: CID[] = []
+  private readonly controller = new AbortController()
+  private lookups = 0
+  private waiters: Array<() => void> = []
+  private closed = false
+
+  constructor (components: BlockFetcherComponents) {
+    this.components = components
+  }
+
+  /** Looks up providers of `cid` through the relays and connects to them in the background. */
+  discover (cid: CID): void {
+    this.lookups++
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PROVIDER_LOOKUP_TIMEOUT_MS)])
+    const dials: Array<Promise<void>> = []
+    void (async () => {
+      try {
+        for await (const provider of this.components.findProviders(cid, { signal })) {
+          const id = provider.id.toString()
+          if (id === this.components.selfId || this.providers.has(id) || this.dialing.has(id)) continue
+          if (!provider.multiaddrs.some(ma => ma.toString().includes('/webrtc'))) continue // relays and origins speak bitswap/HTTP, not our protocol
+          this.dialing.add(id)
+          this.lookups++ // a pending dial keeps the session from giving up on peers
+          dials.push(this.connect(provider).finally(() => {
+            this.dialing.delete(id)
+            this.lookups--
+            this.notify()
+          }))
+        }
+      } catch {
+        // a lookup that fails or times out just finds nobody
+      } finally {
+        this.lookups--
+        this.notify()
+      }
+    })()
+  }
+
+  private async connect (provider: ProviderInfo): Promise<void> {
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PROVIDER_DIAL_TIMEOUT_MS)])
+    try {
+      const connection = await this.components.dialProvider(provider, { signal })
+      const id = provider.id.toString()
+      this.providers.set(id, { id, connection, idle: [], inflight: 0, failures: 0, restUntil: 0 })
+    } catch (err) {
+      this.stats.droppedPeers[provider.id.toString()] = `could not connect: ${(err as Error).message}`
+    }
+  }
+
+  /** Keeps `cid` in the cache for the life of the session (manifest, root, inner nodes). */
+  pin (cid: CID): void {
+    this.components.cache.pin(cid)
+    this.pinned.push(cid)
+  }
+
+  /** The verified block `cid`, from the cache, a peer or the origin. */
+  async get (cid: CID, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    const cached = await this.components.cache.get(cid)
+    if (cached !== undefined) {
+      this.stats.fromCache += cached.length
+      return cached
+    }
+    const key = cid.toString()
+    let pending = this.inflight.get(key)
+    if (pending === undefined) {
+      pending = this.fetch(cid).finally(() => this.inflight.delete(key))
+      this.inflight.set(key, pending)
+    }
+    if (options.signal === undefined) return await pending
+    const signal = options.signal
+    signal.throwIfAborted()
+    return await new Promise<Uint8Array>((resolve, reject) => {
+      const onAbort = (): void => { reject(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      pending.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+    })
+  }
+
+  private async fetch (cid: CID): Promise<Uint8Array> {
+    const tried = new Set<string>()
+    let originFailed: unknown
+    while (true) {
+      if (this.closed) throw new NotFoundError('the transfer was closed')
+      const provider = this.pick(tried)
+      if (provider !== undefined) {
+        const answer = await this.fromPeer(provider, cid)
+        if (answer instanceof Uint8Array) return await this.keep(cid, answer, 'peer', provider.id)
+        if (answer === 'missing') tried.add(provider.id)
+        continue
+      }
+      const waitingForPeers = this.lookups > 0 || this.hasUsable(tried, true)
+      if (originFailed === undefined && (!waitingForPeers || this.usableCount() === 0)) {
+        // nobody to ask right now: the origin, if one is configured
+        try {
+          const bytes = await this.fromOrigin(cid)
+          return await this.keep(cid, bytes, 'origin')
+        } catch (err) {
+          originFailed = err
+          continue
+        }
+      }
+      if (!waitingForPeers) {
+        const why = originFailed === undefined ? '' : `; origin: ${(originFailed as Error).message}`
+        throw new NotFoundError(`no peer and no origin delivered block ${cid.toString()} (asked ${tried.size} peer(s)${why})`, { data: { cid: cid.toString() } })
+      }
+      await this.changed()
+    }
+  }
+
+  private usableCount (): number {
+    let count = 0
+    for (const provider of this.providers.values()) if (provider.dropped === undefined) count++
+    return count
+  }
+
+  /** True when some peer could still be asked for this block (now, or once it has a free slot). */
+  private hasUsable (tried: Set<string>, includeBusy: boolean): boolean {
+    for (const provider of this.providers.values()) {
+      if (provider.dropped !== undefined || tried.has(provider.id)) continue
+      if (includeBusy || provider.inflight < PER_PEER_INFLIGHT) return true
+    }
+    return false
+  }
+
+  /** The least loaded peer not yet asked for this block that has a free slot. */
+  private pick (tried: Set<string>): ProviderState | undefined {
+    let best: ProviderState | undefined
+    const now = Date.now()
+    for (const provider of this.providers.values()) {
+      if (provider.dropped !== undefined || tried.has(provider.id) || provider.inflight >= PER_PEER_INFLIGHT || provider.restUntil > now) continue
+      if (best === undefined || provider.inflight < best.inflight) best = provider
+    }
+    return best
+  }
+
+  /** The verified block, 'missing' when the peer does not hold it, 'failed' otherwise. */
+  private async fromPeer (provider: ProviderState, cid: CID): Promise<Uint8Array | 'missing' | 'failed'> {
+    provider.inflight++
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(BLOCK_REQUEST_TIMEOUT_MS)])
+    let stream: BlockStream | undefined
+    try {
+      stream = provider.idle.pop() ?? await BlockStream.open(provider.connection, { signal })
+      const bytes = await stream.request(cid, { signal })
+      await verifyBlock(cid, bytes)
+      provider.idle.push(stream)
+      provider.failures = 0
+      return bytes
+    } catch (err) {
+      if (err instanceof BlockRefusedError) {
+        provider.idle.push(stream as BlockStream)
+        if (err.status === BlockStatus.NOT_SERVING) this.drop(provider, 'not serving (donation is off)')
+        else if (err.status === BlockStatus.BUSY) provider.restUntil = Date.now() + 1000
+        // NOT_FOUND: a partial cache; this peer is simply not asked for this block again
+        return err.status === BlockStatus.NOT_FOUND ? 'missing' : 'failed'
+      } else {
+        stream?.abort(err instanceof Error ? err : new Error(String(err)))
+        if (err instanceof IntegrityError) this.drop(provider, err.message)
+        else if (++provider.failures >= PEER_FAILURE_LIMIT) this.drop(provider, signal.aborted ? 'stalled' : (err as Error).message)
+      }
+      return 'failed'
+    } finally {
+      provider.inflight--
+      this.notify()
+    }
+  }
+
+  private drop (provider: ProviderState, reason: string): void {
+    provider.dropped = reason
+    this.stats.droppedPeers[provider.id] = reason
+    for (const stream of provider.idle.splice(0)) void stream.close()
+  }
+
+  private async fromOrigin (cid: CID): Promise<Uint8Array> {
+    const gateways = this.components.gateways()
+    if (gateways.length === 0) throw new NotFoundError('no origin gateway is configured')
+    let last: unknown
+    for (const gateway of gateways) {
+      try {
+        const response = await fetch(new URL(`/ipfs/${cid.toString()}?format=raw`, gateway), {
+          headers: { accept: 'application/vnd.ipld.raw' },
+          signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(ORIGIN_REQUEST_TIMEOUT_MS)])
+        })
+        if (!response.ok) throw new NotFoundError(`${gateway} answered ${response.status}`)
+        const length = Number(response.headers.get('content-length') ?? '0')
+        if (length > MAX_BLOCK_BYTES) throw new IntegrityError(`${gateway} sent a ${length}-byte block; at most ${MAX_BLOCK_BYTES} are accepted`)
+        const bytes = new Uint8Array(await response.arrayBuffer())
+        await verifyBlock(cid, bytes)
+        return bytes
+      } catch (err) {
+        last = err
+      }
+    }
+    throw isPeerloomError(last) ? last : new NotFoundError(`origin unreachable: ${(last as Error).message}`, { cause: last })
+  }
+
+  private async keep (cid: CID, bytes: Uint8Array, source: 'peer' | 'origin', peer?: string): Promise<Uint8Array> {
+    if (source === 'peer' && peer !== undefined) {
+      this.stats.fromPeers += bytes.length
+      this.stats.perPeer[peer] = (this.stats.perPeer[peer] ?? 0) + bytes.length
+    } else {
+      this.stats.fromOrigin += bytes.length
+    }
+    this.components.onReceived(source, bytes.length)
+    try {
+      await this.components.cache.put(cid, bytes)
+    } catch (err) {
+      this.components.onCacheError(err)
+    }
+    return bytes
+  }
+
+  private notify (): void {
+    const waiters = this.waiters
+    this.waiters = []
+    for (const wake of waiters) wake()
+  }
+
+  private async changed (): Promise<void> {
+    await new Promise<void>(resolve => {
+      this.waiters.push(resolve)
+      // a busy peer's rest period ends without an event
+      setTimeout(resolve, 250)
+    })
+  }
+
+  /** Peers this session has connections to and has not dropped. */
+  get activePeers (): string[] {
+    return [...this.providers.values()].filter(p => p.dropped === undefined).map(p => p.id)
+  }
+
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    this.controller.abort(new Error('session closed'))
+    for (const cid of this.pinned.splice(0)) this.components.cache.unpin(cid)
+    for (const provider of this.providers.values()) for (const stream of provider.idle.splice(0)) void stream.close()
+    this.notify()
+  }
+}

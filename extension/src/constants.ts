@@ -1,0 +1,96 @@
+/** Tunables of the extension's node. Settings a donor edits live in `@peerloom/shared` (NODE_DEFAULTS). */
+
+/** libp2p protocol that moves verified ciphertext blocks between Peerloom nodes. */
+export const BLOCK_PROTOCOL = '/peerloom/block/1.0.0'
+
+/**
+ * Largest block a peer may send: a sealed 1 MiB chunk plus framing.
+ * @default 1_048_576 + 1_024
+ */
+export const MAX_BLOCK_BYTES = 1024 * 1024 + 1024
+
+/**
+ * Time a peer gets to answer one block request before it counts as stalled.
+ * @default 8_000
+ */
+export const BLOCK_REQUEST_TIMEOUT_MS = 8_000
+
+/**
+ * Block requests kept in flight to one peer.
+ * @default 4
+ */
+export const PER_PEER_INFLIGHT = 4
+
+/**
+ * Failures (errors, stalls, refusals) after which a peer is no longer asked for a content's blocks.
+ * @default 2
+ */
+export const PEER_FAILURE_LIMIT = 2
+
+/**
+ * Chunks a range read fetches ahead of the one it is opening.
+ * @default 12
+ */
+export const RANGE_READ_AHEAD = 12
+
+/**
+ * How long a provider lookup through the relays may take.
+ * @default 4_000
+ */
+export const PROVIDER_LOOKUP_TIMEOUT_MS = 4_000
+
+/**
+ * How long a dial to a provider (WebRTC through a relay) may take.
+ * @default 10_000
+ */
+export const PROVIDER_DIAL_TIMEOUT_MS = 10_000
+
+/**
+ * How long one origin gateway request may take.
+ * @default 20_000
+ */
+export const ORIGIN_REQUEST_TIMEOUT_MS = 20_000
+
+/**
+ * How long a relay dial may take.
+ * @default 8_000
+ */
+export const RELAY_DIAL_TIMEOUT_MS = 8_000
+
+/**
+ * First and longest wait between reconnection attempts to a relay (doubling in between).
+ * @default 1_000 / 30_000
+ */
+export const RELAY_BACKOFF_MIN_MS = 1_000
+export const RELAY_BACKOFF_MAX_MS = 30_000
+
+/**
+ * How often the relay keeper checks connections and reservations.
+ * @default 1_000
+ */
+export const RELAY_CHECK_INTERVAL_MS = 1_000
+
+/**
+ * How often cached content is announced again while donating.
+ * @default 300_000
+ */
+export const ANNOUNCE_INTERVAL_MS = 5 * 60_000
+
+/**
+ * How often the meter and the cache's access times are written to IndexedDB.
+ * @default 5_000
+ */
+export const PERSIST_INTERVAL_MS = 5_000
+
+/**
+ * Width of one bucket of the transfer history chart, and how many buckets are kept (1 h).
+ * @default 10_000 / 360
+ */
+export const HISTORY_BUCKET_MS = 10_000
+export const HISTORY_BUCKETS = 360
+
+/**
+ * How often the service worker checks that the node's document exists (chrome.alarms minimum).
+ * @default 0.5 (minutes)
+ */
+export const KEEPALIVE_ALARM_MINUTES = 0.5

@@ -1,0 +1,527 @@
+/**
+ * The Peerloom node: a Helia/libp2p node that lives in the extension's offscreen document,
+ * fetches content (peers first, the origin as fallback), caches ciphertext only and, when
+ * the donor opted in, serves it within their caps.
+ *
+ * @example
+ * ```ts
+ * const node = createPeerloomNode({ db: await openStateDb() })
+ * await node.start()
+ * const opened = await node.openContent(link, { start: 0, end: 1024 })
+ * for await (const bytes of opened.body) { ... } // plaintext
+ * ```
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { delegatedHTTPRouter } from '@helia/delegated-routing-client'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { webRTC } from '@libp2p/webrtc'
+import { webSockets } from '@libp2p/websockets'
+import { isPrivate } from '@libp2p/utils'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Connection, Libp2p } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import {
+  ChunkCipher, DEFAULT_CHUNK_SIZE, NotFoundError, PeerloomError, createManifest, decodeManifest, encodeManifest,
+  fromHex, toHex, formatLink, importSealedFile, isPeerloomError, manifestCid, openRange, parseLink, signManifest,
+  unixfsChunkReader, InvalidParamsError, ErrorCode
+} from '@peerloom/shared'
+import type { ByteSource, Manifest, NodeSettings, NodeSettingsInput } from '@peerloom/shared'
+import { IDBDatastore } from 'datastore-idb'
+import { createHeliaLight } from 'helia'
+import { withLibp2pLight } from '@helia/libp2p'
+import type { HeliaWithLibp2p } from '@helia/libp2p'
+import { CID } from 'multiformats/cid'
+import { BlockCache } from './block-cache.ts'
+import type { CacheStats } from './block-cache.ts'
+import { ContentSession } from './block-fetcher.ts'
+import type { FetchStats, ProviderInfo } from './block-fetcher.ts'
+import { BlockServer } from './block-server.ts'
+import { ANNOUNCE_INTERVAL_MS, PERSIST_INTERVAL_MS, RANGE_READ_AHEAD, MAX_BLOCK_BYTES } from './constants.ts'
+import { deleteIdentity, identitySigner, loadOrCreateIdentity } from './identity.ts'
+import type { Identity } from './identity.ts'
+import { RelayKeeper } from './relay-keeper.ts'
+import type { RelayStatus } from './relay-keeper.ts'
+import { ServeMeter } from './serve-meter.ts'
+import type { ClientUsage } from './serve-meter.ts'
+import { SettingsStore } from './settings-store.ts'
+import type { ContentRecord, StateDb } from './state-db.ts'
+import { TransferHistory } from './transfer-history.ts'
+import type { HistorySeries } from './transfer-history.ts'
+import { UploadBudget } from './upload-budget.ts'
+
+const DAG_PB = 0x70
+
+export interface PeerloomNodeInit {
+  db: StateDb
+  /** Settings that apply until the user changes them (from the build). */
+  defaults?: NodeSettingsInput
+  /** Name of the IndexedDB database holding libp2p's peer store and DHT state. @default 'peerloom-libp2p' */
+  libp2pDatastoreName?: string
+}
+
+export interface NodeError {
+  at: number
+  code: number
+  message: string
+}
+
+export interface PeerSummary {
+  peerId: string
+  addr: string
+  /** False for a relayed (limited) connection. */
+  direct: boolean
+}
+
+export interface NodeStatus {
+  state: 'starting' | 'running' | 'stopped' | 'failed'
+  startedAt?: number
+  peerId?: string
+  address?: string
+  multiaddrs: string[]
+  relays: RelayStatus[]
+  peers: PeerSummary[]
+  cache: CacheStats
+  donate: boolean
+  served: { bytes: number, clients: number, activePeers: number }
+  received: { fromPeers: number, fromOrigin: number }
+  contents: number
+  errors: NodeError[]
+}
+
+export interface OpenOptions {
+  /** First plaintext byte (inclusive). @default 0 */
+  start?: number
+  /** Last plaintext byte (exclusive). @default the content's size */
+  end?: number
+  signal?: AbortSignal
+  /** The content key when the link carries none (gated content, granted elsewhere). */
+  key?: Uint8Array
+}
+
+/** A range of content, opened: the manifest and the plaintext as a stream. */
+export interface OpenedContent {
+  manifest: Manifest
+  manifestCid: CID
+  size: number
+  start: number
+  end: number
+  /** Plaintext of [start, end), verified chunk by chunk. Cancel it to stop the transfer. */
+  body: ReadableStream<Uint8Array>
+  /** Where the bytes came from, updated as the body is read. */
+  stats: FetchStats
+}
+
+export interface PublishOptions {
+  name: string
+  mime: string
+  /** @default DEFAULT_CHUNK_SIZE */
+  chunkSize?: number
+}
+
+export interface Published {
+  link: string
+  manifest: string
+  root: string
+  contentId: string
+}
+
+type Network = HeliaWithLibp2p<any>
+
+/** Maximum errors kept for the popup. */
+const MAX_ERRORS = 20
+
+export class PeerloomNode {
+  private readonly db: StateDb
+  private readonly settingsStore: SettingsStore
+  private readonly libp2pDatastoreName: string
+  private settingsValue?: NodeSettings
+  private identity?: Identity
+  private cache?: BlockCache
+  private network?: Network
+  private keeper?: RelayKeeper
+  private server?: BlockServer
+  private readonly budget = new UploadBudget({ rateBytesPerSec: 1, maxConnections: 1 })
+  private readonly meter: ServeMeter
+  private readonly history = new TransferHistory()
+  private readonly errors: NodeError[] = []
+  private readonly received = { fromPeers: 0, fromOrigin: 0 }
+  private readonly sessions = new Set<ContentSession>()
+  private state: NodeStatus['state'] = 'stopped'
+  private startedAt?: number
+  private timers: Array<ReturnType<typeof setInterval>> = []
+
+  constructor (init: PeerloomNodeInit) {
+    this.db = init.db
+    this.settingsStore = new SettingsStore(init.db, init.defaults)
+    this.libp2pDatastoreName = init.libp2pDatastoreName ?? 'peerloom-libp2p'
+    this.meter = new ServeMeter({
+      store: {
+        load: async () => await this.db.getAll('meter'),
+        save: async records => {
+          const tx = this.db.transaction('meter', 'readwrite')
+          for (const record of records) void tx.store.put(record)
+          await tx.done
+        }
+      }
+    })
+  }
+
+  async start (): Promise<void> {
+    this.state = 'starting'
+    try {
+      this.settingsValue = await this.settingsStore.load()
+      this.identity = await loadOrCreateIdentity(this.db)
+      this.cache = new BlockCache({ db: this.db, capBytes: this.settingsValue.cacheCapBytes })
+      await this.cache.start()
+      await this.meter.start()
+      this.history.restore(await this.db.getAll('history'))
+      this.applyBudget(this.settingsValue)
+      await this.startNetwork(this.settingsValue)
+      this.timers.push(setInterval(() => { this.persistHistory().catch(err => { this.report(err) }) }, PERSIST_INTERVAL_MS))
+      this.timers.push(setInterval(() => { this.announceAll().catch(err => { this.report(err) }) }, ANNOUNCE_INTERVAL_MS))
+      this.startedAt = Date.now()
+      this.state = 'running'
+      if (this.settingsValue.donate) void this.announceAll().catch(err => { this.report(err) })
+    } catch (err) {
+      this.state = 'failed'
+      this.report(err)
+      throw err
+    }
+  }
+
+  async stop (): Promise<void> {
+    for (const timer of this.timers.splice(0)) clearInterval(timer)
+    for (const session of this.sessions) session.close()
+    await this.stopNetwork()
+    await this.meter.stop()
+    await this.persistHistory()
+    await this.cache?.stop()
+    this.state = 'stopped'
+  }
+
+  private async startNetwork (settings: NodeSettings): Promise<void> {
+    const identity = this.identity as Identity
+    const relayHosts = settings.relays.map(relay => relay.slice(0, relay.lastIndexOf('/p2p/')))
+    const datastore = new IDBDatastore(this.libp2pDatastoreName)
+    await datastore.open()
+    const helia = createHeliaLight({
+      datastore,
+      blockstore: (this.cache as BlockCache).blockstore() as never,
+      routers: settings.routers.map(url => delegatedHTTPRouter({ url, timeout: 4000, cacheTTL: 0 }))
+    })
+    const reservations = Math.max(1, Math.min(settings.relays.length, 2))
+    const network = withLibp2pLight(helia, {
+      privateKey: identity.privateKey,
+      addresses: { listen: [...Array<string>(reservations).fill('/p2p-circuit'), '/webrtc'] },
+      transports: [
+        webSockets(),
+        circuitRelayTransport({ reservationCompletionTimeout: 10_000 }),
+        webRTC({ rtcConfiguration: { iceServers: settings.iceServers } })
+      ],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      peerDiscovery: [],
+      connectionGater: {
+        // private and loopback addresses are dialled only when they are (or go through) a configured relay
+        denyDialMultiaddr: async (ma: Multiaddr) => isPrivate(ma) && !relayHosts.some(host => ma.toString().startsWith(host))
+      },
+      connectionManager: { maxConnections: 64 },
+      services: {
+        identify: identify(),
+        ping: ping(),
+        dht: kadDHT({ clientMode: true, peerInfoMapper: passthroughMapper })
+      }
+    }) as unknown as Network
+    await network.start()
+    this.network = network
+    const libp2p = network.libp2p as Libp2p
+    this.server = new BlockServer({
+      libp2p,
+      cache: this.cache as BlockCache,
+      budget: this.budget,
+      isDonating: () => this.settingsValue?.donate === true,
+      onServed: (client, bytes) => {
+        this.meter.record(client, bytes)
+        this.history.record('served', bytes)
+      }
+    })
+    await this.server.start()
+    this.keeper = new RelayKeeper({
+      dial: async (addr, options) => await libp2p.dial(addr, options),
+      getConnections: peer => libp2p.getConnections(peer),
+      getMultiaddrs: () => libp2p.getMultiaddrs()
+    }, { relays: settings.relays })
+    this.keeper.start()
+  }
+
+  private async stopNetwork (): Promise<void> {
+    this.keeper?.stop()
+    await this.server?.stop()
+    await this.network?.stop()
+    this.network = undefined
+  }
+
+  private applyBudget (settings: NodeSettings): void {
+    this.budget.configure({ rateBytesPerSec: settings.uploadRateBytesPerSec, maxConnections: settings.maxServeConnections, burstBytes: Math.max(settings.uploadRateBytesPerSec, MAX_BLOCK_BYTES) })
+  }
+
+  private libp2p (): Libp2p {
+    if (this.network === undefined) throw new PeerloomError(ErrorCode.DISCONNECTED, 'the node is not running; it starts with the browser, or reload the extension')
+    return this.network.libp2p as Libp2p
+  }
+
+  /** Records an error for the popup and returns it. */
+  report (err: unknown): NodeError {
+    const entry: NodeError = { at: Date.now(), code: isPeerloomError(err) ? err.code : ErrorCode.DISCONNECTED, message: err instanceof Error ? err.message : String(err) }
+    this.errors.push(entry)
+    if (this.errors.length > MAX_ERRORS) this.errors.shift()
+    return entry
+  }
+
+  settings (): NodeSettings {
+    if (this.settingsValue === undefined) throw new PeerloomError(ErrorCode.DISCONNECTED, 'the node has not loaded its settings yet')
+    return this.settingsValue
+  }
+
+  /** Validates, stores and applies a settings change; network changes restart the network part. */
+  async updateSettings (patch: NodeSettingsInput): Promise<NodeSettings> {
+    const before = this.settings()
+    const next = await this.settingsStore.update(patch)
+    this.settingsValue = next
+    this.applyBudget(next)
+    if (next.cacheCapBytes !== before.cacheCapBytes) await this.cache?.setCap(next.cacheCapBytes)
+    const networkChanged = JSON.stringify([before.relays, before.routers, before.iceServers]) !== JSON.stringify([next.relays, next.routers, next.iceServers])
+    if (networkChanged) {
+      await this.stopNetwork()
+      await this.startNetwork(next)
+    }
+    if (next.donate && !before.donate) void this.announceAll().catch(err => { this.report(err) })
+    return next
+  }
+
+  status (): NodeStatus {
+    const libp2p = this.network?.libp2p as Libp2p | undefined
+    const peers: PeerSummary[] = libp2p === undefined
+      ? []
+      : libp2p.getConnections().map((c: Connection) => ({ peerId: c.remotePeer.toString(), addr: c.remoteAddr.toString(), direct: c.limits === undefined }))
+    return {
+      state: this.state,
+      ...(this.startedAt === undefined ? {} : { startedAt: this.startedAt }),
+      ...(this.identity === undefined ? {} : { peerId: this.identity.peerId.toString(), address: this.identity.address }),
+      multiaddrs: libp2p?.getMultiaddrs().map(ma => ma.toString()) ?? [],
+      relays: this.keeper?.status() ?? [],
+      peers,
+      cache: this.cache?.stats() ?? { usedBytes: 0, capBytes: 0, blocks: 0 },
+      donate: this.settingsValue?.donate === true,
+      served: { bytes: this.meter.total, clients: this.meter.list().length, activePeers: this.budget.activePeers },
+      received: { ...this.received },
+      contents: 0,
+      errors: [...this.errors]
+    }
+  }
+
+  /** Bytes served and received per second over the last `buckets` history buckets. */
+  historySeries (buckets?: number): HistorySeries {
+    return this.history.series(buckets)
+  }
+
+  /** Bytes served, per client. */
+  servedClients (): ClientUsage[] {
+    return this.meter.list()
+  }
+
+  private session (): ContentSession {
+    const libp2p = this.libp2p()
+    const network = this.network as Network
+    const cache = this.cache as BlockCache
+    const session = new ContentSession({
+      cache,
+      selfId: libp2p.peerId.toString(),
+      findProviders: (cid, options) => findProviders(network, cid, options),
+      dialProvider: async (provider, options) => await dialDirect(libp2p, provider, options),
+      gateways: () => this.settings().gateways,
+      onReceived: (source, bytes) => {
+        if (source === 'peer') this.received.fromPeers += bytes
+        else this.received.fromOrigin += bytes
+        this.history.record('received', bytes)
+      },
+      onCacheError: err => { this.report(err) }
+    })
+    this.sessions.add(session)
+    return session
+  }
+
+  /**
+   * Opens [start, end) of the content a link names and streams its plaintext. Fetches only
+   * the chunks the range touches; every block is verified, every chunk authenticated.
+   */
+  async openContent (link: string, options: OpenOptions = {}): Promise<OpenedContent> {
+    const parsed = parseLink(link)
+    const key = parsed.key ?? options.key
+    if (key === undefined) throw new InvalidParamsError('the link carries no content key and none was given: gated content needs a key from its publisher')
+    const session = this.session()
+    try {
+      session.pin(parsed.manifest)
+      session.discover(parsed.manifest)
+      const manifest = decodeManifest(await session.get(parsed.manifest, options.signal === undefined ? {} : { signal: options.signal }))
+      const start = options.start ?? 0
+      const end = options.end ?? manifest.size
+      const root = manifest.root
+      session.pin(root)
+      session.discover(root)
+      const cipher = await ChunkCipher.create(key, fromHex(manifest.contentId))
+      const blockstore = {
+        get: async function * (cid: CID, opts?: { signal?: AbortSignal }) {
+          if (cid.code === DAG_PB) session.pin(cid)
+          yield await session.get(cid, opts?.signal === undefined ? {} : { signal: opts.signal })
+        }
+      }
+      const readChunk = unixfsChunkReader(blockstore as never, root, manifest.size, manifest.chunkSize)
+      const controller = new AbortController()
+      if (options.signal !== undefined) options.signal.addEventListener('abort', () => { controller.abort(options.signal?.reason) }, { once: true })
+      const chunks = openRange({ cipher, size: manifest.size, chunkSize: manifest.chunkSize, start, end, readChunk, readAhead: RANGE_READ_AHEAD, signal: controller.signal })
+      await this.remember({ manifest: parsed.manifest.toString(), root: root.toString(), name: manifest.name, size: manifest.size, published: false, lastUsed: Date.now() })
+      const finish = (complete: boolean): void => {
+        session.close()
+        this.sessions.delete(session)
+        if (complete && this.settingsValue?.donate === true) void this.announce(parsed.manifest, root).catch(err => { this.report(err) })
+      }
+      const body = new ReadableStream<Uint8Array>({
+        pull: async streamController => {
+          try {
+            const next = await chunks.next()
+            if (next.done === true) {
+              streamController.close()
+              finish(end === manifest.size && start === 0)
+            } else {
+              streamController.enqueue(next.value)
+            }
+          } catch (err) {
+            finish(false)
+            this.report(err)
+            streamController.error(err)
+          }
+        },
+        cancel: async reason => {
+          controller.abort(reason)
+          await chunks.return(undefined)
+          finish(false)
+        }
+      }, { highWaterMark: 0 })
+      return { manifest, manifestCid: parsed.manifest, size: manifest.size, start, end, body, stats: session.stats }
+    } catch (err) {
+      session.close()
+      this.sessions.delete(session)
+      throw err
+    }
+  }
+
+  /** Encrypts, chunks and stores a file from this browser; returns its link. Its blocks are pinned while it is imported. */
+  async publish (source: ByteSource, options: PublishOptions): Promise<Published> {
+    const identity = this.identity as Identity
+    const cache = this.cache as BlockCache
+    const contentKey = crypto.getRandomValues(new Uint8Array(32))
+    const contentIdBytes = crypto.getRandomValues(new Uint8Array(32))
+    const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
+    const cipher = await ChunkCipher.create(contentKey, contentIdBytes)
+    const pinned: CID[] = []
+    try {
+      const sealed = await importSealedFile(source, {
+        put: async (cid: CID, bytes: Uint8Array) => {
+          cache.pin(cid)
+          pinned.push(cid)
+          await cache.put(cid, bytes)
+          return cid
+        }
+      } as never, { cipher, chunkSize })
+      const contentId = toHex(contentIdBytes)
+      const unsigned = createManifest({ contentId, name: options.name, mime: options.mime, size: sealed.size, chunkSize, root: sealed.root, publisher: identity.address })
+      const bytes = encodeManifest(await signManifest(unsigned, identitySigner(identity)))
+      const cid = await manifestCid(bytes)
+      await cache.put(cid, bytes)
+      await this.remember({ manifest: cid.toString(), root: sealed.root.toString(), name: options.name, size: sealed.size, published: true, lastUsed: Date.now() })
+      if (this.settingsValue?.donate === true) void this.announce(cid, sealed.root).catch(err => { this.report(err) })
+      return { link: formatLink({ manifest: cid, key: contentKey }), manifest: cid.toString(), root: sealed.root.toString(), contentId }
+    } finally {
+      for (const cid of pinned) cache.unpin(cid)
+    }
+  }
+
+  private async remember (record: ContentRecord): Promise<void> {
+    const existing = await this.db.get('content', record.manifest)
+    await this.db.put('content', { ...record, published: record.published || existing?.published === true })
+  }
+
+  /** Content this node has opened or published. */
+  async contents (): Promise<ContentRecord[]> {
+    return (await this.db.getAll('content')).sort((a, b) => b.lastUsed - a.lastUsed)
+  }
+
+  /** Tells the relays (DHT) that this node provides the content. Only while donating. */
+  private async announce (manifest: CID, root: CID): Promise<void> {
+    if (this.settingsValue?.donate !== true) return
+    const libp2p = this.libp2p()
+    const signal = AbortSignal.timeout(15_000)
+    await Promise.all([manifest, root].map(async cid => { await libp2p.contentRouting.provide(cid, { signal }) }))
+  }
+
+  /** Announces every cached content whose root block is still cached. */
+  async announceAll (): Promise<void> {
+    if (this.settingsValue?.donate !== true) return
+    const cache = this.cache as BlockCache
+    for (const record of await this.db.getAll('content')) {
+      const root = CID.parse(record.root)
+      if (!cache.has(root)) continue
+      await this.announce(CID.parse(record.manifest), root)
+    }
+  }
+
+  /** Deletes every cached block and the content list. */
+  async clearCache (): Promise<void> {
+    await this.cache?.clear()
+    await this.db.clear('content')
+  }
+
+  /** Replaces the identity with a new key: a new peer id and address. Restarts the node. */
+  async resetIdentity (): Promise<void> {
+    await this.stop()
+    await deleteIdentity(this.db)
+    await this.meter.reset()
+    await this.db.clear('meter')
+    await this.start()
+  }
+
+  private async persistHistory (): Promise<void> {
+    const tx = this.db.transaction('history', 'readwrite')
+    await tx.store.clear()
+    for (const bucket of this.history.snapshot()) void tx.store.put(bucket)
+    await tx.done
+  }
+}
+
+/** Providers of `cid` from every router (the relays' delegated routing API and the DHT). */
+async function * findProviders (network: Network, cid: CID, options: { signal: AbortSignal }): AsyncGenerator<ProviderInfo> {
+  for await (const provider of network.routing.findProviders(cid, options)) {
+    // routers disagree on how they spell peer ids (base58 or CID); normalise
+    yield { id: peerIdFromString(provider.id.toString()), multiaddrs: provider.multiaddrs }
+  }
+}
+
+/** A direct WebRTC connection to a provider, upgraded through the relay in its address. */
+async function dialDirect (libp2p: Libp2p, provider: ProviderInfo, options: { signal: AbortSignal }): Promise<Connection> {
+  const existing = libp2p.getConnections(provider.id).find(c => c.limits === undefined && c.status === 'open')
+  if (existing !== undefined) return existing
+  const webrtc = provider.multiaddrs.filter(ma => ma.toString().includes('/webrtc'))
+  if (webrtc.length === 0) throw new NotFoundError(`provider ${provider.id.toString()} has no WebRTC address`)
+  const connection = await libp2p.dial(webrtc, options)
+  if (connection.limits !== undefined) throw new NotFoundError(`only a relayed connection to ${provider.id.toString()} could be made`)
+  return connection
+}
+
+export function createPeerloomNode (init: PeerloomNodeInit): PeerloomNode {
+  return new PeerloomNode(init)
+}

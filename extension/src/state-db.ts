@@ -1,0 +1,52 @@
+/** The node's own IndexedDB database: cached blocks, their bookkeeping, settings, identity, meters. */
+import { openDB } from 'idb'
+import type { DBSchema, IDBPDatabase } from 'idb'
+import type { LedgerEntry } from './cache-ledger.ts'
+import type { ClientUsage } from './serve-meter.ts'
+import type { HistoryBucket } from './transfer-history.ts'
+
+/** What the node knows about a piece of content it has opened or published. */
+export interface ContentRecord {
+  /** Manifest CID (the content's address). */
+  manifest: string
+  /** Ciphertext root CID. */
+  root: string
+  name: string
+  size: number
+  /** Published from this browser. */
+  published: boolean
+  lastUsed: number
+}
+
+export interface StateSchema extends DBSchema {
+  blocks: { key: string, value: Uint8Array }
+  blockMeta: { key: string, value: LedgerEntry }
+  kv: { key: string, value: unknown }
+  meter: { key: string, value: ClientUsage }
+  history: { key: number, value: HistoryBucket }
+  content: { key: string, value: ContentRecord }
+}
+
+export type StateDb = IDBPDatabase<StateSchema>
+
+/** @default 'peerloom' */
+export const STATE_DB_NAME = 'peerloom'
+
+export async function openStateDb (name = STATE_DB_NAME): Promise<StateDb> {
+  return await openDB<StateSchema>(name, 1, {
+    upgrade (db) {
+      db.createObjectStore('blocks')
+      db.createObjectStore('blockMeta')
+      db.createObjectStore('kv')
+      db.createObjectStore('meter', { keyPath: 'client' })
+      db.createObjectStore('history', { keyPath: 't' })
+      db.createObjectStore('content', { keyPath: 'manifest' })
+    }
+  })
+}
+
+/** True for the errors IndexedDB raises when the origin's quota or the disk is full. */
+export function isQuotaError (err: unknown): boolean {
+  const name = (err as { name?: unknown } | null)?.name
+  return name === 'QuotaExceededError' || (name === 'UnknownError' && /space|quota|disk/i.test(String((err as Error).message)))
+}

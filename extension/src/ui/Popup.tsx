@@ -1,0 +1,176 @@
+/** The toolbar popup: is the node up, who am I, what is it doing, am I donating. */
+import { useEffect, useState } from 'preact/hooks'
+import type { NodeStatus } from '../node.ts'
+import type { RelayStatus } from '../relay-keeper.ts'
+import type { HistorySeries } from '../transfer-history.ts'
+import type { NodeSettings } from '@peerloom/shared'
+import { nodeClient } from './node-client.ts'
+import { formatBytes, formatRate, shortId } from './format.ts'
+import { TransferChart } from './TransferChart.tsx'
+
+/** How often the popup refreshes, ms. @default 1000 */
+const REFRESH_MS = 1000
+
+function Copyable ({ label, value, testId }: { label: string, value: string | undefined, testId: string }) {
+  const [copied, setCopied] = useState(false)
+  return (
+    <div class="spread">
+      <span class="muted">{label}</span>
+      <span class="row">
+        <span class="mono" data-testid={testId} title={value}>{value === undefined ? '—' : shortId(value, 8)}</span>
+        <button class="copy" title={`Copy ${label.toLowerCase()}`} disabled={value === undefined} onClick={() => {
+          if (value === undefined) return
+          void navigator.clipboard.writeText(value).then(() => { setCopied(true); setTimeout(() => { setCopied(false) }, 1200) })
+        }}>{copied ? '✓' : '⧉'}</button>
+      </span>
+    </div>
+  )
+}
+
+function relayLabel (relay: RelayStatus): { tone: string, text: string } {
+  if (relay.reserved) return { tone: 'good', text: 'reservation held' }
+  if (relay.connected) return { tone: 'warn', text: 'connected, reserving…' }
+  const retry = relay.nextAttemptAt === undefined ? '' : `, retry in ${Math.max(0, Math.round((relay.nextAttemptAt - Date.now()) / 1000))}s`
+  return { tone: 'bad', text: `unreachable${retry}` }
+}
+
+function relayHost (addr: string): string {
+  const m = /^\/(?:ip4|ip6|dns4|dns6|dns)\/([^/]+)\/tcp\/(\d+)/.exec(addr)
+  return m === null ? addr : `${m[1]}:${m[2]}`
+}
+
+export function Popup () {
+  const [status, setStatus] = useState<NodeStatus>()
+  const [settings, setSettings] = useState<NodeSettings>()
+  const [history, setHistory] = useState<HistorySeries>()
+  const [error, setError] = useState<string>()
+  const [busy, setBusy] = useState(false)
+
+  const refresh = async (): Promise<void> => {
+    try {
+      const [s, h, cfg] = await Promise.all([nodeClient.status(), nodeClient.history(60), nodeClient.settings()])
+      setStatus(s)
+      setHistory(h)
+      setSettings(cfg)
+      setError(undefined)
+    } catch (err) {
+      setError((err as Error).message)
+    }
+  }
+
+  useEffect(() => {
+    void refresh()
+    const timer = setInterval(() => { void refresh() }, REFRESH_MS)
+    return () => { clearInterval(timer) }
+  }, [])
+
+  const toggleDonate = async (donate: boolean): Promise<void> => {
+    setBusy(true)
+    try {
+      setSettings(await nodeClient.updateSettings({ donate }))
+      await refresh()
+    } catch (err) {
+      setError((err as Error).message)
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  const state = status?.state ?? 'starting'
+  const tone = state === 'running' ? (status?.relays.some(r => r.reserved) === true ? 'good' : 'warn') : state === 'failed' ? 'bad' : 'warn'
+  const stateText = state === 'running' ? (status?.relays.some(r => r.reserved) === true ? 'Online' : 'No relay') : state === 'failed' ? 'Failed' : state === 'stopped' ? 'Stopped' : 'Starting'
+  const cache = status?.cache
+  const cachePct = cache === undefined || cache.capBytes === 0 ? 0 : Math.min(100, cache.usedBytes / cache.capBytes * 100)
+  const direct = status?.peers.filter(p => p.direct).length ?? 0
+  const recentErrors = status?.errors.slice(-3).reverse() ?? []
+
+  return (
+    <main style={{ width: '380px', padding: '14px', display: 'grid', gap: '10px' }}>
+      <header class="spread">
+        <div class="row">
+          <svg width="22" height="22" viewBox="0 0 24 24" aria-hidden="true"><circle cx="6" cy="12" r="3" fill="#6ea8ff" /><circle cx="18" cy="6" r="3" fill="#3ecf8e" /><circle cx="18" cy="18" r="3" fill="#3ecf8e" /><path d="M8.5 11 15.5 7M8.5 13l7 4" stroke="#8d99b5" stroke-width="1.5" /></svg>
+          <h1>Peerloom</h1>
+        </div>
+        <span class="pill" data-testid="node-state"><span class={`dot ${tone}`} />{stateText}</span>
+      </header>
+
+      {error !== undefined && <div class="error" data-testid="popup-error">{error}</div>}
+
+      <section class="card" style={{ display: 'grid', gap: '4px' }}>
+        <Copyable label="Peer ID" value={status?.peerId} testId="peer-id" />
+        <Copyable label="Address" value={status?.address} testId="eth-address" />
+      </section>
+
+      <section class="card">
+        <h2>Relays</h2>
+        {(status?.relays.length ?? 0) === 0 && <div class="muted">No relay configured. <a href="/options.html" target="_blank">Add one in Options</a>.</div>}
+        {status?.relays.map(relay => {
+          const label = relayLabel(relay)
+          return (
+            <div class="spread" key={relay.addr} data-testid="relay" title={relay.lastError ?? relay.addr}>
+              <span class="row"><span class={`dot ${label.tone}`} /><span class="mono">{relayHost(relay.addr)}</span></span>
+              <span class="muted">{label.text}</span>
+            </div>
+          )
+        })}
+      </section>
+
+      <section class="grid2">
+        <div class="card stat">
+          <div class="label">Peers</div>
+          <div class="value" data-testid="peer-count">{status?.peers.length ?? 0}</div>
+          <div class="muted">{direct} direct</div>
+        </div>
+        <div class="card stat">
+          <div class="label">Cache</div>
+          <div class="value" data-testid="cache-used">{formatBytes(cache?.usedBytes ?? 0)}</div>
+          <div class="muted">of {formatBytes(cache?.capBytes ?? 0)}</div>
+          <div class="bar"><div style={{ width: `${cachePct}%` }} /></div>
+        </div>
+        <div class="card stat">
+          <div class="label">Served</div>
+          <div class="value" data-testid="served-bytes">{formatBytes(status?.served.bytes ?? 0)}</div>
+          <div class="muted">to {status?.served.clients ?? 0} peer(s)</div>
+        </div>
+        <div class="card stat">
+          <div class="label">Received</div>
+          <div class="value">{formatBytes((status?.received.fromPeers ?? 0) + (status?.received.fromOrigin ?? 0))}</div>
+          <div class="muted">{formatBytes(status?.received.fromPeers ?? 0)} from peers</div>
+        </div>
+      </section>
+
+      <section class="card">
+        <div class="spread" style={{ marginBottom: '4px' }}>
+          <h2 style={{ margin: 0 }}>Last 10 minutes</h2>
+          <div class="legend"><span><i style={{ background: 'var(--served)' }} />served</span><span><i style={{ background: 'var(--received)' }} />received</span></div>
+        </div>
+        <TransferChart series={history} width={354} />
+      </section>
+
+      <section class="card spread">
+        <div>
+          <div style={{ fontWeight: 600 }}>Share with other viewers</div>
+          <div class="muted">
+            {settings === undefined ? '…' : `Up to ${formatRate(settings.uploadRateBytesPerSec)}, ${settings.maxServeConnections} peers at once`}
+          </div>
+        </div>
+        <label class="switch" title="Serve cached content to other peers">
+          <input type="checkbox" data-testid="donate-switch" checked={settings?.donate === true} disabled={busy || settings === undefined}
+            onChange={e => { void toggleDonate((e.target as HTMLInputElement).checked) }} />
+          <span />
+        </label>
+      </section>
+
+      {recentErrors.length > 0 && (
+        <section style={{ display: 'grid', gap: '4px' }} data-testid="node-errors">
+          {recentErrors.map(e => <div class="error" key={`${e.at}-${e.message}`}>{e.message} <span class="muted">(code {e.code})</span></div>)}
+        </section>
+      )}
+
+      <footer class="spread muted">
+        <span>{status?.multiaddrs.filter(a => a.includes('/webrtc')).length ?? 0} WebRTC address(es)</span>
+        <a href="/options.html" target="_blank">Options</a>
+      </footer>
+    </main>
+  )
+}

@@ -1,0 +1,20 @@
+import { defineConfig } from 'wxt'
+import preact from '@preact/preset-vite'
+
+/** Builds the Peerloom extension (MV3) from `extension/` into `.output/chrome-mv3/`. */
+export default defineConfig({
+  srcDir: 'extension',
+  outDir: '.output',
+  browser: 'chrome',
+  manifestVersion: 3,
+  vite: () => ({
+    plugins: [preact()],
+    build: { target: 'es2022', chunkSizeWarningLimit: 4096 }
+  }),
+  manifest: {
+    name: 'Peerloom',
+    description: 'Streams encrypted content from nearby peers and, if you choose, shares your spare bandwidth.',
+    permissions: ['offscreen', 'alarms', 'unlimitedStorage'],
+    minimum_chrome_version: '116'
+  }
+})
