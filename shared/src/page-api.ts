@@ -1,0 +1,134 @@
+/**
+ * The page API contract (`window.peerloom`, DESIGN.md "Page API"): method names, parameter
+ * schemas, result shapes and the provider type sites program against. The injected script,
+ * the extension's handler and the SDK all validate with these schemas, so a malformed call is
+ * refused the same way everywhere, with a code.
+ *
+ * @example
+ * ```ts
+ * const { peerId } = await window.peerloom.connect()
+ * const response = await window.peerloom.fetch(link, { headers: { Range: 'bytes=0-1023' } })
+ * ```
+ */
+import { z } from 'zod'
+import { MAX_LINK_LENGTH } from './link.ts'
+import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './cipher.ts'
+import { InvalidParamsError, UnsupportedMethodError } from './errors.ts'
+
+/** Event dispatched on `window` once `window.peerloom` exists. */
+export const INITIALIZED_EVENT = 'peerloom#initialized'
+/** EIP-6963-style announce/request events: a site asks, every provider answers. */
+export const ANNOUNCE_EVENT = 'peerloom:announceProvider'
+export const REQUEST_EVENT = 'peerloom:requestProvider'
+/** Reverse-DNS id of this provider in the announce event. */
+export const PROVIDER_RDNS = 'dev.peerloom'
+
+/** Largest file `publish` accepts from a page. @default 4 GiB */
+export const MAX_PUBLISH_BYTES = 4 * 1024 ** 3
+/** Calls one origin may make per second before RATE_LIMITED. @default 50 */
+export const DEFAULT_CALLS_PER_SECOND = 50
+
+const link = z.string().min(1).max(MAX_LINK_LENGTH)
+const rangeHeader = z.string().max(100)
+
+/** Parameter schemas, one per method. Objects are strict: unknown keys are refused. */
+export const methodParams = {
+  peerloom_connect: z.strictObject({}),
+  peerloom_fetch: z.strictObject({ link, range: rangeHeader.optional() }),
+  peerloom_publish: z.strictObject({
+    name: z.string().min(1).max(255),
+    mime: z.string().min(1).max(255).regex(/^[\w.+-]+\/[\w.+-]+$/, 'must be a MIME type like video/webm'),
+    size: z.number().int().min(0).max(MAX_PUBLISH_BYTES),
+    chunkSize: z.number().int().min(MIN_CHUNK_SIZE).max(MAX_CHUNK_SIZE).optional(),
+    contentId: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be 0x followed by 64 hex digits').optional()
+  }),
+  peerloom_stats: z.strictObject({}),
+  peerloom_player: z.strictObject({ link })
+} as const
+
+export type PageMethod = keyof typeof methodParams
+export type PageParams<M extends PageMethod> = z.output<(typeof methodParams)[M]>
+
+export const PAGE_METHODS = Object.keys(methodParams) as PageMethod[]
+
+/** A request as a page sends it: `{ method, params }` (EIP-1193). */
+export interface PageRequest<M extends PageMethod = PageMethod> {
+  method: M
+  params?: PageParams<M>
+}
+
+/** Checks a page's `{ method, params }`; throws UnsupportedMethodError (4200) or InvalidParamsError (5000). */
+export function validatePageRequest (request: unknown): { method: PageMethod, params: PageParams<PageMethod> } {
+  if (typeof request !== 'object' || request === null || Array.isArray(request)) throw new InvalidParamsError('request must be an object { method, params }')
+  const { method, params, ...rest } = request as Record<string, unknown>
+  if (Object.keys(rest).length > 0) throw new InvalidParamsError(`request has unknown fields: ${Object.keys(rest).slice(0, 3).join(', ')}`)
+  if (typeof method !== 'string' || !Object.hasOwn(methodParams, method)) {
+    throw new UnsupportedMethodError(`method ${typeof method === 'string' ? `"${method.slice(0, 60)}"` : `of type ${typeof method}`} is not supported; use one of ${PAGE_METHODS.join(', ')}`)
+  }
+  const schema = methodParams[method as PageMethod]
+  const result = schema.safeParse(params ?? {})
+  if (!result.success) {
+    const issue = result.error.issues[0]
+    const where = issue === undefined || issue.path.length === 0 ? 'params' : `params.${issue.path.join('.')}`
+    throw new InvalidParamsError(`${method}: ${where} ${issue?.message ?? 'is invalid'}`)
+  }
+  return { method: method as PageMethod, params: result.data }
+}
+
+/** What `connect()` resolves with. */
+export interface ConnectResult {
+  peerId: string
+}
+
+/** What `publish()` resolves with. */
+export interface PublishResult {
+  /** `peerloom://<manifest cid>#k=<key>` */
+  link: string
+  /** The manifest CID. */
+  cid: string
+}
+
+/** What `stats()` resolves with: this origin's own transfers, nothing else. */
+export interface OriginStats {
+  origin: string
+  fetches: number
+  bytesDelivered: number
+  bytesFromPeers: number
+  bytesFromOrigin: number
+  published: number
+  bytesPublished: number
+}
+
+/** The EIP-6963-style announcement detail. */
+export interface ProviderInfo {
+  uuid: string
+  name: string
+  /** A data: URI of the icon. */
+  icon: string
+  rdns: string
+}
+
+export interface PublishOptions {
+  name?: string
+  mime?: string
+  chunkSize?: number
+  contentId?: string
+  onProgress?: (progress: { bytes: number, total: number }) => void
+}
+
+export interface PlayerOptions {
+  autoplay?: boolean
+  muted?: boolean
+  controls?: boolean
+}
+
+/** `window.peerloom`: what a site programs against. */
+export interface PeerloomProvider {
+  readonly isPeerloom: true
+  connect: () => Promise<ConnectResult>
+  fetch: (link: string, init?: { headers?: HeadersInit, signal?: AbortSignal }) => Promise<Response>
+  player: (link: string, options?: PlayerOptions) => Promise<HTMLElement>
+  publish: (file: Blob, options?: PublishOptions) => Promise<PublishResult>
+  stats: () => Promise<OriginStats>
+  request: (request: { method: string, params?: unknown }) => Promise<unknown>
+}
