@@ -1,0 +1,152 @@
+/** A Chromium profile with the built extension, driven through the extension's own request channel. */
+import { chromium } from 'playwright-core'
+import type { BrowserContext, Page, Worker } from 'playwright-core'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+export const EXTENSION_DIR = resolve(import.meta.dirname, '..', '..', '.output', 'chrome-mv3')
+export const CHROMIUM = process.env.PEERLOOM_CHROMIUM ?? '/usr/bin/chromium'
+
+/** Flags PLATFORM.md found necessary for extensions and loopback WebRTC in new headless mode. */
+export function chromiumArgs (extensionDir = EXTENSION_DIR): string[] {
+  return [
+    `--disable-extensions-except=${extensionDir}`,
+    `--load-extension=${extensionDir}`,
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream'
+  ]
+}
+
+export interface TransferState {
+  id: string
+  link: string
+  size?: number
+  bytes: number
+  startedAt: number
+  firstByteMs?: number
+  finishedAt?: number
+  sha256?: string
+  error?: { code: number, message: string, data?: Record<string, unknown> }
+  stats?: { fromPeers: number, fromOrigin: number, fromCache: number, perPeer: Record<string, number>, droppedPeers: Record<string, string> }
+}
+
+export interface NodeStatus {
+  state: string
+  startedAt?: number
+  peerId?: string
+  address?: string
+  multiaddrs: string[]
+  relays: Array<{ addr: string, peerId: string, connected: boolean, reserved: boolean, lastError?: string, attempts: number }>
+  peers: Array<{ peerId: string, addr: string, direct: boolean }>
+  cache: { usedBytes: number, capBytes: number, blocks: number }
+  donate: boolean
+  served: { bytes: number, clients: number, activePeers: number }
+  received: { fromPeers: number, fromOrigin: number }
+  errors: Array<{ at: number, code: number, message: string }>
+}
+
+export class NodeCallError extends Error {
+  readonly code: number
+  constructor (code: number, message: string) {
+    super(`${message} (code ${code})`)
+    this.code = code
+  }
+}
+
+export class Profile {
+  readonly name: string
+  readonly userDataDir: string
+  context!: BrowserContext
+  extensionId!: string
+  /** An extension page used to reach the node (the popup). */
+  page!: Page
+
+  private constructor (name: string, userDataDir: string) {
+    this.name = name
+    this.userDataDir = userDataDir
+  }
+
+  /** Launches Chromium with the extension in a fresh (or the given) profile directory. */
+  static async launch (name: string, userDataDir?: string): Promise<Profile> {
+    const profile = new Profile(name, userDataDir ?? await mkdtemp(join(tmpdir(), `peerloom-${name}-`)))
+    await profile.open()
+    return profile
+  }
+
+  async open (): Promise<void> {
+    this.context = await chromium.launchPersistentContext(this.userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      ignoreDefaultArgs: ['--disable-extensions'],
+      args: chromiumArgs(),
+      viewport: { width: 420, height: 760 }
+    })
+    const worker = this.context.serviceWorkers()[0] ?? await this.context.waitForEvent('serviceworker', { timeout: 15_000 })
+    this.extensionId = new URL(worker.url()).host
+    this.page = await this.context.newPage()
+    await this.page.goto(`chrome-extension://${this.extensionId}/popup.html`)
+    await this.waitFor(async () => (await this.status()).state === 'running', 30_000, 'node running')
+  }
+
+  /** Closes the browser (the profile directory stays). */
+  async close (): Promise<void> {
+    await this.context.close()
+  }
+
+  serviceWorker (): Worker | undefined {
+    return this.context.serviceWorkers()[0]
+  }
+
+  /** Calls a node method through the service worker, as the popup does. */
+  async call<T> (method: string, params?: unknown): Promise<T> {
+    const response = await this.page.evaluate(async ([m, p]) => await chrome.runtime.sendMessage({ to: 'node', method: m, params: p }), [method, params] as const) as { ok: boolean, result?: T, error?: { code: number, message: string } }
+    if (!response.ok) throw new NodeCallError(response.error?.code ?? 0, response.error?.message ?? 'no answer')
+    return response.result as T
+  }
+
+  async status (): Promise<NodeStatus> {
+    return await this.call<NodeStatus>('status')
+  }
+
+  async configure (settings: Record<string, unknown>): Promise<void> {
+    await this.call('updateSettings', settings)
+  }
+
+  /** Waits until at least one configured relay holds our reservation (we are reachable). */
+  async waitReachable (timeoutMs = 20_000): Promise<NodeStatus> {
+    let last: NodeStatus | undefined
+    await this.waitFor(async () => {
+      last = await this.status()
+      return last.relays.some(r => r.reserved) && last.multiaddrs.some(a => a.includes('/webrtc'))
+    }, timeoutMs, 'a relay reservation and a WebRTC address')
+    return last as NodeStatus
+  }
+
+  /** Reads a link to the end in the node; resolves with the finished transfer. */
+  async fetchAll (link: string, timeoutMs = 120_000, onPoll?: (state: TransferState) => Promise<void>): Promise<TransferState> {
+    const started = await this.call<TransferState>('startTransfer', { link })
+    let state = started
+    await this.waitFor(async () => {
+      state = await this.call<TransferState>('transfer', { id: started.id })
+      await onPoll?.(state)
+      return state.finishedAt !== undefined
+    }, timeoutMs, `transfer of ${link.slice(0, 40)}…`)
+    return state
+  }
+
+  async waitFor (check: () => Promise<boolean>, timeoutMs: number, what: string, intervalMs = 200): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    let lastError: unknown
+    while (Date.now() < deadline) {
+      try {
+        if (await check()) return
+      } catch (err) {
+        lastError = err
+      }
+      await new Promise(resolve => setTimeout(resolve, intervalMs))
+    }
+    throw new Error(`${this.name}: timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? '' : `; last error: ${(lastError as Error).message}`}`)
+  }
+}
