@@ -1,13 +1,12 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { MemoryBlockstore } from 'blockstore-core'
 import { CID } from 'multiformats/cid'
 import { ChunkCipher } from '../src/cipher.ts'
 import { importSealedFile, unixfsChunkReader } from '../src/content.ts'
 import { GatewayBlocks } from '../src/gateway.ts'
 import { contentHead, contentResponse } from '../src/response.ts'
+import { startTestGateway } from './support/gateway.ts'
 import { createManifest } from '../src/manifest.ts'
 import type { Manifest } from '../src/manifest.ts'
 import { randomBytes, toHex } from '../src/bytes.ts'
@@ -20,23 +19,10 @@ const cipher = await ChunkCipher.create(randomBytes(32), contentId)
 const { root, size } = await importSealedFile([data], blockstore, { cipher, chunkSize: 65536 })
 const manifest: Manifest = { ...createManifest({ contentId: toHex(contentId), name: 'clip one.webm', mime: 'video/webm', size, chunkSize: 65536, root, publisher: '0x' + '11'.repeat(20) }), signature: '0x' }
 
-/** A tiny Trustless Gateway on loopback; `tamper` flips a byte of every block it serves. */
 async function gateway (tamper = false): Promise<string> {
-  const server = createServer((req, res) => {
-    void (async () => {
-      const match = /^\/ipfs\/([a-z0-9]+)\?format=raw$/.exec(req.url ?? '')
-      const cid = match === null ? null : CID.parse(match[1]!)
-      if (cid === null || !(await blockstore.has(cid))) { res.writeHead(404).end(); return }
-      const parts: Uint8Array[] = []
-      for await (const part of blockstore.get(cid)) parts.push(part)
-      const bytes = Buffer.concat(parts)
-      if (tamper) bytes[0]! ^= 1
-      res.writeHead(200, { 'content-type': 'application/vnd.ipld.raw' }).end(bytes)
-    })()
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  after(() => { server.close() })
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const server = await startTestGateway(blockstore, { tamper })
+  after(server.close)
+  return server.url
 }
 
 async function body (response: Response): Promise<Uint8Array> {
