@@ -416,6 +416,8 @@ export class PeerloomNode {
     } catch (err) {
       session.close()
       this.sessions.delete(session)
+      // say which peers were tried and why they could not help
+      if (err instanceof PeerloomError && err.code === ErrorCode.NOT_FOUND) throw new NotFoundError(err.message, { cause: err, data: { ...err.data, droppedPeers: session.stats.droppedPeers } })
       throw err
     }
   }

@@ -19,7 +19,7 @@ export interface TransferState {
   finishedAt?: number
   /** SHA-256 of the plaintext, hex, once complete. */
   sha256?: string
-  error?: { code: number, message: string }
+  error?: { code: number, message: string, data?: Record<string, unknown> }
   stats?: FetchStats
 }
 
@@ -64,7 +64,7 @@ export class TransferBook {
       }
       state.sha256 = toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', whole))).slice(2)
     } catch (err) {
-      state.error = isPeerloomError(err) ? { code: err.code, message: err.message } : { code: 4900, message: (err as Error).message }
+      state.error = isPeerloomError(err) ? { code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }) } : { code: 4900, message: (err as Error).message }
     } finally {
       state.finishedAt = performance.now()
     }
