@@ -8,6 +8,7 @@
  *   npm start -- --fresh      wipe .devnet/ first
  *   npm start -- --check      start, check that the demo content reads back verified, stop (exit 0/1)
  *   npm start -- --open       also launch Chromium with the extension (needs a display)
+ *   npm start -- --state DIR  keep state in DIR instead of .devnet/
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -24,10 +25,10 @@ import { startDemoSite } from '../e2e/demo-site/server.ts'
 import type { DemoContent } from '../e2e/demo-site/server.ts'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const STATE = join(ROOT, '.devnet')
 const PORTS = { chain: 8545, relayWs: 4002, relayHttp: 8081, originWs: 4003, originHttp: 8080, site: 5173 }
 
-const { values: flags } = parseArgs({ options: { fresh: { type: 'boolean' }, check: { type: 'boolean' }, open: { type: 'boolean' } } })
+const { values: flags } = parseArgs({ options: { fresh: { type: 'boolean' }, check: { type: 'boolean' }, open: { type: 'boolean' }, state: { type: 'string', default: '.devnet' } } })
+const STATE = resolve(ROOT, flags.state)
 const stops: Array<() => Promise<void>> = []
 const say = (line: string): void => { process.stdout.write(`${line}\n`) }
 

@@ -27,7 +27,7 @@ const steps = [
   { name: 'typecheck', cmd: ['npm', 'run', 'typecheck'] },
   { name: 'lint', cmd: ['npm', 'run', 'lint'] },
   ...['shared', 'contracts', 'relay-node', 'extension', 'extension/sdk'].map(ws => ({ name: ws, cmd: ['npm', 'test', '-w', ws], when: () => existsSync(`${root}/${ws}/test`) })),
-  { name: 'devnet', cmd: ['npm', 'start', '--', '--check', '--fresh'] },
+  { name: 'devnet', cmd: ['npm', 'start', '--', '--check', '--fresh', '--state', '.tmp/devnet-check'] },
   { name: 'e2e', cmd: ['npm', 'test', '-w', 'e2e'], when: () => existsSync(`${root}/e2e/playwright.config.ts`) }
 ].filter(step => only.length === 0 || only.includes(step.name))
 
