@@ -37,7 +37,8 @@ async function refreshStats (peerloom: Peerloom): Promise<void> {
   try {
     const stats = await peerloom.stats()
     $('stats').innerHTML = ''
-    for (const [label, value] of [['fetches', String(stats.fetches)], ['delivered', formatBytes(stats.bytesDelivered)], ['from peers', formatBytes(stats.bytesFromPeers)], ['from the origin', formatBytes(stats.bytesFromOrigin)], ['published', `${stats.published} (${formatBytes(stats.bytesPublished)})`]]) {
+    const rows: Array<[string, string]> = [['fetches', String(stats.fetches)], ['delivered', formatBytes(stats.bytesDelivered)], ['from peers', formatBytes(stats.bytesFromPeers)], ['from the origin', formatBytes(stats.bytesFromOrigin)], ['published', `${stats.published} (${formatBytes(stats.bytesPublished)})`]]
+    for (const [label, value] of rows) {
       const dt = document.createElement('dt'); dt.textContent = label
       const dd = document.createElement('dd'); dd.textContent = value
       $('stats').append(dt, dd)
