@@ -40,6 +40,11 @@ export interface BlockFetcherComponents {
   onReceived: (source: 'peer' | 'origin', bytes: number) => void
   /** Reports a block that could not be cached (quota); the transfer goes on without caching it. */
   onCacheError: (err: unknown) => void
+  /**
+   * How long peers get before the origin is asked: at the start, while providers are still
+   * being looked up and dialled, and per block when a peer is slow to answer. @default 0
+   */
+  hedgeDelayMs?: () => number
 }
 
 export interface FetchStats {
@@ -78,9 +83,14 @@ export class ContentSession {
   private lookups = 0
   private waiters: Array<() => void> = []
   private closed = false
+  private readonly openedAt = Date.now()
 
   constructor (components: BlockFetcherComponents) {
     this.components = components
+  }
+
+  private hedgeDelay (): number {
+    return this.components.hedgeDelayMs?.() ?? 0
   }
 
   /** Looks up providers of `cid` through the relays and connects to them in the background. */
@@ -158,13 +168,18 @@ export class ContentSession {
       if (this.closed) throw new NotFoundError('the transfer was closed')
       const provider = this.pick(tried)
       if (provider !== undefined) {
-        const answer = await this.fromPeer(provider, cid)
+        const hedged = await this.fromPeerHedged(provider, cid, originFailed === undefined)
+        if (hedged.origin instanceof Uint8Array) return await this.keep(cid, hedged.origin, 'origin')
+        if (hedged.originError !== undefined) originFailed = hedged.originError
+        const answer = hedged.peer
         if (answer instanceof Uint8Array) return await this.keep(cid, answer, 'peer', provider.id)
         if (answer === 'missing') tried.add(provider.id)
         continue
       }
       const waitingForPeers = this.lookups > 0 || this.hasUsable(tried, true)
-      if (originFailed === undefined && (!waitingForPeers || this.usableCount() === 0)) {
+      // peers being looked up or dialled get the hedge delay (from the session's start) before the origin is asked
+      const hedgeAt = this.openedAt + this.hedgeDelay()
+      if (originFailed === undefined && (!waitingForPeers || (this.usableCount() === 0 && Date.now() >= hedgeAt))) {
         // nobody to ask right now: the origin, if one is configured
         try {
           const bytes = await this.fromOrigin(cid)
@@ -178,8 +193,29 @@ export class ContentSession {
         const why = originFailed === undefined ? '' : `; origin: ${(originFailed as Error).message}`
         throw new NotFoundError(`no peer and no origin delivered block ${cid.toString()} (asked ${tried.size} peer(s)${why})`, { data: { cid: cid.toString() } })
       }
-      await this.changed()
+      await this.changed(originFailed === undefined && this.usableCount() === 0 ? hedgeAt - Date.now() : undefined)
     }
+  }
+
+  /**
+   * Asks a peer; when `mayRace` and the peer has not answered within the hedge delay (scaled by
+   * the requests already queued on it), the origin is raced and the first verified block wins.
+   */
+  private async fromPeerHedged (provider: ProviderState, cid: CID, mayRace: boolean): Promise<{ peer?: Uint8Array | 'missing' | 'failed', origin?: Uint8Array, originError?: unknown }> {
+    const delay = this.hedgeDelay() * (1 + provider.inflight)
+    const peer = this.fromPeer(provider, cid)
+    if (!mayRace || delay <= 0 || this.components.gateways().length === 0) return { peer: await peer }
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const first = await Promise.race([peer, new Promise<'hedge'>(resolve => { timer = setTimeout(() => { resolve('hedge') }, delay) })])
+    clearTimeout(timer)
+    if (first !== 'hedge') return { peer: first }
+    const origin = this.fromOrigin(cid).then(bytes => ({ bytes }), (err: unknown) => ({ err }))
+    const winner = await Promise.race([peer.then(answer => ({ answer })), origin])
+    if ('answer' in winner && winner.answer instanceof Uint8Array) return { peer: winner.answer }
+    if ('bytes' in winner) return { origin: winner.bytes }
+    if ('err' in winner) return { peer: await peer, originError: winner.err }
+    const late = await origin // the peer could not help: the origin's answer decides
+    return 'bytes' in late ? { origin: late.bytes } : { peer: winner.answer, originError: late.err }
   }
 
   private usableCount (): number {
@@ -290,11 +326,11 @@ export class ContentSession {
     for (const wake of waiters) wake()
   }
 
-  private async changed (): Promise<void> {
+  private async changed (atMostMs = 250): Promise<void> {
     await new Promise<void>(resolve => {
       this.waiters.push(resolve)
-      // a busy peer's rest period ends without an event
-      setTimeout(resolve, 250)
+      // a busy peer's rest period (or the hedge delay) ends without an event
+      setTimeout(resolve, Math.max(1, Math.min(250, atMostMs)))
     })
   }
 

@@ -100,6 +100,8 @@ export interface OpenOptions {
   signal?: AbortSignal
   /** The content key when the link carries none (gated content, granted elsewhere). */
   key?: Uint8Array
+  /** Picks [start, end) once the manifest is known (e.g. from a Range header); overrides start/end. */
+  range?: (manifest: Manifest) => { start: number, end: number }
 }
 
 /** A range of content, opened: the manifest and the plaintext as a stream. */
@@ -120,6 +122,8 @@ export interface PublishOptions {
   mime: string
   /** @default DEFAULT_CHUNK_SIZE */
   chunkSize?: number
+  /** 0x + 64 hex digits. @default random */
+  contentId?: string
 }
 
 export interface Published {
@@ -344,6 +348,7 @@ export class PeerloomNode {
       findProviders: (cid, options) => findProviders(network, cid, options),
       dialProvider: async (provider, options) => await dialDirect(libp2p, provider, options),
       gateways: () => this.settings().gateways,
+      hedgeDelayMs: () => this.settings().hedgeDelayMs,
       onReceived: (source, bytes) => {
         if (source === 'peer') this.received.fromPeers += bytes
         else this.received.fromOrigin += bytes
@@ -368,8 +373,7 @@ export class PeerloomNode {
       session.pin(parsed.manifest)
       session.discover(parsed.manifest)
       const manifest = decodeManifest(await session.get(parsed.manifest, options.signal === undefined ? {} : { signal: options.signal }))
-      const start = options.start ?? 0
-      const end = options.end ?? manifest.size
+      const { start, end } = options.range?.(manifest) ?? { start: options.start ?? 0, end: options.end ?? manifest.size }
       const root = manifest.root
       session.pin(root)
       session.discover(root)
@@ -427,7 +431,7 @@ export class PeerloomNode {
     const identity = this.identity as Identity
     const cache = this.cache as BlockCache
     const contentKey = crypto.getRandomValues(new Uint8Array(32))
-    const contentIdBytes = crypto.getRandomValues(new Uint8Array(32))
+    const contentIdBytes = options.contentId === undefined ? crypto.getRandomValues(new Uint8Array(32)) : fromHex(options.contentId, 32, 'content id')
     const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
     const cipher = await ChunkCipher.create(contentKey, contentIdBytes)
     const pinned: CID[] = []
