@@ -3,16 +3,19 @@
  * receipts and grants with the project's one EIP-712 signer (`@peerloom/shared/eip712`).
  * Used by the tests and the gas benchmark.
  */
-import { Contract, JsonRpcProvider, Wallet, hexlify, randomBytes } from 'ethers'
-import type { TypedDataDomain } from 'ethers'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { Contract, Interface, JsonRpcProvider, Wallet, hexlify, randomBytes } from 'ethers'
+import type { ContractTransactionResponse, JsonFragment, Result, TransactionReceipt, TypedDataDomain } from 'ethers'
 import { peerloomDomain, signGrant, signReceipt } from '@peerloom/shared/eip712'
 import type { Grant, Receipt } from '@peerloom/shared/eip712'
 import { deployAll, startChain } from '../src/chain.ts'
 import type { Chain, Deployment, StartChainOptions } from '../src/chain.ts'
-import { loadArtifacts } from '../src/compile.ts'
+import { ARTIFACTS_FILE, loadArtifacts } from '../src/compile.ts'
 import type { ArtifactSet } from '../src/compile.ts'
 import type { ContractName } from '../src/constants.ts'
-import type { SignedReceiptWithGrant } from '../src/claim.ts'
+import { buildClaim } from '../src/claim.ts'
+import type { ContentClaim, SignedReceiptWithGrant } from '../src/claim.ts'
 
 /** 10^18: one whole token. */
 export const TOKEN = 10n ** 18n
@@ -57,7 +60,7 @@ export async function startFixture (options: StartChainOptions = {}): Promise<Fi
   const artifacts = await loadArtifacts()
   const chain = await startChain(options)
   try {
-    const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true, cacheTimeout: -1, pollingInterval: 50 })
+    const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true, cacheTimeout: -1, pollingInterval: 50, batchMaxCount: 1 })
     const [deployer, publisher, server, ...others] = chain.accounts.map(key => new Wallet(key, provider))
     if (deployer === undefined || publisher === undefined || server === undefined) throw new Error('anvil gave too few accounts')
     const deployment = await deployAll(deployer, { artifacts, mint: [{ to: publisher.address, amount: 1_000_000n * TOKEN }] })
@@ -192,4 +195,72 @@ export async function signedReceipt (f: Fixture, options: ReceiptOptions): Promi
 /** A token balance. */
 export async function balanceOf (f: Fixture, account: string): Promise<bigint> {
   return await f.token.getFunction('balanceOf')(account) as bigint
+}
+
+/** Sends `RewardPool.claim(epoch, payee, claims)` from `server` and waits for it. */
+export async function sendClaim (
+  f: Fixture,
+  epoch: bigint,
+  claims: ContentClaim[],
+  options: { server?: Wallet, payee?: string } = {}
+): Promise<TransactionReceipt> {
+  const server = options.server ?? f.server
+  const pool = f.at('RewardPool', f.deployment.pool, server)
+  const tx = await pool.getFunction('claim')(epoch, options.payee ?? server.address, claims) as ContractTransactionResponse
+  const receipt = await tx.wait()
+  if (receipt === null) throw new Error('claim was not mined')
+  return receipt
+}
+
+/** Builds a claim from signed receipts (all for one server and epoch) and sends it. */
+export async function claimReceipts (
+  f: Fixture,
+  items: SignedReceiptWithGrant[],
+  options: { server?: Wallet, payee?: string } = {}
+): Promise<TransactionReceipt> {
+  const { epoch, claims } = buildClaim(items)
+  return await sendClaim(f, epoch, claims, options)
+}
+
+/** Every custom error of every contract, to decode reverts whichever contract raised them. */
+let errorInterface: Interface | undefined
+function decodeRevert (err: unknown): { name: string, args: unknown[] } | undefined {
+  const e = err as { revert?: { name: string, args: unknown[] } | null, data?: string | null }
+  if (e.revert !== undefined && e.revert !== null) return e.revert
+  if (typeof e.data !== 'string' || e.data.length < 10) return undefined
+  if (errorInterface === undefined) {
+    const artifacts = JSON.parse(readFileSync(ARTIFACTS_FILE, 'utf8')) as ArtifactSet
+    const seen = new Map<string, JsonFragment>()
+    for (const { abi } of Object.values(artifacts.contracts)) {
+      for (const fragment of abi) if (fragment.type === 'error') seen.set(`${fragment.name}(${JSON.stringify(fragment.inputs)})`, fragment)
+    }
+    errorInterface = new Interface([...seen.values()])
+  }
+  const parsed = errorInterface.parseError(e.data)
+  return parsed === null ? undefined : { name: parsed.name, args: [...parsed.args] }
+}
+
+/**
+ * Asserts that `promise` (a contract call or transaction) reverts with the custom error `name`
+ * and, if given, exactly `args`.
+ */
+export async function rejectsWith (promise: Promise<unknown>, name: string, args?: unknown[]): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    const revert = decodeRevert(err)
+    assert.equal(revert?.name, name, `expected revert ${name}, got ${revert?.name ?? String(err)}`)
+    if (args !== undefined) assert.deepEqual([...(revert?.args ?? [])], args)
+    return true
+  })
+}
+
+/** Decoded events named `name` emitted by `contract` in `receipt`. */
+export function eventsOf (receipt: TransactionReceipt, contract: Contract, name: string): Result[] {
+  const out: Result[] = []
+  const address = (contract.target as string).toLowerCase()
+  for (const log of receipt.logs) {
+    if (log.address.toLowerCase() !== address) continue
+    const parsed = contract.interface.parseLog(log)
+    if (parsed?.name === name) out.push(parsed.args)
+  }
+  return out
 }
