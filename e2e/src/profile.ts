@@ -99,6 +99,25 @@ export class Profile {
     return this.context.serviceWorkers()[0]
   }
 
+  /** When the current service worker instance started (it changes when Chrome replaces the worker). */
+  async workerStartedAt (): Promise<number> {
+    const response = await this.page.evaluate(async () => await chrome.runtime.sendMessage({ to: 'worker' })) as { result: { startedAt: number } }
+    return response.result.startedAt
+  }
+
+  /** Stops the extension's service worker, as Chrome does when it is idle. */
+  async stopServiceWorker (): Promise<void> {
+    const cdp = await this.context.newCDPSession(this.page)
+    try {
+      const { targetInfos } = await cdp.send('Target.getTargets')
+      const worker = targetInfos.find(t => t.type === 'service_worker' && t.url.startsWith(`chrome-extension://${this.extensionId}/`))
+      if (worker === undefined) throw new Error('the extension has no running service worker')
+      await cdp.send('Target.closeTarget', { targetId: worker.targetId })
+    } finally {
+      await cdp.detach()
+    }
+  }
+
   /** Calls a node method through the service worker, as the popup does. */
   async call<T> (method: string, params?: unknown): Promise<T> {
     const response = await this.page.evaluate(async ([m, p]) => await chrome.runtime.sendMessage({ to: 'node', method: m, params: p }), [method, params] as const) as { ok: boolean, result?: T, error?: { code: number, message: string } }
@@ -127,13 +146,18 @@ export class Profile {
   /** Reads a link to the end in the node; resolves with the finished transfer. */
   async fetchAll (link: string, timeoutMs = 120_000, onPoll?: (state: TransferState) => Promise<void>): Promise<TransferState> {
     const started = await this.call<TransferState>('startTransfer', { link })
-    let state = started
+    return await this.waitTransfer(started.id, timeoutMs, onPoll)
+  }
+
+  /** Polls transfer `id` until it finishes. */
+  async waitTransfer (id: string, timeoutMs = 120_000, onPoll?: (state: TransferState) => Promise<void>): Promise<TransferState> {
+    let state: TransferState | undefined
     await this.waitFor(async () => {
-      state = await this.call<TransferState>('transfer', { id: started.id })
+      state = await this.call<TransferState>('transfer', { id })
       await onPoll?.(state)
       return state.finishedAt !== undefined
-    }, timeoutMs, `transfer of ${link.slice(0, 40)}…`)
-    return state
+    }, timeoutMs, `transfer ${id}`)
+    return state as TransferState
   }
 
   async waitFor (check: () => Promise<boolean>, timeoutMs: number, what: string, intervalMs = 200): Promise<void> {

@@ -63,3 +63,103 @@ test('3. with A\'s donation off, B cannot get the content from A', async ({ devn
   expect(status.served.bytes).toBe(0)
   expect(status.donate).toBe(false)
 })
+
+test('4. the service worker is stopped during a transfer; the transfer completes', async ({ content, launch }) => {
+  const a = await launch('a')
+  await a.waitReachable()
+  const before = await a.status()
+  const started = await a.call<{ id: string }>('startTransfer', { link: content.link })
+  await a.waitFor(async () => (await a.call<{ bytes: number }>('transfer', { id: started.id })).bytes > 0, 30_000, 'the first bytes')
+
+  const workerBefore = await a.workerStartedAt()
+  await a.stopServiceWorker()
+  const midway = await a.call<{ bytes: number, finishedAt?: number }>('transfer', { id: started.id }) // wakes a new worker
+  expect(midway.bytes).toBeLessThan(CONTENT_BYTES) // the worker stopped mid-transfer
+  expect(await a.workerStartedAt()).not.toBe(workerBefore) // and Chrome started a new one
+
+  const done = await a.waitTransfer(started.id)
+  expect(done.bytes).toBe(CONTENT_BYTES)
+  expect(done.sha256).toBe(content.sha256)
+  const after = await a.status()
+  expect(after.startedAt).toBe(before.startedAt) // the same node, never restarted
+  expect(after.peerId).toBe(before.peerId)
+})
+
+test('5. after a browser restart, A\'s cache and peer id are still there', async ({ devnet, content, launch }) => {
+  const a = await launch('a')
+  await a.waitReachable()
+  expect((await a.fetchAll(content.link)).sha256).toBe(content.sha256)
+  const before = await a.status()
+
+  await a.close()
+  await a.open() // same profile directory
+  const after = await a.status()
+  expect(after.peerId).toBe(before.peerId)
+  expect(after.address).toBe(before.address)
+  expect(after.cache.blocks).toBe(before.cache.blocks)
+  expect(after.cache.usedBytes).toBe(before.cache.usedBytes)
+
+  await devnet.origin.stop() // nothing but the cache can deliver it now
+  const again = await a.fetchAll(content.link)
+  expect(again.sha256).toBe(content.sha256)
+  expect(again.stats?.fromCache).toBeGreaterThanOrEqual(CONTENT_BYTES)
+  expect(again.stats?.fromOrigin).toBe(0)
+  expect(again.stats?.fromPeers).toBe(0)
+})
+
+test('6. with a small cache cap, usage stays under the cap and the content still plays back', async ({ content, launch }) => {
+  const cap = 16 * 1024 * 1024
+  const a = await launch('a', { cacheCapBytes: cap })
+  await a.waitReachable()
+  let peak = 0
+  const transfer = await a.fetchAll(content.link, 120_000, async () => {
+    const { cache } = await a.status()
+    peak = Math.max(peak, cache.usedBytes)
+    expect(cache.capBytes).toBe(cap)
+  })
+  expect(transfer.error).toBeUndefined()
+  expect(transfer.sha256).toBe(content.sha256)
+  const { cache } = await a.status()
+  expect(cache.usedBytes).toBeLessThanOrEqual(cap)
+  expect(peak).toBeLessThanOrEqual(cap)
+  expect(cache.usedBytes).toBeGreaterThan(cap / 2) // it did cache, up to the cap
+
+  // and playing it again still works: evicted chunks come back from the origin
+  const again = await a.fetchAll(content.link)
+  expect(again.sha256).toBe(content.sha256)
+  expect(again.stats?.fromCache).toBeGreaterThan(0)
+  expect(again.stats?.fromOrigin).toBeGreaterThan(0)
+  expect((await a.status()).cache.usedBytes).toBeLessThanOrEqual(cap)
+})
+
+test('7. the relay A uses is killed; A stays reachable through the second relay and reconnects when it returns', async ({ devnet, launch }) => {
+  const a = await launch('a')
+  const relayId = devnet.relay.peerId
+  const originId = devnet.origin.peerId
+  await a.waitFor(async () => (await a.status()).relays.every(r => r.reserved), 30_000, 'reservations on both relays')
+
+  await devnet.relay.kill()
+  await a.waitFor(async () => {
+    const { relays, multiaddrs } = await a.status()
+    const killed = relays.find(r => r.peerId === relayId)
+    const other = relays.find(r => r.peerId === originId)
+    return killed?.connected === false && killed.reserved === false && other?.reserved === true &&
+      multiaddrs.some(ma => ma.includes(`/p2p/${originId}/p2p-circuit/webrtc`)) && !multiaddrs.some(ma => ma.includes(`/p2p/${relayId}/`))
+  }, 20_000, 'the killed relay to be noticed while the other still holds a reservation')
+  const attempts = (await a.status()).relays.find(r => r.peerId === relayId)?.attempts ?? 0
+
+  const port = Number(/\/tcp\/(\d+)\//.exec(devnet.relay.addr)?.[1])
+  const { startRelay } = await import('../src/devnet.ts')
+  const revived = await startRelay({ dataDir: devnet.relay.dataDir, port })
+  try {
+    expect(revived.peerId).toBe(relayId)
+    await a.waitFor(async () => {
+      const relay = (await a.status()).relays.find(r => r.peerId === relayId)
+      return relay?.connected === true && relay.reserved
+    }, 45_000, 'A to reconnect to the revived relay and reserve again')
+    const relay = (await a.status()).relays.find(r => r.peerId === relayId)
+    expect(relay?.attempts).toBeGreaterThan(attempts) // reconnected by retrying, with backoff
+  } finally {
+    await revived.stop()
+  }
+})

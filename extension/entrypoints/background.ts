@@ -11,6 +11,8 @@ import type { NodeRequest } from '../src/rpc.ts'
 const KEEPALIVE_ALARM = 'peerloom-node-keepalive'
 
 export default defineBackground(() => {
+  // when this worker instance started; tests use it to see that Chrome really replaced the worker
+  const workerStartedAt = Date.now() + Math.random()
   const ensure = (): void => { ensureNodeDocument().catch(err => { console.error('peerloom: could not create the node document', err) }) }
   chrome.runtime.onInstalled.addListener(ensure)
   chrome.runtime.onStartup.addListener(ensure)
@@ -19,6 +21,10 @@ export default defineBackground(() => {
   ensure()
 
   chrome.runtime.onMessage.addListener((message: NodeRequest, sender, sendResponse) => {
+    if ((message as { to?: string })?.to === 'worker' && sender.id === chrome.runtime.id) {
+      sendResponse({ ok: true, result: { startedAt: workerStartedAt } })
+      return false
+    }
     if (message?.to !== 'node') return false
     // only this extension's own pages may drive the node; content scripts run inside web pages
     const ownPage = sender.id === chrome.runtime.id && sender.url?.startsWith(chrome.runtime.getURL('')) === true

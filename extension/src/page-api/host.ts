@@ -1,0 +1,334 @@
+/**
+ * The page API inside the node's document. Each page reaches it through its own MessagePort,
+ * bound at creation to the origin the bridge frame read from `location.ancestorOrigins`; every
+ * message is checked, rate-limited per origin, and refused with 4100 unless the user let that
+ * origin in. Fetches stream verified plaintext with credit-based backpressure; publishing
+ * streams the page's file into the node; player frames get their bytes through the service
+ * worker with the same protocol.
+ *
+ * @example
+ * ```ts
+ * const host = new PageApiHost({ node, db, askUser, playerUrl })
+ * host.accept(port, 'https://site.example')
+ * ```
+ */
+import {
+  AccessDeniedError, InvalidParamsError, RateLimitedError, UnauthorizedError, UserRejectedError, UnsupportedMethodError,
+  ErrorCode, contentHead, isPeerloomError, parseLink, validatePageRequest, toBase64url
+} from '@peerloom/shared'
+import type { ContentHead, Manifest, OriginStats, PageParams, PublishResult } from '@peerloom/shared'
+import { ConsentStore } from './consent.ts'
+import { MAX_ACTIVE_PER_PORT, PLAYER_SESSION_TTL_MS, STREAM_IDLE_TIMEOUT_MS } from './constants.ts'
+import { OriginStatsBook } from './origin-stats.ts'
+import type { PageApiDb } from './page-db.ts'
+import { OriginRateLimit } from './rate-limit.ts'
+import { CacheTimingGuard } from './timing-guard.ts'
+import { IncomingStream, OutgoingStream } from './wire.ts'
+import type { NodeMessage, PlayerStreamRequest, WireError } from './wire.ts'
+import { messageId, parsePageMessage } from './wire-schema.ts'
+
+/** What the page API needs from the node. */
+export interface PageApiNode {
+  openContent: (link: string, options: { range: (manifest: Manifest) => { start: number, end: number }, signal?: AbortSignal }) => Promise<{
+    manifestCid: { toString: () => string }
+    body: ReadableStream<Uint8Array>
+    stats: { fromPeers: number, fromOrigin: number, fromCache: number }
+  }>
+  publish: (source: ReadableStream<Uint8Array>, options: { name: string, mime: string, chunkSize?: number, contentId?: string }) => Promise<{ link: string, manifest: string }>
+  peerId: () => string | undefined
+}
+
+export type ConsentAnswer = 'allowed' | 'denied' | 'dismissed'
+
+export interface PageApiHostInit {
+  node: PageApiNode
+  db: PageApiDb
+  /** Shows the consent prompt naming `origin`; resolves with the user's answer. */
+  askUser: (origin: string) => Promise<ConsentAnswer>
+  /** The player page's URL for a session token. */
+  playerUrl: (token: string) => string
+  rateLimit?: OriginRateLimit
+  timing?: CacheTimingGuard
+}
+
+interface PlayerSession {
+  origin: string
+  link: string
+  lastUsed: number
+}
+
+/** An origin a page may use Peerloom from: http(s) or file, never opaque. */
+export function isUsableOrigin (origin: unknown): origin is string {
+  if (typeof origin !== 'string' || origin.length > 300 || origin === 'null') return false
+  try {
+    const url = new URL(origin)
+    return (url.protocol === 'https:' || url.protocol === 'http:') ? url.origin === origin : url.protocol === 'file:'
+  } catch {
+    return false
+  }
+}
+
+function wireError (err: unknown): WireError {
+  if (isPeerloomError(err)) return { code: err.code, message: err.message }
+  return { code: ErrorCode.DISCONNECTED, message: err instanceof Error ? err.message : String(err) }
+}
+
+export class PageApiHost {
+  readonly consent: ConsentStore
+  readonly stats: OriginStatsBook
+  readonly timing: CacheTimingGuard
+  private readonly node: PageApiNode
+  private readonly askUser: (origin: string) => Promise<ConsentAnswer>
+  private readonly playerUrl: (token: string) => string
+  private readonly rateLimit: OriginRateLimit
+  private readonly prompts = new Map<string, Promise<ConsentAnswer>>()
+  private readonly players = new Map<string, PlayerSession>()
+
+  constructor (init: PageApiHostInit) {
+    this.node = init.node
+    this.consent = new ConsentStore(init.db)
+    this.stats = new OriginStatsBook(init.db)
+    this.timing = init.timing ?? new CacheTimingGuard({ db: init.db })
+    this.askUser = init.askUser
+    this.playerUrl = init.playerUrl
+    this.rateLimit = init.rateLimit ?? new OriginRateLimit()
+  }
+
+  /** Serves one page's port; `origin` is the page's, as the bridge frame read it. */
+  accept (port: MessagePort, origin: string): void {
+    if (!isUsableOrigin(origin)) {
+      port.postMessage({ t: 'error', id: null, error: new UnauthorizedError(`Peerloom cannot be used from the origin ${String(origin).slice(0, 80)}`).toJSON() } satisfies NodeMessage)
+      port.close()
+      return
+    }
+    const session = new PageSession(this, port, origin)
+    port.onmessage = event => { session.receive(event.data) }
+    port.postMessage({ t: 'ready' } satisfies NodeMessage)
+  }
+
+  /** Answers one player-frame request that the service worker forwarded with its own port. */
+  async servePlayerStream (port: MessagePort, request: PlayerStreamRequest): Promise<void> {
+    const streams = new Map<number, OutgoingStream>()
+    port.onmessage = event => {
+      const data = event.data as { t?: unknown, n?: unknown }
+      const stream = streams.get(0)
+      if (data?.t === 'credit' && typeof data.n === 'number' && data.n > 0 && data.n <= 64) stream?.credit(data.n)
+      else if (data?.t === 'cancel') stream?.cancel()
+    }
+    const send = (message: NodeMessage, transfer: Transferable[] = []): void => { port.postMessage(message, transfer) }
+    try {
+      const session = typeof request.token === 'string' ? this.players.get(request.token) : undefined
+      if (session === undefined || Date.now() - session.lastUsed > PLAYER_SESSION_TTL_MS) throw new UnauthorizedError('this player has expired; ask for a new one')
+      if (session.origin !== request.origin) throw new UnauthorizedError('this player belongs to another site')
+      if (!(await this.consent.isAllowed(session.origin))) throw new UnauthorizedError(`${session.origin} is not allowed to use Peerloom`)
+      session.lastUsed = Date.now()
+      await this.serveContent(session.origin, session.link, request.range ?? undefined, 0, send, streams)
+    } catch (err) {
+      send({ t: 'error', id: 0, error: wireError(err) })
+    } finally {
+      port.close()
+    }
+  }
+
+  /** Resolves when the user answered for `origin` (one prompt per origin at a time). */
+  async connect (origin: string): Promise<{ peerId: string }> {
+    const decision = (await this.consent.get(origin))?.decision
+    if (decision === 'denied') throw new UserRejectedError(`you refused ${origin} earlier; allow it in Peerloom's options`)
+    if (decision !== 'allowed') {
+      let pending = this.prompts.get(origin)
+      if (pending === undefined) {
+        pending = this.askUser(origin).then(async answer => {
+          if (answer !== 'dismissed') await this.consent.set(origin, answer)
+          return answer
+        }).finally(() => { this.prompts.delete(origin) })
+        this.prompts.set(origin, pending)
+      }
+      if (await pending !== 'allowed') throw new UserRejectedError(`the user did not let ${origin} use Peerloom`)
+    }
+    const peerId = this.node.peerId()
+    if (peerId === undefined) throw new UnsupportedMethodError('the node has not started yet')
+    return { peerId }
+  }
+
+  /** Forgets an origin: consent, stats and fetch history; its players stop working. */
+  async revoke (origin: string): Promise<void> {
+    await this.consent.revoke(origin)
+    await this.stats.clear(origin)
+    await this.timing.forget(origin)
+    for (const [token, session] of this.players) if (session.origin === origin) this.players.delete(token)
+  }
+
+  async authorised (origin: string): Promise<void> {
+    if (!(await this.consent.isAllowed(origin))) throw new UnauthorizedError(`${origin} is not allowed to use Peerloom; call peerloom.connect() first`)
+  }
+
+  originStats (origin: string): Promise<OriginStats> {
+    return this.stats.get(origin)
+  }
+
+  player (origin: string, link: string): { url: string } {
+    const parsed = parseLink(link)
+    if (parsed.key === undefined) throw new AccessDeniedError('this link carries no key: gated content needs a grant from its publisher')
+    const token = toBase64url(crypto.getRandomValues(new Uint8Array(18)))
+    this.players.set(token, { origin, link, lastUsed: Date.now() })
+    return { url: this.playerUrl(token) }
+  }
+
+  /**
+   * Opens `link` (Range `range`) for `origin` and streams it as `head`, `chunk`…, `end` with
+   * request id `id`. Resolves when the stream ended or was cancelled.
+   */
+  async serveContent (origin: string, link: string, range: string | undefined, id: number, send: (message: NodeMessage, transfer?: Transferable[]) => void, streams: Map<number, OutgoingStream>): Promise<void> {
+    const parsed = parseLink(link)
+    if (parsed.key === undefined) throw new AccessDeniedError('this link carries no key: gated content needs a grant from its publisher')
+    const startedAt = performance.now()
+    let head: ContentHead | undefined
+    const opened = await this.node.openContent(link, {
+      range: manifest => {
+        head = contentHead(manifest, range)
+        return head.range
+      }
+    })
+    const firstTime = !(await this.timing.seen(origin, opened.manifestCid.toString()))
+    const pacer = this.timing.pacer(startedAt, firstTime)
+    const out = new OutgoingStream(opened.body)
+    streams.set(id, out)
+    const { status, headers } = head as ContentHead
+    send({ t: 'head', id, status, headers })
+    let delivered = 0
+    let firstByteMs: number | undefined
+    try {
+      const complete = await out.run(bytes => {
+        firstByteMs ??= performance.now() - startedAt
+        send({ t: 'chunk', id, bytes }, [bytes])
+      }, STREAM_IDLE_TIMEOUT_MS, async chunk => {
+        await pacer.beforeChunk(chunk.length, opened.stats.fromPeers + opened.stats.fromOrigin === 0)
+        delivered += chunk.length
+      })
+      if (complete) send({ t: 'end', id })
+    } finally {
+      streams.delete(id)
+      const { fromPeers, fromOrigin, fromCache } = opened.stats
+      if (fromCache === 0 && firstByteMs !== undefined) this.timing.recordNetwork(firstByteMs, delivered, (performance.now() - startedAt) / 1000)
+      // on a first fetch, bytes the cache answered are reported as coming from peers: "from the cache" would reveal it
+      await this.stats.add(origin, { fetches: 1, bytesDelivered: delivered, bytesFromPeers: fromPeers + (firstTime ? fromCache : 0), bytesFromOrigin: fromOrigin })
+    }
+  }
+
+  /** Streams a page's file into the node; `upload` is fed from the page's data messages. */
+  async publish (origin: string, params: PageParams<'peerloom_publish'>, upload: IncomingStream): Promise<PublishResult> {
+    let received = 0
+    const checked = upload.stream.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+      transform: (chunk, controller) => {
+        received += chunk.length
+        if (received > params.size) throw new InvalidParamsError(`the page sent more than the ${params.size} bytes it announced`)
+        controller.enqueue(chunk)
+      },
+      flush: () => {
+        if (received !== params.size) throw new InvalidParamsError(`the page sent ${received} of the ${params.size} bytes it announced`)
+      }
+    }))
+    const published = await this.node.publish(checked, {
+      name: params.name,
+      mime: params.mime,
+      ...(params.chunkSize === undefined ? {} : { chunkSize: params.chunkSize }),
+      ...(params.contentId === undefined ? {} : { contentId: params.contentId })
+    })
+    await this.timing.seen(origin, published.manifest) // its own content: its fetches need no guard
+    await this.stats.add(origin, { published: 1, bytesPublished: params.size })
+    return { link: published.link, cid: published.manifest }
+  }
+
+  takeCall (origin: string): void {
+    if (!this.rateLimit.take(origin)) throw new RateLimitedError(`too many calls from ${origin}; try again in ${Math.ceil(this.rateLimit.retryAfter(origin) * 1000)} ms`)
+  }
+}
+
+/** One page's port. */
+class PageSession {
+  private readonly host: PageApiHost
+  private readonly port: MessagePort
+  private readonly origin: string
+  private readonly active = new Set<number>()
+  private readonly streams = new Map<number, OutgoingStream>()
+  private readonly uploads = new Map<number, IncomingStream>()
+
+  constructor (host: PageApiHost, port: MessagePort, origin: string) {
+    this.host = host
+    this.port = port
+    this.origin = origin
+    port.addEventListener('close', () => { this.close() })
+  }
+
+  private readonly send = (message: NodeMessage, transfer: Transferable[] = []): void => {
+    this.port.postMessage(message, transfer)
+  }
+
+  receive (data: unknown): void {
+    let message
+    try {
+      message = parsePageMessage(data)
+    } catch (err) {
+      this.send({ t: 'error', id: messageId(data), error: wireError(err) })
+      return
+    }
+    switch (message.t) {
+      case 'req': void this.request(message.id, message.method, message.params); break
+      case 'credit': this.streams.get(message.id)?.credit(message.n); break
+      case 'cancel':
+        this.streams.get(message.id)?.cancel(new Error('cancelled by the page'))
+        this.uploads.get(message.id)?.fail(new UserRejectedError('the page cancelled the upload'))
+        break
+      case 'data': this.uploads.get(message.id)?.push(message.bytes); break
+      case 'end': this.uploads.get(message.id)?.end(); break
+    }
+  }
+
+  private async request (id: number, method: unknown, params: unknown): Promise<void> {
+    try {
+      this.host.takeCall(this.origin)
+      if (this.active.has(id)) throw new InvalidParamsError(`request id ${id} is already in use`)
+      if (this.active.size >= MAX_ACTIVE_PER_PORT) throw new RateLimitedError(`at most ${MAX_ACTIVE_PER_PORT} calls may run at once`)
+      const call = validatePageRequest({ method, ...(params === undefined ? {} : { params }) })
+      this.active.add(id)
+      try {
+        const result = await this.run(id, call)
+        if (result !== undefined) this.send({ t: 'result', id, result })
+      } finally {
+        this.active.delete(id)
+      }
+    } catch (err) {
+      this.send({ t: 'error', id, error: wireError(err) })
+    }
+  }
+
+  /** Runs a validated call; fetches answer with a stream instead of a result (undefined). */
+  private async run (id: number, call: ReturnType<typeof validatePageRequest>): Promise<unknown> {
+    if (call.method === 'peerloom_connect') return await this.host.connect(this.origin)
+    await this.host.authorised(this.origin)
+    switch (call.method) {
+      case 'peerloom_stats': return await this.host.originStats(this.origin)
+      case 'peerloom_player': return this.host.player(this.origin, (call.params as PageParams<'peerloom_player'>).link)
+      case 'peerloom_fetch': {
+        const params = call.params as PageParams<'peerloom_fetch'>
+        await this.host.serveContent(this.origin, params.link, params.range, id, this.send, this.streams)
+        return undefined
+      }
+      case 'peerloom_publish': {
+        const upload = new IncomingStream(n => { this.send({ t: 'credit', id, n }) }, () => {})
+        this.uploads.set(id, upload)
+        try {
+          return await this.host.publish(this.origin, call.params as PageParams<'peerloom_publish'>, upload)
+        } finally {
+          this.uploads.delete(id)
+        }
+      }
+      default: throw new UnsupportedMethodError(`method ${String(call.method)} is not supported`)
+    }
+  }
+
+  private close (): void {
+    for (const stream of this.streams.values()) stream.cancel(new Error('the page went away'))
+    for (const upload of this.uploads.values()) upload.fail(new UserRejectedError('the page went away'))
+  }
+}

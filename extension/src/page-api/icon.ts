@@ -1,0 +1,2 @@
+/** Peerloom's icon as a data URI, for the provider announcement. */
+export const PROVIDER_ICON = 'data:image/svg+xml;base64,' + btoa('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="8" fill="#3b5bdb"/><circle cx="11" cy="11" r="4" fill="#fff"/><circle cx="21" cy="21" r="4" fill="#fff"/><path d="M11 11L21 21M21 11L11 21" stroke="#fff" stroke-width="2"/></svg>')

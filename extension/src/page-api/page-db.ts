@@ -1,0 +1,38 @@
+/**
+ * The page API's own IndexedDB database, shared by the node's document (which enforces
+ * consent), the consent prompt and the options page (which lists and revokes): consent per
+ * origin, each origin's transfer stats, and which content each origin has fetched (for the
+ * cache-timing guard). Kept apart from the node's database so neither migrates the other.
+ */
+import { openDB } from 'idb'
+import type { DBSchema, IDBPDatabase } from 'idb'
+import type { OriginStats } from '@peerloom/shared'
+
+export interface ConsentRecord {
+  origin: string
+  decision: 'allowed' | 'denied'
+  /** ms since the epoch. */
+  at: number
+}
+
+export interface PageApiSchema extends DBSchema {
+  consent: { key: string, value: ConsentRecord }
+  stats: { key: string, value: OriginStats }
+  /** Key: `${origin} ${manifest cid}`; value: first fetch time. */
+  seen: { key: string, value: number }
+}
+
+export type PageApiDb = IDBPDatabase<PageApiSchema>
+
+/** @default 'peerloom-page-api' */
+export const PAGE_API_DB_NAME = 'peerloom-page-api'
+
+export async function openPageApiDb (name = PAGE_API_DB_NAME): Promise<PageApiDb> {
+  return await openDB<PageApiSchema>(name, 1, {
+    upgrade (db) {
+      db.createObjectStore('consent', { keyPath: 'origin' })
+      db.createObjectStore('stats', { keyPath: 'origin' })
+      db.createObjectStore('seen')
+    }
+  })
+}
