@@ -227,21 +227,22 @@ contract ContentRegistry is Ownable {
     }
 
     /**
-     * @notice Pays `payee` for `byteCount` delivered bytes of `contentId` out of its budget:
-     * `byteCount × ratePerByte`, or whatever is left when the budget cannot cover it.
-     * @dev Callable by the bound reward pool only, after it verified the receipts.
+     * @notice Pays `payee` for delivered bytes: `byteCounts[i]` bytes of `contentIds[i]` at that
+     * content's rate, out of that content's budget, or whatever is left of it when the budget
+     * cannot cover the bytes. One token transfer for all contents.
+     * @dev Callable by the bound reward pool only, after it verified the receipts; the pool
+     * passes arrays of equal length.
      * @return paid The tokens sent to `payee`.
      */
-    function payReward(bytes32 contentId, uint256 byteCount, address payee) external returns (uint256 paid) {
+    function payRewards(
+        bytes32[] calldata contentIds,
+        uint256[] calldata byteCounts,
+        address payee
+    ) external returns (uint256 paid) {
         if (msg.sender != _rewardPool) revert NotRewardPool(msg.sender);
-        Content storage c = _contents[contentId];
-        uint256 owed = Math.saturatingMul(byteCount, c.ratePerByte);
-        uint256 budget = c.budget;
-        paid = Math.min(owed, budget);
-        uint256 left = budget - paid;
-        if (paid != 0) c.budget = uint128(left);
-        emit RewardPaid(contentId, payee, byteCount, paid, left);
-        if (paid < owed) emit BudgetExhausted(contentId, owed, paid);
+        for (uint256 i = 0; i < contentIds.length; ++i) {
+            paid += _debit(contentIds[i], byteCounts[i], payee);
+        }
         if (paid != 0) _token.safeTransfer(payee, paid);
     }
 
@@ -280,6 +281,18 @@ contract ContentRegistry is Ownable {
         c.budget = budget.toUint128();
         emit BudgetToppedUp(contentId, msg.sender, amount, budget);
         _token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @dev Takes the reward for `byteCount` bytes of `contentId` from its budget, capped by what is left.
+    function _debit(bytes32 contentId, uint256 byteCount, address payee) private returns (uint256 paid) {
+        Content storage c = _contents[contentId];
+        uint256 owed = Math.saturatingMul(byteCount, c.ratePerByte);
+        uint256 budget = c.budget;
+        paid = Math.min(owed, budget);
+        uint256 left = budget - paid;
+        if (paid != 0) c.budget = uint128(left);
+        emit RewardPaid(contentId, payee, byteCount, paid, left);
+        if (paid < owed) emit BudgetExhausted(contentId, owed, paid);
     }
 
     function _requireContent(bytes32 contentId) private view returns (Content storage c) {

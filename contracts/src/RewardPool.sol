@@ -21,7 +21,13 @@ import {ContentRegistry} from "./ContentRegistry.sol";
  * - receipts name the server (the caller) and the epoch, so they cannot be reused by another
  *   server or in another epoch.
  * A batch with any forged, expired, duplicated or unsorted entry reverts as a whole and pays
- * nothing; the error names the offending entry so the server can drop it and claim again.
+ * nothing; the error names the offending entry so the server can drop it and claim again (a
+ * reverted claim does not use up the epoch).
+ *
+ * What the rules bound: epoch numbers are the server's to choose (any uint64, each claimable
+ * once), a grant must be unexpired when the claim is mined, and `maxBytes` caps each receipt,
+ * that is the bytes of one (server, epoch, client, content), not the client's bytes overall.
+ * A global allowance would cost a storage write per receipt; the README weighs this.
  *
  * @dev Replay protection costs one storage bit per (server, epoch) instead of one slot per
  * receipt; 256 consecutive epochs of a server share one slot.
@@ -112,18 +118,24 @@ contract RewardPool is EIP712 {
         if (claims.length == 0) revert EmptyClaim();
         _markSettled(msg.sender, epoch);
 
+        // verify everything first, then pay all contents in one call and one token transfer
+        bytes32[] memory contentIds = new bytes32[](claims.length);
+        uint256[] memory byteCounts = new uint256[](claims.length);
         uint256 receiptCount;
         uint256 byteCount;
         bytes32 previous;
         for (uint256 i = 0; i < claims.length; ++i) {
             ContentReceipts calldata group = claims[i];
-            if (group.contentId <= previous) revert ContentsNotSorted(group.contentId, previous);
-            previous = group.contentId;
-            (uint256 groupBytes, uint256 groupPaid) = _claimContent(epoch, payee, group);
-            paid += groupPaid;
-            byteCount = Math.saturatingAdd(byteCount, groupBytes);
+            bytes32 contentId = group.contentId;
+            if (contentId <= previous) revert ContentsNotSorted(contentId, previous);
+            previous = contentId;
+            uint256 groupBytes = _verifyContent(epoch, contentId, group.receipts);
+            contentIds[i] = contentId;
+            byteCounts[i] = groupBytes;
             receiptCount += group.receipts.length;
+            byteCount = Math.saturatingAdd(byteCount, groupBytes);
         }
+        paid = _registry.payRewards(contentIds, byteCounts, payee);
         emit EpochClaimed(msg.sender, epoch, payee, receiptCount, byteCount, paid);
     }
 
@@ -152,17 +164,15 @@ contract RewardPool is EIP712 {
         words[word] = bits | bit;
     }
 
-    /// @dev Verifies the receipts of one content and pays for them from its budget.
-    function _claimContent(
+    /// @dev Verifies the receipts of one registered content; returns the bytes to pay for.
+    function _verifyContent(
         uint64 epoch,
-        address payee,
-        ContentReceipts calldata group
-    ) private returns (uint256 byteCount, uint256 paid) {
-        bytes32 contentId = group.contentId;
+        bytes32 contentId,
+        SignedReceipt[] calldata receipts
+    ) private view returns (uint256) {
         address publisher = _registry.publisherOf(contentId);
         if (publisher == address(0)) revert UnknownContent(contentId);
-        byteCount = _verifyReceipts(epoch, contentId, publisher, group.receipts);
-        paid = _registry.payReward(contentId, byteCount, payee);
+        return _verifyReceipts(epoch, contentId, publisher, receipts);
     }
 
     /**

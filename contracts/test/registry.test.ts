@@ -233,7 +233,7 @@ describe('spending', () => {
     assert.equal(await registry.getFunction('token')(), f.deployment.token)
     await rejectsWith(registry.getFunction('bindRewardPool')(f.others[0]!.address), 'OwnableUnauthorizedAccount', [f.deployer.address])
     const contentId = await registerContent(f)
-    await rejectsWith(registry.getFunction('payReward')(contentId, 1n, f.deployer.address), 'NotRewardPool', [f.deployer.address])
+    await rejectsWith(registry.getFunction('payRewards')([contentId], [1n], f.deployer.address), 'NotRewardPool', [f.deployer.address])
   })
 
   it('unknown content has no publisher and no access answer', async () => {
