@@ -15,6 +15,8 @@ export default defineConfig({
     name: 'Peerloom',
     description: 'Streams encrypted content from nearby peers and, if you choose, shares your spare bandwidth.',
     permissions: ['offscreen', 'alarms', 'unlimitedStorage'],
-    minimum_chrome_version: '116'
+    minimum_chrome_version: '116',
+    // the page API: a hidden bridge frame and the player frame are embedded by web pages
+    web_accessible_resources: [{ resources: ['bridge.html', 'player.html'], matches: ['<all_urls>'] }]
   }
 })

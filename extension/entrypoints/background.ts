@@ -7,6 +7,7 @@ import { UnauthorizedError } from '@peerloom/shared'
 import { KEEPALIVE_ALARM_MINUTES } from '../src/constants.ts'
 import { ensureNodeDocument, forwardToNode } from '../src/node-document.ts'
 import type { NodeRequest } from '../src/rpc.ts'
+import { installPageApiRoutes } from '../src/page-api/worker-setup.ts'
 
 const KEEPALIVE_ALARM = 'peerloom-node-keepalive'
 
@@ -19,6 +20,8 @@ export default defineBackground(() => {
   chrome.alarms.onAlarm.addListener(alarm => { if (alarm.name === KEEPALIVE_ALARM) ensure() })
   void chrome.alarms.create(KEEPALIVE_ALARM, { periodInMinutes: KEEPALIVE_ALARM_MINUTES })
   ensure()
+  // the page API: bridge ports to the node, the consent window, player streams
+  installPageApiRoutes()
 
   chrome.runtime.onMessage.addListener((message: NodeRequest, sender, sendResponse) => {
     if ((message as { to?: string })?.to === 'worker' && sender.id === chrome.runtime.id) {

@@ -4,6 +4,7 @@ import { createPeerloomNode } from '../../src/node.ts'
 import { handleNodeRequest } from '../../src/rpc.ts'
 import { openStateDb } from '../../src/state-db.ts'
 import { TransferBook } from '../../src/transfers.ts'
+import { installPageApi } from '../../src/page-api/node-setup.ts'
 
 /** Relays, routers and gateways baked in at build time (the devnet sets them), comma-separated. */
 function buildDefaults (): NodeSettingsInput {
@@ -24,6 +25,9 @@ const ready = (async () => {
   await node.start().catch(err => { console.error('peerloom: node failed to start', err) })
   return { node, transfers }
 })()
+
+// window.peerloom: pages' ports and player streams, handled by the page API
+void installPageApi(ready.then(({ node }) => node))
 
 chrome.runtime.onMessage.addListener((message: { to?: string, method?: unknown, params?: unknown }, sender, sendResponse) => {
   if (message?.to !== 'offscreen' || sender.id !== chrome.runtime.id) return false
