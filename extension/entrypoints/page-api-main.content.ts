@@ -3,8 +3,8 @@
  * EIP-6963-style `peerloom:announceProvider` event (again whenever a site dispatches
  * `peerloom:requestProvider`).
  */
-import { ANNOUNCE_EVENT, INITIALIZED_EVENT, PROVIDER_RDNS, REQUEST_EVENT } from '@peerloom/shared/page-api'
-import type { ProviderInfo } from '@peerloom/shared/page-api'
+import { ANNOUNCE_EVENT, INITIALIZED_EVENT, PROVIDER_RDNS, REQUEST_EVENT } from '@peerloom/shared/provider'
+import type { ProviderInfo } from '@peerloom/shared/provider'
 import { createProvider } from '../src/page-api/provider.ts'
 import { PROVIDER_ICON } from '../src/page-api/icon.ts'
 

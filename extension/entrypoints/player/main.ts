@@ -4,7 +4,7 @@
  * video plays and seeks while it streams. The token was issued to one origin; the frame passes
  * the origin it is embedded in so the node can check the two match.
  */
-import { STREAM_PATH } from '../../src/page-api/worker-routes.ts'
+import { STREAM_PATH } from '../../src/page-api/constants.ts'
 
 const params = new URLSearchParams(location.hash.slice(1))
 const video = document.getElementById('video') as HTMLVideoElement

@@ -62,3 +62,6 @@ export const TIMING_SAMPLES = 16
 
 /** How long the page waits for the bridge to reach the node. @default 15_000 */
 export const BRIDGE_TIMEOUT_MS = 15_000
+
+/** Path prefix of player streams, answered by the service worker's fetch handler. */
+export const STREAM_PATH = '/stream/'

@@ -5,7 +5,7 @@
  * origin.
  */
 import { ErrorCode, PeerloomError, errorFromJSON } from '@peerloom/shared/errors'
-import type { ConnectResult, OriginStats, PeerloomProvider, PlayerOptions, PublishOptions, PublishResult } from '@peerloom/shared/page-api'
+import type { ConnectResult, OriginStats, PeerloomProvider, PlayerOptions, PublishOptions, PublishResult } from '@peerloom/shared/provider'
 import { BRIDGE_TIMEOUT_MS, PUBLISH_SLICE_BYTES } from './constants.ts'
 import { IncomingStream } from './wire.ts'
 import type { NodeMessage, PageMessage } from './wire.ts'

@@ -6,11 +6,10 @@
  */
 import { ensureNodeDocument, NODE_DOCUMENT_PATH } from '../node-document.ts'
 import type { OpenConsentMessage } from './consent-prompts.ts'
+import { STREAM_PATH } from './constants.ts'
 import { IncomingStream } from './wire.ts'
 import type { BridgePortMessage, NodeMessage, PlayerStreamRequest } from './wire.ts'
 
-/** Path prefix of player streams (handled by the worker's fetch handler). */
-export const STREAM_PATH = '/stream/'
 
 /** Attempts to find the node's document among the worker's clients. @default 60 (× 50 ms) */
 const CLIENT_ATTEMPTS = 60
