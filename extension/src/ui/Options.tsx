@@ -5,6 +5,7 @@ import type { NodeStatus } from '../node.ts'
 import type { ClientUsage } from '../serve-meter.ts'
 import { nodeClient } from './node-client.ts'
 import { ago, formatBytes, shortId } from './format.ts'
+import { PermittedSites } from '../page-api/ui/PermittedSites.tsx'
 
 const MiB = 1024 * 1024
 
@@ -144,6 +145,8 @@ export function Options () {
           }}>Clear cache</button>
         </div>
       </section>
+
+      <PermittedSites />
 
       <section class="card">
         <h2>Served to</h2>
