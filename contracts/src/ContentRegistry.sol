@@ -119,8 +119,6 @@ contract ContentRegistry is Ownable {
     error ZeroTopUp(bytes32 contentId);
     /// @notice Tokens cannot be sent to the zero address.
     error InvalidRecipient(address to);
-    /// @notice The pool is bound already, to `pool`.
-    error RewardPoolAlreadyBound(address pool);
     /// @notice Only the bound reward pool can pay rewards; `caller` is not it.
     error NotRewardPool(address caller);
 
@@ -219,7 +217,7 @@ contract ContentRegistry is Ownable {
      * ownership so that nobody can ever change it.
      */
     function bindRewardPool(address pool) external onlyOwner {
-        if (_rewardPool != address(0)) revert RewardPoolAlreadyBound(_rewardPool);
+        // binding renounces ownership, so onlyOwner also makes this a one-time call
         if (pool == address(0)) revert InvalidRecipient(pool);
         _rewardPool = pool;
         emit RewardPoolBound(pool);

@@ -178,6 +178,8 @@ describe('claims that pay nothing', () => {
     await rejectsWith(sendClaim(f, epoch, withReceipts([low, low])), 'ReceiptsNotSorted', [contentId, low.client, low.client])
     await rejectsWith(sendClaim(f, epoch, withReceipts([low, high, high])), 'ReceiptsNotSorted', [contentId, high.client, high.client])
     await rejectsWith(sendClaim(f, epoch, withReceipts([high, low])), 'ReceiptsNotSorted', [contentId, low.client, high.client])
+    // the zero address, which a failed recovery returns, can never be a client
+    await rejectsWith(sendClaim(f, epoch, withReceipts([{ ...low, client: ZeroAddress }])), 'ReceiptsNotSorted', [contentId, ZeroAddress, ZeroAddress])
     // the same content twice would pay its receipts twice
     await rejectsWith(sendClaim(f, epoch, [{ contentId, receipts: [low] }, { contentId, receipts: [high] }]), 'ContentsNotSorted', [contentId, contentId])
     const before = await balanceOf(f, f.server.address)

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { ZeroAddress } from 'ethers'
+import { ContractFactory, ZeroAddress } from 'ethers'
 import type { Contract } from 'ethers'
 import {
   AccessKind, PUBLIC_POLICY, TOKEN, advanceTime, balanceOf, chainTime, eventsOf, isolated,
@@ -234,6 +234,19 @@ describe('spending', () => {
     await rejectsWith(registry.getFunction('bindRewardPool')(f.others[0]!.address), 'OwnableUnauthorizedAccount', [f.deployer.address])
     const contentId = await registerContent(f)
     await rejectsWith(registry.getFunction('payRewards')([contentId], [1n], f.deployer.address), 'NotRewardPool', [f.deployer.address])
+  })
+
+  it('binding: the owner binds a non-zero pool once, which renounces ownership', async () => {
+    const { abi, bytecode } = f.artifacts.contracts.ContentRegistry
+    const fresh = await (await new ContractFactory(abi, bytecode, f.deployer).deploy(f.deployment.token, f.deployer.address)).waitForDeployment() as unknown as Contract
+    await rejectsWith(fresh.getFunction('payRewards')([], [], f.deployer.address), 'NotRewardPool', [f.deployer.address])
+    await rejectsWith(fresh.getFunction('bindRewardPool')(ZeroAddress), 'InvalidRecipient', [ZeroAddress])
+    const pool = f.others[0]!.address
+    const receipt = await (await fresh.getFunction('bindRewardPool')(pool)).wait()
+    assert.deepEqual([...eventsOf(receipt, fresh, 'RewardPoolBound')[0]!], [pool])
+    assert.deepEqual([...eventsOf(receipt, fresh, 'OwnershipTransferred')[0]!], [f.deployer.address, ZeroAddress])
+    assert.equal(await fresh.getFunction('rewardPool')(), pool)
+    await rejectsWith(fresh.getFunction('bindRewardPool')(f.others[1]!.address), 'OwnableUnauthorizedAccount', [f.deployer.address])
   })
 
   it('unknown content has no publisher and no access answer', async () => {
