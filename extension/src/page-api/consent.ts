@@ -35,3 +35,14 @@ export class ConsentStore {
     return (await this.db.getAll('consent')).sort((a, b) => b.at - a.at)
   }
 }
+
+/** Forgets everything about `origin`: its consent, its stats and which content it fetched. */
+export async function forgetOrigin (db: PageApiDb, origin: string): Promise<void> {
+  const tx = db.transaction(['consent', 'stats', 'seen'], 'readwrite')
+  await Promise.all([
+    tx.objectStore('consent').delete(origin),
+    tx.objectStore('stats').delete(origin),
+    tx.objectStore('seen').delete(IDBKeyRange.bound(`${origin} `, `${origin} \uffff`)),
+    tx.done
+  ])
+}

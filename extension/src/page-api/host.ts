@@ -17,7 +17,7 @@ import {
   ErrorCode, contentHead, isPeerloomError, parseLink, validatePageRequest, toBase64url
 } from '@peerloom/shared'
 import type { ContentHead, Manifest, OriginStats, PageParams, PublishResult } from '@peerloom/shared'
-import { ConsentStore } from './consent.ts'
+import { ConsentStore, forgetOrigin } from './consent.ts'
 import { MAX_ACTIVE_PER_PORT, PLAYER_SESSION_TTL_MS, STREAM_IDLE_TIMEOUT_MS } from './constants.ts'
 import { OriginStatsBook } from './origin-stats.ts'
 import type { PageApiDb } from './page-db.ts'
@@ -78,6 +78,7 @@ export class PageApiHost {
   readonly stats: OriginStatsBook
   readonly timing: CacheTimingGuard
   private readonly node: PageApiNode
+  private readonly db: PageApiDb
   private readonly askUser: (origin: string) => Promise<ConsentAnswer>
   private readonly playerUrl: (token: string) => string
   private readonly rateLimit: OriginRateLimit
@@ -86,6 +87,7 @@ export class PageApiHost {
 
   constructor (init: PageApiHostInit) {
     this.node = init.node
+    this.db = init.db
     this.consent = new ConsentStore(init.db)
     this.stats = new OriginStatsBook(init.db)
     this.timing = init.timing ?? new CacheTimingGuard({ db: init.db })
@@ -152,9 +154,7 @@ export class PageApiHost {
 
   /** Forgets an origin: consent, stats and fetch history; its players stop working. */
   async revoke (origin: string): Promise<void> {
-    await this.consent.revoke(origin)
-    await this.stats.clear(origin)
-    await this.timing.forget(origin)
+    await forgetOrigin(this.db, origin)
     for (const [token, session] of this.players) if (session.origin === origin) this.players.delete(token)
   }
 
