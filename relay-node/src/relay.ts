@@ -229,6 +229,15 @@ export class RelayNode {
     for (const cid of cids) await this.libp2p.contentRouting.provide(cid, { signal })
   }
 
+  /** `<our address>/p2p-circuit/p2p/<peer>` for a peer holding a reservation here; empty otherwise. */
+  relayedAddresses (peer: PeerId): Multiaddr[] {
+    const node = this.libp2p
+    if (!node.services.relay.reservations.has(peer)) return []
+    return node.getMultiaddrs()
+      .filter(addr => !addr.toString().includes('/p2p-circuit'))
+      .map(addr => addr.encapsulate(`/p2p-circuit/p2p/${peer.toString()}`))
+  }
+
   /** Called after an upload is committed, so /health counts it. */
   notePublished (): void {
     this.published++

@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Libp2p, PeerId, PeerInfo } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromCID, peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import { InvalidParamsError, NotFoundError } from '@peerloom/shared'
@@ -27,6 +28,8 @@ export interface PeerRecord {
 
 export interface RoutingInit {
   libp2p: Libp2p
+  /** Addresses through this relay for a peer holding a reservation on it (empty otherwise). */
+  relayedAddresses?: (peer: PeerId) => Multiaddr[]
   /** @default DEFAULT_ROUTING_TIMEOUT_MS */
   timeoutMs?: number
 }
@@ -80,9 +83,11 @@ function lookupSignal (req: IncomingMessage, timeoutMs: number): AbortSignal {
 export class RoutingApi {
   private readonly libp2p: Libp2p
   private readonly timeoutMs: number
+  private readonly relayedAddresses: (peer: PeerId) => Multiaddr[]
 
   constructor (init: RoutingInit) {
     this.libp2p = init.libp2p
+    this.relayedAddresses = init.relayedAddresses ?? (() => [])
     this.timeoutMs = init.timeoutMs ?? DEFAULT_ROUTING_TIMEOUT_MS
   }
 
@@ -114,25 +119,33 @@ export class RoutingApi {
     const id = parsePeerId(idText)
     const signal = lookupSignal(req, this.timeoutMs)
     const libp2p = this.libp2p
+    const relayed = this.relayedAddresses(id)
     async function * records (): AsyncGenerator<PeerRecord> {
       if (id.equals(libp2p.peerId)) {
         yield toRecord({ id, multiaddrs: libp2p.getMultiaddrs() }, libp2p.getProtocols())
         return
       }
+      // what the peer told us (identify, identify-push, provider records), plus the circuit
+      // addresses its reservation here guarantees, which it may not have pushed yet
+      let known: PeerInfo | undefined
+      let protocols: string[] | undefined
       try {
-        const known = await libp2p.peerStore.get(id, { signal })
-        if (known.addresses.length > 0) {
-          yield toRecord({ id, multiaddrs: known.addresses.map(address => address.multiaddr) }, known.protocols)
-          return
-        }
+        const peer = await libp2p.peerStore.get(id, { signal })
+        known = { id, multiaddrs: peer.addresses.map(address => address.multiaddr) }
+        protocols = peer.protocols
       } catch (err) {
         if ((err as Error).name !== 'NotFoundError') throw err
       }
-      try {
-        yield toRecord(await libp2p.peerRouting.findPeer(id, { signal }))
-      } catch (err) {
-        if ((err as Error).name !== 'NotFoundError' && !signal.aborted) throw err
+      if ((known?.multiaddrs.length ?? 0) === 0 && relayed.length === 0) {
+        try {
+          known = await libp2p.peerRouting.findPeer(id, { signal })
+        } catch (err) {
+          if ((err as Error).name !== 'NotFoundError' && !signal.aborted) throw err
+        }
       }
+      const addrs = new Map<string, Multiaddr>()
+      for (const addr of [...(known?.multiaddrs ?? []), ...relayed]) addrs.set(addr.toString(), addr)
+      if (addrs.size > 0) yield toRecord({ id, multiaddrs: [...addrs.values()] }, protocols)
     }
     return await answer(req, res, 'Peers', records(), true)
   }

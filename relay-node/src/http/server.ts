@@ -45,7 +45,7 @@ export class HttpApi {
   constructor (init: HttpApiInit) {
     this.relay = init.relay
     this.log = init.log ?? (() => {})
-    const routing = new RoutingApi({ libp2p: init.relay.libp2p })
+    const routing = new RoutingApi({ libp2p: init.relay.libp2p, relayedAddresses: peer => init.relay.relayedAddresses(peer) })
     const notOrigin: Handler = async () => { throw new HttpError(501, ErrorCode.UNSUPPORTED_METHOD, 'this relay is not an origin; start it with --origin to serve and accept content') }
     const store = init.relay.origin
     const gateway = store === undefined ? undefined : new Gateway({ store, metrics: init.relay.metrics })
