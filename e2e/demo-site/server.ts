@@ -65,6 +65,10 @@ export async function startDemoSite (options: DemoSiteOptions): Promise<DemoSite
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}/`,
     server,
-    stop: async () => { await new Promise(resolve => server.close(resolve)) }
+    stop: async () => {
+      const closed = new Promise(resolve => server.close(resolve))
+      server.closeAllConnections() // browsers keep idle connections open; close() alone would wait for them
+      await closed
+    }
   }
 }
