@@ -5,8 +5,12 @@
  */
 import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
-import { ConfigError, RELAY_DEFAULTS, parseConfig, relayConfigSchema } from '@peerloom/shared'
-import type { PeerloomError, RelayConfig } from '@peerloom/shared'
+// subpath imports keep argument parsing light: a bad flag is reported before the stack loads
+import { ConfigError } from '@peerloom/shared/errors'
+import type { PeerloomError } from '@peerloom/shared/errors'
+import { parseConfig } from '@peerloom/shared/config/parse'
+import { RELAY_DEFAULTS, relayConfigSchema } from '@peerloom/shared/config/relay'
+import type { RelayConfig } from '@peerloom/shared/config/relay'
 
 type Kind = 'list' | 'string' | 'bool' | 'int'
 

@@ -5,11 +5,9 @@
 import { readFileSync } from 'node:fs'
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { isPeerloomError } from '@peerloom/shared'
+import { isPeerloomError } from '@peerloom/shared/errors'
 import { DATA_FILES, DEFAULT_SHUTDOWN_GRACE_MS } from '../constants.ts'
-import { HttpApi } from '../http/server.ts'
-import { loadOrCreateUploadToken } from '../origin/token.ts'
-import { createRelayNode } from '../relay.ts'
+import type { HttpApi } from '../http/server.ts'
 import { RELAY_USAGE, parseRelayArgs } from './relay-args.ts'
 import type { RelayArgs } from './relay-args.ts'
 
@@ -42,6 +40,8 @@ export async function runRelay (argv: string[], env: NodeJS.ProcessEnv, io: Stdi
     return 0
   }
   const { config } = args
+  // the libp2p stack loads only once the configuration is known to be good: bad flags fail fast
+  const [{ createRelayNode }, { HttpApi }, { loadOrCreateUploadToken }] = await Promise.all([import('../relay.ts'), import('../http/server.ts'), import('../origin/token.ts')])
   const log = (line: string): void => { io.stderr(`peerloom-relay: ${line}`) }
   const relay = createRelayNode({ config, log })
   let http: HttpApi | undefined
