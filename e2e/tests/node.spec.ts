@@ -15,7 +15,7 @@ test('1. profile A fetches a published 32 MB file from the origin; bytes verifie
   void devnet
 })
 
-test('2. with the origin gone, profile B gets all of the content from A over WebRTC', async ({ devnet, content, launch }) => {
+test('2. with the origin gone, profile B gets all of the content from A over WebRTC', async ({ devnet, content, launch }, testInfo) => {
   const a = await launch('a', { donate: true })
   await a.waitReachable()
   const first = await a.fetchAll(content.link)
@@ -41,6 +41,15 @@ test('2. with the origin gone, profile B gets all of the content from A over Web
   expect(served.served.bytes).toBeGreaterThanOrEqual(CONTENT_BYTES)
   const bId = (await b.status()).peerId
   expect(served.peers.some(p => p.peerId === bId && p.direct && p.addr.includes('/webrtc'))).toBe(true)
+
+  // A's popup after serving: status, identity, relays, peers, cache, the chart, the donation switch
+  await expect(a.page.getByTestId('served-bytes')).not.toHaveText('0 B')
+  await expect(a.page.getByTestId('donate-switch')).toBeChecked()
+  await expect(a.page.getByTestId('peer-id')).toHaveAttribute('title', served.peerId as string)
+  await a.page.waitForTimeout(1200) // one more refresh so the chart has the latest bucket
+  const shot = testInfo.outputPath('popup-a-after-serving.png')
+  await a.page.screenshot({ path: shot, fullPage: true })
+  await testInfo.attach('popup', { path: shot, contentType: 'image/png' })
 })
 
 test('3. with A\'s donation off, B cannot get the content from A', async ({ devnet, content, launch }) => {

@@ -103,7 +103,8 @@ export class BlockCache {
       if (!isQuotaError(err)) throw err
       // the browser's quota or the disk ran out below our cap: shrink to what fits and retry once
       this.diskFullAt = this.ledger.used
-      await this.evict(this.ledger.oldest(Math.max(owned.length * 4, Math.floor(this.ledger.used / 10))))
+      // if even deleting fails, the retry below reports the quota error
+      await this.evict(this.ledger.oldest(Math.max(owned.length * 4, Math.floor(this.ledger.used / 10)))).catch(() => {})
       try {
         await this.write(key, owned)
       } catch (again) {
@@ -126,13 +127,10 @@ export class BlockCache {
       const tx = this.db.transaction(['blocks', 'blockMeta'], 'readwrite')
       const blocks = tx.objectStore('blocks')
       const meta = tx.objectStore('blockMeta')
-      for (const victim of victims) {
-        void blocks.delete(victim)
-        void meta.delete(victim)
-      }
-      void blocks.put(bytes, key)
-      void meta.put(entry, key)
-      await tx.done
+      const requests: Array<Promise<unknown>> = []
+      for (const victim of victims) requests.push(blocks.delete(victim), meta.delete(victim))
+      requests.push(blocks.put(bytes, key), meta.put(entry, key))
+      await Promise.all([...requests, tx.done])
     } catch (err) {
       this.ledger.remove(key)
       for (const [victim, old] of removed) if (old !== undefined) this.ledger.add(victim, old.bytes, old.lastUsed)
@@ -146,11 +144,8 @@ export class BlockCache {
   private async evict (keys: string[]): Promise<void> {
     if (keys.length === 0) return
     const tx = this.db.transaction(['blocks', 'blockMeta'], 'readwrite')
-    for (const key of keys) {
-      void tx.objectStore('blocks').delete(key)
-      void tx.objectStore('blockMeta').delete(key)
-    }
-    await tx.done
+    const requests = keys.flatMap(key => [tx.objectStore('blocks').delete(key), tx.objectStore('blockMeta').delete(key)])
+    await Promise.all([...requests, tx.done])
     for (const key of keys) {
       this.ledger.remove(key)
       this.touched.delete(key)
@@ -181,9 +176,7 @@ export class BlockCache {
   /** Deletes every block. */
   async clear (): Promise<void> {
     const tx = this.db.transaction(['blocks', 'blockMeta'], 'readwrite')
-    void tx.objectStore('blocks').clear()
-    void tx.objectStore('blockMeta').clear()
-    await tx.done
+    await Promise.all([tx.objectStore('blocks').clear(), tx.objectStore('blockMeta').clear(), tx.done])
     this.ledger.clear()
     this.touched.clear()
     this.diskFullAt = undefined
@@ -238,11 +231,12 @@ export class BlockCache {
     const keys = [...this.touched]
     this.touched = new Set()
     const tx = this.db.transaction('blockMeta', 'readwrite')
+    const requests: Array<Promise<unknown>> = []
     for (const key of keys) {
       const entry = this.ledger.get(key)
-      if (entry !== undefined) void tx.store.put({ ...entry }, key)
+      if (entry !== undefined) requests.push(tx.store.put({ ...entry }, key))
     }
-    await tx.done
+    await Promise.all([...requests, tx.done])
   }
 }
 

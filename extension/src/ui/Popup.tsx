@@ -21,7 +21,9 @@ function Copyable ({ label, value, testId }: { label: string, value: string | un
         <button class="copy" title={`Copy ${label.toLowerCase()}`} disabled={value === undefined} onClick={() => {
           if (value === undefined) return
           void navigator.clipboard.writeText(value).then(() => { setCopied(true); setTimeout(() => { setCopied(false) }, 1200) })
-        }}>{copied ? '✓' : '⧉'}</button>
+        }}>{copied
+          ? <svg width="12" height="12" viewBox="0 0 16 16" aria-hidden="true"><path d="M3 8.5 6.5 12 13 4" stroke="#3ecf8e" stroke-width="2" fill="none" /></svg>
+          : <svg width="12" height="12" viewBox="0 0 16 16" aria-hidden="true"><rect x="5" y="5" width="9" height="9" rx="2" stroke="currentColor" fill="none" /><path d="M11 3.5V3a1 1 0 0 0-1-1H3a1 1 0 0 0-1 1v7a1 1 0 0 0 1 1h.5" stroke="currentColor" fill="none" /></svg>}</button>
       </span>
     </div>
   )

@@ -5,7 +5,7 @@ import 'uplot/dist/uPlot.min.css'
 import type { HistorySeries } from '../transfer-history.ts'
 import { formatRate } from './format.ts'
 
-export function TransferChart ({ series, width, height = 110 }: { series: HistorySeries | undefined, width: number, height?: number }) {
+export function TransferChart ({ series, width, height = 120 }: { series: HistorySeries | undefined, width: number, height?: number }) {
   const el = useRef<HTMLDivElement>(null)
   const plot = useRef<uPlot>()
 
@@ -20,7 +20,7 @@ export function TransferChart ({ series, width, height = 110 }: { series: Histor
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max, 1024) * 1.15] } },
       axes: [
         { ...axis, values: (_u, ticks) => ticks.map(t => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })) },
-        { ...axis, size: 62, values: (_u, ticks) => ticks.map(t => formatRate(t)) }
+        { ...axis, size: 70, space: 24, values: (_u, ticks) => ticks.map(t => formatRate(t)) }
       ],
       series: [
         {},

@@ -1,0 +1,254 @@
+/**
+ * The block protocol end to end without a browser: a ContentSession asks BlockServers over
+ * in-memory libp2p streams, with caches in (fake) IndexedDB and an origin over real HTTP.
+ */
+import './polyfills.ts'
+import 'fake-indexeddb/auto'
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { Connection, PeerId, StreamHandler } from '@libp2p/interface'
+import { streamPair } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { ErrorCode } from '@peerloom/shared'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { BlockCache } from '../src/block-cache.ts'
+import { ContentSession, verifyBlock } from '../src/block-fetcher.ts'
+import type { ProviderInfo } from '../src/block-fetcher.ts'
+import { BlockServer } from '../src/block-server.ts'
+import { openStateDb } from '../src/state-db.ts'
+import { UploadBudget } from '../src/upload-budget.ts'
+
+let dbCount = 0
+async function newCache (capBytes = 64 * 1024 * 1024): Promise<BlockCache> {
+  const cache = new BlockCache({ db: await openStateDb(`test-${process.pid}-${dbCount++}`), capBytes, persistIntervalMs: 60_000 })
+  await cache.start()
+  return cache
+}
+
+async function block (size: number, seed: number): Promise<{ cid: CID, bytes: Uint8Array }> {
+  const bytes = new Uint8Array(size).map((_, i) => (i * 31 + seed * 7) & 0xff)
+  return { cid: CID.createV1(raw.code, await sha256.digest(bytes)), bytes }
+}
+
+async function newPeerId (): Promise<PeerId> {
+  return peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+}
+
+interface FakePeer {
+  id: PeerId
+  cache: BlockCache
+  donate: boolean
+  served: number
+  connect: (client: PeerId) => Connection
+  stop: () => Promise<void>
+}
+
+async function fakePeer (options: { donate?: boolean, rate?: number } = {}): Promise<FakePeer> {
+  const id = await newPeerId()
+  const cache = await newCache()
+  let handler: StreamHandler | undefined
+  const peer: FakePeer = {
+    id,
+    cache,
+    donate: options.donate ?? true,
+    served: 0,
+    connect: client => ({
+      remotePeer: id,
+      limits: undefined,
+      status: 'open',
+      newStream: async () => {
+        const [outbound, inbound] = await streamPair()
+        void handler?.(inbound, { remotePeer: client } as unknown as Connection)
+        return outbound
+      }
+    }) as unknown as Connection,
+    stop: async () => { await server.stop(); await cache.stop() }
+  }
+  const server = new BlockServer({
+    libp2p: { handle: async (_protocol: string | string[], h: StreamHandler) => { handler = h }, unhandle: async () => { handler = undefined } } as never,
+    cache,
+    budget: new UploadBudget({ rateBytesPerSec: options.rate ?? 1024 * 1024 * 1024, maxConnections: 4 }),
+    isDonating: () => peer.donate,
+    onServed: (_client, bytes) => { peer.served += bytes }
+  })
+  await server.start()
+  return peer
+}
+
+async function session (peers: FakePeer[], gateways: string[] = []) {
+  const self = await newPeerId()
+  const cache = await newCache()
+  const received = { peer: 0, origin: 0 }
+  const s = new ContentSession({
+    cache,
+    selfId: self.toString(),
+    findProviders: async function * (): AsyncGenerator<ProviderInfo> {
+      for (const peer of peers) yield { id: peer.id, multiaddrs: [multiaddr(`/ip4/127.0.0.1/tcp/1/ws/p2p-circuit/webrtc/p2p/${peer.id.toString()}`)] }
+    },
+    dialProvider: async provider => (peers.find(p => p.id.equals(provider.id)) as FakePeer).connect(self),
+    gateways: () => gateways,
+    onReceived: (source, bytes) => { received[source] += bytes },
+    onCacheError: err => { throw err }
+  })
+  const close = async (): Promise<void> => {
+    s.close()
+    await cache.stop()
+  }
+  return { session: s, cache, received, close }
+}
+
+test('verifyBlock accepts matching bytes and rejects anything else', async () => {
+  const { cid, bytes } = await block(1000, 1)
+  await verifyBlock(cid, bytes)
+  const tampered = bytes.slice()
+  tampered[10] = (tampered[10] ?? 0) ^ 1
+  await assert.rejects(verifyBlock(cid, tampered), (err: { code: number }) => err.code === ErrorCode.INTEGRITY)
+})
+
+test('blocks come from a donating peer, verified, cached, and metered on the server', async () => {
+  const peer = await fakePeer()
+  const blocks = await Promise.all([1, 2, 3, 4, 5].map(async i => await block(64 * 1024, i)))
+  for (const b of blocks) await peer.cache.put(b.cid, b.bytes)
+  const { session: s, cache, received, close } = await session([peer])
+  s.discover(blocks[0]!.cid)
+  const got = await Promise.all(blocks.map(async b => await s.get(b.cid)))
+  got.forEach((bytes, i) => { assert.deepEqual(bytes, blocks[i]!.bytes) })
+  assert.equal(received.peer, 5 * 64 * 1024)
+  assert.equal(s.stats.perPeer[peer.id.toString()], 5 * 64 * 1024)
+  assert.equal(peer.served, 5 * 64 * 1024)
+  assert.ok(cache.has(blocks[2]!.cid))
+  // a second read is served from the local cache, not the peer
+  await s.get(blocks[0]!.cid)
+  assert.equal(peer.served, 5 * 64 * 1024)
+  await close()
+  await peer.stop()
+})
+
+test('a peer that sends bytes not matching the CID is dropped; another peer delivers', async () => {
+  const liar = await fakePeer()
+  const honest = await fakePeer()
+  const b = await block(32 * 1024, 9)
+  await liar.cache.put(b.cid, new Uint8Array(32 * 1024)) // wrong bytes under the right CID
+  await honest.cache.put(b.cid, b.bytes)
+  const { session: s, close } = await session([liar, honest])
+  s.discover(b.cid)
+  const others = await Promise.all([10, 11, 12].map(async i => await block(1024, i)))
+  for (const o of others) await honest.cache.put(o.cid, o.bytes)
+  const got = await Promise.all([b, ...others].map(async x => await s.get(x.cid)))
+  assert.deepEqual(got[0], b.bytes)
+  if (s.stats.droppedPeers[liar.id.toString()] !== undefined) assert.match(s.stats.droppedPeers[liar.id.toString()]!, /does not match its CID/)
+  assert.equal(s.stats.perPeer[liar.id.toString()] ?? 0, 0)
+  await close()
+  await liar.stop()
+  await honest.stop()
+})
+
+test('a peer whose owner has not opted in serves nothing; the origin is used instead', async () => {
+  const peer = await fakePeer({ donate: false })
+  const b = await block(16 * 1024, 20)
+  await peer.cache.put(b.cid, b.bytes)
+  const http = createServer((req, res) => {
+    if (req.url === `/ipfs/${b.cid.toString()}?format=raw`) {
+      res.writeHead(200, { 'content-type': 'application/vnd.ipld.raw', 'content-length': b.bytes.length })
+      res.end(b.bytes)
+    } else {
+      res.writeHead(404).end()
+    }
+  })
+  await new Promise<void>(resolve => http.listen(0, '127.0.0.1', resolve))
+  const gateway = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
+  try {
+    const { session: s, received, close } = await session([peer], [gateway])
+    s.discover(b.cid)
+    await new Promise(resolve => setTimeout(resolve, 50)) // let the peer connect first
+    assert.deepEqual(await s.get(b.cid), b.bytes)
+    assert.equal(peer.served, 0)
+    assert.equal(received.origin, b.bytes.length)
+    await close()
+  } finally {
+    http.close()
+    await peer.stop()
+  }
+})
+
+test('with no peer and no origin, a block is not found (code 5001) and the reason says who was asked', async () => {
+  const peer = await fakePeer({ donate: false })
+  const b = await block(1024, 30)
+  await peer.cache.put(b.cid, b.bytes)
+  const { session: s, close } = await session([peer])
+  s.discover(b.cid)
+  await assert.rejects(s.get(b.cid), (err: { code: number, message: string }) => {
+    assert.equal(err.code, ErrorCode.NOT_FOUND)
+    assert.match(err.message, /no origin gateway is configured/)
+    return true
+  })
+  assert.match(s.stats.droppedPeers[peer.id.toString()] ?? '', /not serving/)
+  await close()
+  await peer.stop()
+})
+
+test('the cache keeps blocks across a restart and stays under its cap', async () => {
+  const db = await openStateDb(`test-${process.pid}-restart`)
+  const cap = 100 * 1024
+  const first = new BlockCache({ db, capBytes: cap, persistIntervalMs: 60_000 })
+  await first.start()
+  const blocks = await Promise.all(Array.from({ length: 8 }, async (_, i) => await block(30 * 1024, 40 + i)))
+  for (const b of blocks) {
+    await first.put(b.cid, b.bytes)
+    assert.ok(first.stats().usedBytes <= cap)
+  }
+  await first.stop()
+  const second = new BlockCache({ db, capBytes: cap, persistIntervalMs: 60_000 })
+  await second.start()
+  assert.equal(second.stats().usedBytes, 3 * 30 * 1024)
+  assert.deepEqual(await second.get(blocks[7]!.cid), blocks[7]!.bytes)
+  assert.equal(await second.get(blocks[0]!.cid), undefined) // evicted long ago
+  await second.setCap(40 * 1024)
+  assert.equal(second.stats().blocks, 1)
+  assert.ok(second.has(blocks[7]!.cid)) // the most recently used stays
+  await second.stop()
+})
+
+test('a full disk is handled: the cache evicts, retries, and otherwise reports a quota error', async () => {
+  const db = await openStateDb(`test-${process.pid}-quota`)
+  const cache = new BlockCache({ db, capBytes: 10 * 1024 * 1024, persistIntervalMs: 60_000 })
+  await cache.start()
+  const blocks = await Promise.all(Array.from({ length: 6 }, async (_, i) => await block(10 * 1024, 60 + i)))
+  for (const b of blocks.slice(0, 4)) await cache.put(b.cid, b.bytes)
+  // the browser refuses the next write once, as it does when the disk is full
+  const transaction = db.transaction.bind(db)
+  let refusals = 1
+  ;(db as { transaction: unknown }).transaction = ((...args: Parameters<typeof transaction>) => {
+    const tx = transaction(...args)
+    if (args[1] !== 'readwrite' || refusals-- <= 0) return tx
+    return new Proxy({}, {
+      get: (_target, prop) => {
+        if (prop === 'done') {
+          tx.abort() // nothing is written, as when the browser refuses
+          tx.done.catch(() => {})
+          return Promise.reject(new DOMException('disk full', 'QuotaExceededError'))
+        }
+        const value = Reflect.get(tx, prop) as unknown
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(tx) : value
+      }
+    })
+  }) as typeof transaction
+  await cache.put(blocks[4]!.cid, blocks[4]!.bytes)
+  assert.ok(cache.has(blocks[4]!.cid))
+  assert.ok(cache.stats().diskFullAt !== undefined)
+  assert.ok(!cache.has(blocks[0]!.cid)) // the oldest made room
+  refusals = 3 // the write, the eviction and the retry
+  await assert.rejects(cache.put(blocks[5]!.cid, blocks[5]!.bytes), (err: { code: number, message: string }) => {
+    assert.equal(err.code, ErrorCode.QUOTA_EXCEEDED)
+    assert.match(err.message, /disk is full/)
+    return true
+  })
+  assert.ok(!cache.has(blocks[5]!.cid))
+  await cache.stop()
+})
