@@ -14,7 +14,7 @@ import type { BlockCache } from './block-cache.ts'
 import { BlockRefusedError, BlockStatus, BlockStream } from './block-protocol.ts'
 import {
   BLOCK_REQUEST_TIMEOUT_MS, ORIGIN_REQUEST_TIMEOUT_MS, PEER_FAILURE_LIMIT, PER_PEER_INFLIGHT,
-  PROVIDER_DIAL_TIMEOUT_MS, PROVIDER_LOOKUP_TIMEOUT_MS, MAX_BLOCK_BYTES
+  PROVIDER_DIAL_TIMEOUT_MS, PROVIDER_LOOKUP_TIMEOUT_MS, MAX_BLOCK_BYTES, PROVIDER_DIAL_GRACE_MS
 } from './constants.ts'
 
 /** Throws IntegrityError unless `bytes` hash to `cid` (sha2-256, the only hash Peerloom content uses). */
@@ -177,8 +177,8 @@ export class ContentSession {
         continue
       }
       const waitingForPeers = this.lookups > 0 || this.hasUsable(tried, true)
-      // peers being looked up or dialled get the hedge delay (from the session's start) before the origin is asked
-      const hedgeAt = this.openedAt + this.hedgeDelay()
+      // peers being looked up get the hedge delay (from the session's start) before the origin is asked; found providers still being dialled a little more
+      const hedgeAt = this.openedAt + this.hedgeDelay() + (this.dialing.size > 0 && this.hedgeDelay() > 0 ? PROVIDER_DIAL_GRACE_MS : 0)
       if (originFailed === undefined && (!waitingForPeers || (this.usableCount() === 0 && Date.now() >= hedgeAt))) {
         // nobody to ask right now: the origin, if one is configured
         try {

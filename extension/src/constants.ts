@@ -40,6 +40,14 @@ export const RANGE_READ_AHEAD = 12
 export const PROVIDER_LOOKUP_TIMEOUT_MS = 4_000
 
 /**
+ * Extra time peers get, beyond the hedge delay, before the origin is asked while a provider
+ * that was found is still being dialled (a cold WebRTC dial through a relay took ~0.8 s on
+ * loopback). Providers that do not exist cost nothing: an empty lookup goes to the origin at once.
+ * @default 1_200
+ */
+export const PROVIDER_DIAL_GRACE_MS = 1_200
+
+/**
  * How long a dial to a provider (WebRTC through a relay) may take.
  * @default 10_000
  */
