@@ -234,3 +234,22 @@ test('player: a token works only for the origin it was issued to, and only while
   assert.equal((revoked[0] as { error: { code: number } }).error.code, 4100)
   p.close()
 })
+
+test('a first fetch answered from the cache looks like the network: delayed and reported as from peers', async () => {
+  const { host, link, file } = await fixture(['allowed', 'allowed'], true)
+  const p = page(host)
+  await p.call('peerloom_connect', {})
+  const started = performance.now()
+  const first = await p.call('peerloom_fetch', { link })
+  assert.equal(first.t, 'head')
+  assert.deepEqual(await p.body(2), file)
+  assert.ok(performance.now() - started >= 290, `first fetch took ${performance.now() - started} ms`)
+  const stats = await p.call('peerloom_stats', {}) as { result: { bytesFromPeers: number, bytesFromOrigin: number } }
+  assert.deepEqual([stats.result.bytesFromPeers, stats.result.bytesFromOrigin], [file.length, 0])
+  // the same origin again: nothing to hide from it
+  const again = performance.now()
+  await p.call('peerloom_fetch', { link })
+  await p.body(4)
+  assert.ok(performance.now() - again < 200, `repeat fetch took ${performance.now() - again} ms`)
+  p.close()
+})

@@ -14,6 +14,12 @@ const origin = location.ancestorOrigins?.[0] ?? ''
 video.controls = params.get('controls') !== 'false'
 video.muted = params.get('muted') === 'true'
 video.autoplay = params.get('autoplay') === 'true'
+// tell the embedding site how playback goes (it cannot look inside this frame)
+if (origin !== '' && origin !== 'null') {
+  const tell = (type: string): void => { window.parent.postMessage({ peerloom: 'player', type, currentTime: video.currentTime, duration: video.duration }, origin) }
+  for (const type of ['loadedmetadata', 'playing', 'pause', 'seeking', 'seeked', 'ended', 'error']) video.addEventListener(type, () => { tell(type) })
+  video.requestVideoFrameCallback(() => { tell('firstframe') })
+}
 video.addEventListener('error', () => {
   error.textContent = `This video could not be played (${video.error?.message || `media error ${video.error?.code ?? ''}`}).`
 })

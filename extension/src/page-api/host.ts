@@ -197,12 +197,16 @@ export class PageApiHost {
     send({ t: 'head', id, status, headers })
     let delivered = 0
     let firstByteMs: number | undefined
+    /** The cache answered before any byte came over the network. */
+    let cacheAnswered: boolean | undefined
     try {
       const complete = await out.run(bytes => {
         firstByteMs ??= performance.now() - startedAt
         send({ t: 'chunk', id, bytes }, [bytes])
       }, STREAM_IDLE_TIMEOUT_MS, async chunk => {
-        await pacer.beforeChunk(chunk.length, opened.stats.fromPeers + opened.stats.fromOrigin === 0)
+        const fromCacheOnly = opened.stats.fromPeers + opened.stats.fromOrigin === 0
+        cacheAnswered ??= fromCacheOnly
+        await pacer.beforeChunk(chunk.length, fromCacheOnly)
         delivered += chunk.length
       })
       if (complete) send({ t: 'end', id })
@@ -210,8 +214,9 @@ export class PageApiHost {
       streams.delete(id)
       const { fromPeers, fromOrigin, fromCache } = opened.stats
       if (fromCache === 0 && firstByteMs !== undefined) this.timing.recordNetwork(firstByteMs, delivered, (performance.now() - startedAt) / 1000)
-      // on a first fetch, bytes the cache answered are reported as coming from peers: "from the cache" would reveal it
-      await this.stats.add(origin, { fetches: 1, bytesDelivered: delivered, bytesFromPeers: fromPeers + (firstTime ? fromCache : 0), bytesFromOrigin: fromOrigin })
+      // a first fetch the cache answered is reported as coming from peers: "from the cache" would reveal what is cached
+      const hidden = firstTime && cacheAnswered === true ? Math.max(0, delivered - fromPeers - fromOrigin) : 0
+      await this.stats.add(origin, { fetches: 1, bytesDelivered: delivered, bytesFromPeers: fromPeers + hidden, bytesFromOrigin: fromOrigin })
     }
   }
 
