@@ -1,0 +1,210 @@
+/**
+ * `npm run bench:stream -w e2e`: what a site sees through `window.peerloom`, in one run on a
+ * loopback devnet (relay + origin processes, Chromium profiles with the built extension).
+ *
+ *  1. five viewers in turn (each donating once it has the content) read the same file through
+ *     the page API: the share of bytes that came from peers rather than the origin;
+ *  2. video through `peerloom.player`: time to first frame, and seek latency;
+ *  3. full-fetch throughput from a peer as the page sees it vs the node path (the node reading
+ *     the same content from the same peer, chunks opened, as bench:transfer's path 2), alternated,
+ *     with the viewer's cache cleared before each run and no origin to fall back on;
+ *  4. warm time to first byte of a 1 MiB range.
+ *
+ *   node --import tsx bench/stream.bench.ts [--runs 5] [--size-mib 32] [--out bench/stream-results.md]
+ */
+import { rm, writeFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import type { Page } from 'playwright-core'
+import buildExtension from '../src/global-setup.ts'
+import { startDevnet } from '../src/devnet.ts'
+import { Profile } from '../src/profile.ts'
+import { DEMO_VIDEO, connectAnswering, openSite, publishFile, publishRandom, startSite } from '../src/page-api.ts'
+
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'size-mib': { type: 'string', default: '32' }, 'viewer-mib': { type: 'string', default: '16' }, out: { type: 'string' } } })
+const RUNS = Math.max(5, Number(args.runs))
+const SIZE = Number(args['size-mib']) * 1024 * 1024
+const VIEWER_SIZE = Number(args['viewer-mib']) * 1024 * 1024
+const MB = 1e6
+
+const say = (line: string): void => { process.stdout.write(`${line}\n`) }
+const median = (values: number[]): number => { const s = [...values].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2 }
+const fmt = (values: number[], digits = 1): string => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`
+
+/** Reads a link to the end in the page, hashing it (as the node path hashes); ms and SHA-256. */
+async function pageFullFetch (page: Page, link: string): Promise<{ ms: number, sha256: string, bytes: number }> {
+  return await page.evaluate(async link => {
+    const started = performance.now()
+    const response = await window.peerloom!.fetch(link)
+    const bytes = await response.arrayBuffer()
+    const digest = await crypto.subtle.digest('SHA-256', bytes)
+    const ms = performance.now() - started
+    return { ms, bytes: bytes.byteLength, sha256: [...new Uint8Array(digest)].map(b => b.toString(16).padStart(2, '0')).join('') }
+  }, link)
+}
+
+/** Waits until the relay's routing API lists `peerId` as a provider of `cid`. */
+async function waitProvider (http: string, cid: string, peerId: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const response = await fetch(`${http}/routing/v1/providers/${cid}`).catch(() => undefined)
+    if (response?.ok === true && (await response.text()).includes(peerId)) return
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+  throw new Error(`${peerId} was not listed as a provider of ${cid} within ${timeoutMs} ms`)
+}
+
+async function launch (name: string, settings: Record<string, unknown>): Promise<Profile> {
+  const profile = await Profile.launch(name)
+  await profile.configure({ ...settings, uploadRateBytesPerSec: 256 * 1024 * 1024 })
+  return profile
+}
+
+buildExtension() // rebuilds .output/chrome-mv3 when its sources changed
+const devnet = await startDevnet()
+const profiles: Profile[] = []
+const rows: string[] = []
+try {
+  say('bench:stream: publishing…')
+  const shared = await publishRandom(devnet, VIEWER_SIZE, 'viewers.bin')
+  const big = await publishRandom(devnet, SIZE, 'throughput.bin')
+  const video = await publishFile(devnet, DEMO_VIDEO, 'video/webm', 'Demo video')
+  const site = await startSite(devnet, [shared, big, video])
+
+  // 1. five viewers in turn
+  say('bench:stream: five viewers in turn…')
+  const viewers: Array<{ fromPeers: number, fromOrigin: number, ms: number }> = []
+  for (let i = 0; i < 5; i++) {
+    const viewer = await launch(`viewer${i + 1}`, { ...devnet.settings(), donate: true })
+    profiles.push(viewer)
+    await viewer.waitReachable()
+    const page = await openSite(viewer, site.url)
+    if ((await connectAnswering(viewer, page, 'allow')).peerId === undefined) throw new Error('consent failed')
+    const got = await pageFullFetch(page, shared.link)
+    if (got.sha256 !== shared.sha256) throw new Error(`viewer ${i + 1} read wrong bytes`)
+    const stats = await page.evaluate(async () => await window.peerloom!.stats())
+    viewers.push({ fromPeers: stats.bytesFromPeers, fromOrigin: stats.bytesFromOrigin, ms: got.ms })
+    say(`  viewer ${i + 1}: ${(stats.bytesFromPeers / MB).toFixed(1)} MB from peers, ${(stats.bytesFromOrigin / MB).toFixed(1)} MB from the origin, ${(got.ms / 1000).toFixed(2)} s`)
+    await waitProvider(devnet.relay.http, shared.manifest, (await viewer.status()).peerId as string)
+  }
+  const fromPeers = viewers.reduce((s, v) => s + v.fromPeers, 0)
+  const fromOrigin = viewers.reduce((s, v) => s + v.fromOrigin, 0)
+  const share = fromPeers / (fromPeers + fromOrigin)
+  // later parts need two browsers only
+  for (const extra of profiles.slice(2)) await extra.close()
+  const [a, b] = profiles as [Profile, Profile]
+  const bPage = await openSite(b, site.url)
+
+  // 2. video
+  say('bench:stream: video…')
+  const firstFrames: number[] = []
+  const seeks: number[] = []
+  for (let i = 0; i < RUNS; i++) {
+    const ms = await bPage.evaluate(async link => {
+      document.querySelector('#player')!.replaceChildren()
+      const started = performance.now()
+      const element = await window.peerloom!.player(link, { autoplay: true, muted: true, controls: true })
+      const first = new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error('no first frame within 15 s')) }, 15_000)
+        const listening = new AbortController()
+        window.addEventListener('message', event => {
+          if (event.source !== (element as HTMLIFrameElement).contentWindow || event.data?.peerloom !== 'player') return
+          if (event.data.type === 'error') reject(new Error('the player reported an error'))
+          if (event.data.type !== 'firstframe') return
+          clearTimeout(timer)
+          listening.abort()
+          resolve(performance.now() - started)
+        }, { signal: listening.signal })
+      })
+      document.querySelector('#player')!.append(element)
+      return await first
+    }, video.link)
+    firstFrames.push(ms)
+    const frame = bPage.frames().find(f => f.url().includes('/player.html'))
+    if (frame === undefined) throw new Error('no player frame')
+    for (let s = 0; s < 2; s++) {
+      const to = 1 + ((i * 2 + s) * 7.3) % 17 // spread over the 20 s video
+      seeks.push(await frame.evaluate(async to => {
+        const v = document.querySelector('video')!
+        const started = performance.now()
+        await new Promise<void>(resolve => {
+          v.addEventListener('seeked', () => { v.requestVideoFrameCallback(() => { resolve() }) }, { once: true })
+          v.currentTime = to
+        })
+        return performance.now() - started
+      }, to))
+    }
+  }
+  say(`  first frame ${fmt(firstFrames, 0)} ms, seek ${fmt(seeks, 0)} ms`)
+
+  // 3. throughput: A has the file; B, without an origin to fall back on, reads it from A both ways
+  say('bench:stream: throughput from a peer, page vs node path…')
+  const seeded = await a.fetchAll(big.link, 300_000)
+  if (seeded.sha256 !== big.sha256) throw new Error('A could not read the file')
+  await waitProvider(devnet.relay.http, big.manifest, (await a.status()).peerId as string)
+  await b.configure({ gateways: [] }) // B may now read only from peers (A); the origin stays up for routing
+  const nodeRates: number[] = []
+  const pageRates: number[] = []
+  await bPage.evaluate(async () => await window.peerloom!.connect()) // allowed as a viewer: no prompt
+  for (let i = 0; i < RUNS; i++) {
+    for (const path of i % 2 === 0 ? ['node', 'page'] : ['page', 'node']) {
+      await b.call('clearCache')
+      if (path === 'node') {
+        const t = await b.fetchAll(big.link, 300_000)
+        if (t.sha256 !== big.sha256 || (t.stats?.fromPeers ?? 0) < SIZE) throw new Error(`node path run ${i}: ${JSON.stringify(t.error ?? t.stats)}`)
+        nodeRates.push(SIZE / MB / (((t.finishedAt as number) - t.startedAt) / 1000))
+      } else {
+        const t = await pageFullFetch(bPage, big.link)
+        if (t.sha256 !== big.sha256) throw new Error(`page path run ${i}: wrong bytes`)
+        pageRates.push(SIZE / MB / (t.ms / 1000))
+      }
+    }
+  }
+  const ratio = median(pageRates) / median(nodeRates)
+  say(`  node path ${fmt(nodeRates)} MB/s, page ${fmt(pageRates)} MB/s, ratio ${ratio.toFixed(2)}`)
+
+  // 4. warm TTFB of a 1 MiB range (B has the file cached from the last run and has fetched it before)
+  await pageFullFetch(bPage, big.link)
+  const ttfb = await bPage.evaluate(async ({ link, size, runs }) => {
+    const out: number[] = []
+    for (let i = 0; i < runs; i++) {
+      const start = Math.floor(((i * 0.618) % 1) * (size - 1048576))
+      const started = performance.now()
+      const response = await window.peerloom!.fetch(link, { headers: { Range: `bytes=${start}-${start + 1048575}` } })
+      const reader = response.body!.getReader()
+      await reader.read()
+      out.push(performance.now() - started)
+      await reader.cancel()
+    }
+    return out
+  }, { link: big.link, size: SIZE, runs: Math.max(11, RUNS) })
+  say(`  warm 1 MiB range, first byte ${fmt(ttfb)} ms`)
+
+  const check = (ok: boolean): string => ok ? 'met' : '**missed**'
+  rows.push(
+    `| page-visible full fetch from a peer (${SIZE / 1024 / 1024} MiB) | ${fmt(pageRates)} MB/s | — | — |`,
+    `| node path, same content, same peer | ${fmt(nodeRates)} MB/s | — | — |`,
+    `| ratio page / node path | ${ratio.toFixed(2)} | ≥ 0.9 | ${check(ratio >= 0.9)} |`,
+    `| warm time to first byte, 1 MiB range (n=${ttfb.length}) | ${fmt(ttfb)} ms | ≤ 80 ms | ${check(median(ttfb) <= 80)} |`,
+    `| video time to first frame (n=${firstFrames.length}; first load cold from the origin: ${firstFrames[0]!.toFixed(0)} ms) | ${fmt(firstFrames, 0)} ms | ≤ 1000 ms | ${check(median(firstFrames) <= 1000)} |`,
+    `| seek latency, seek → next frame shown (n=${seeks.length}) | ${fmt(seeks, 0)} ms | ≤ 300 ms | ${check(median(seeks) <= 300)} |`,
+    `| 5 viewers in turn (${VIEWER_SIZE / 1024 / 1024} MiB each): bytes from peers | ${(share * 100).toFixed(1)} % (${viewers.map(v => `${(100 * v.fromPeers / (v.fromPeers + v.fromOrigin)).toFixed(0)} %`).join(', ')}) | ≥ 75 % | ${check(share >= 0.75)} |`
+  )
+  await site.stop()
+} finally {
+  for (const profile of profiles) await profile.close().catch(() => {})
+  for (const profile of profiles) await rm(profile.userDataDir, { recursive: true, force: true }).catch(() => {})
+  await devnet.stop()
+}
+
+const table = [
+  `bench:stream — ${new Date().toISOString().slice(0, 16)}Z, ${RUNS} runs (medians, min–max in brackets)`,
+  '',
+  '| measure | result | target | |',
+  '|---|---|---|---|',
+  ...rows
+].join('\n')
+say(`\n${table}`)
+if (args.out !== undefined) {
+  await writeFile(args.out, `${table}\n`)
+  say(`written to ${args.out}`)
+}
