@@ -83,7 +83,10 @@ export class ContentSession {
   private lookups = 0
   private waiters: Array<() => void> = []
   private closed = false
-  private readonly openedAt = Date.now()
+  /** Lookups wait for the first cache miss: content that is cached needs no peers. */
+  private readonly undiscovered: CID[] = []
+  private discovering = false
+  private discoveryStartedAt = Date.now()
 
   constructor (components: BlockFetcherComponents) {
     this.components = components
@@ -93,8 +96,23 @@ export class ContentSession {
     return this.components.hedgeDelayMs?.() ?? 0
   }
 
-  /** Looks up providers of `cid` through the relays and connects to them in the background. */
+  /**
+   * Looks up providers of `cid` through the relays and connects to them in the background,
+   * starting at the session's first cache miss.
+   */
   discover (cid: CID): void {
+    if (this.discovering) this.lookup(cid)
+    else this.undiscovered.push(cid)
+  }
+
+  private startDiscovery (): void {
+    if (this.discovering) return
+    this.discovering = true
+    this.discoveryStartedAt = Date.now()
+    for (const cid of this.undiscovered.splice(0)) this.lookup(cid)
+  }
+
+  private lookup (cid: CID): void {
     this.lookups++
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PROVIDER_LOOKUP_TIMEOUT_MS)])
     const dials: Array<Promise<void>> = []
@@ -145,6 +163,7 @@ export class ContentSession {
       this.stats.fromCache += cached.length
       return cached
     }
+    this.startDiscovery()
     const key = cid.toString()
     let pending = this.inflight.get(key)
     if (pending === undefined) {
@@ -177,8 +196,8 @@ export class ContentSession {
         continue
       }
       const waitingForPeers = this.lookups > 0 || this.hasUsable(tried, true)
-      // peers being looked up get the hedge delay (from the session's start) before the origin is asked; found providers still being dialled a little more
-      const hedgeAt = this.openedAt + this.hedgeDelay() + (this.dialing.size > 0 && this.hedgeDelay() > 0 ? PROVIDER_DIAL_GRACE_MS : 0)
+      // peers being looked up get the hedge delay (from the first miss) before the origin is asked; found providers still being dialled a little more
+      const hedgeAt = this.discoveryStartedAt + this.hedgeDelay() + (this.dialing.size > 0 && this.hedgeDelay() > 0 ? PROVIDER_DIAL_GRACE_MS : 0)
       if (originFailed === undefined && (!waitingForPeers || (this.usableCount() === 0 && Date.now() >= hedgeAt))) {
         // nobody to ask right now: the origin, if one is configured
         try {

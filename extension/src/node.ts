@@ -388,7 +388,8 @@ export class PeerloomNode {
       const controller = new AbortController()
       if (options.signal !== undefined) options.signal.addEventListener('abort', () => { controller.abort(options.signal?.reason) }, { once: true })
       const chunks = openRange({ cipher, size: manifest.size, chunkSize: manifest.chunkSize, start, end, readChunk, readAhead: RANGE_READ_AHEAD, signal: controller.signal })
-      await this.remember({ manifest: parsed.manifest.toString(), root: root.toString(), name: manifest.name, size: manifest.size, published: false, lastUsed: Date.now() })
+      // bookkeeping for the content list: not worth delaying the first byte for
+      void this.remember({ manifest: parsed.manifest.toString(), root: root.toString(), name: manifest.name, size: manifest.size, published: false, lastUsed: Date.now() }).catch(err => { this.report(err) })
       const finish = (complete: boolean): void => {
         session.close()
         this.sessions.delete(session)
