@@ -38,6 +38,10 @@ export interface PublishOptions {
   chunkSize: number
   /** 32 bytes; random when omitted. */
   contentId?: Uint8Array
+  /** Gated content: the link carries no key; viewers get it from the key service. */
+  gated?: boolean
+  /** The manifest's key version (a rotation publishes a higher one). @default 1 */
+  keyVersion?: number
   onStart?: (totalBytes: number) => void
   onProgress?: (progress: SealProgress) => void
   signal?: AbortSignal
@@ -49,6 +53,14 @@ export interface PublishResult {
   manifest: string
   root: string
   contentId: string
+}
+
+/** What publishing produced, including what stays with the publisher (the content key). */
+export interface PublishedContent extends PublishResult {
+  contentKey: Uint8Array
+  keyVersion: number
+  size: number
+  chunkSize: number
 }
 
 /** Reads a publisher key: 32 bytes as hex, with or without 0x, from text (a file's contents or a variable). */
@@ -87,7 +99,7 @@ function isAlive (pid: number): boolean {
 }
 
 /** Seals, stores and (through the origin) announces `file`; resolves with the link and CIDs. */
-export async function publishFile (options: PublishOptions): Promise<PublishResult> {
+export async function publishFile (options: PublishOptions): Promise<PublishedContent> {
   assertChunkSize(options.chunkSize)
   let info
   try {
@@ -103,6 +115,8 @@ export async function publishFile (options: PublishOptions): Promise<PublishResu
   const source = createReadStream(options.file, { highWaterMark: Math.max(64 * 1024, options.chunkSize) })
   source.once('error', () => {}) // surfaced through the iterator below
 
+  const keyVersion = options.keyVersion ?? 1
+  let size = 0
   const seal = async (blockstore: { put: (cid: CID, bytes: Uint8Array) => Promise<CID> }): Promise<{ manifest: CID, root: CID }> => {
     let sealed
     try {
@@ -118,8 +132,10 @@ export async function publishFile (options: PublishOptions): Promise<PublishResu
       size: sealed.size,
       chunkSize: options.chunkSize,
       root: sealed.root,
-      publisher: options.signer.address
+      publisher: options.signer.address,
+      keyVersion
     })
+    size = sealed.size
     const bytes = encodeManifest(await signManifest(unsigned, options.signer))
     const manifest = await manifestCid(bytes)
     await blockstore.put(manifest, bytes)
@@ -140,10 +156,14 @@ export async function publishFile (options: PublishOptions): Promise<PublishResu
     cids = await uploadTo(options.target, seal, options.signal)
   }
   return {
-    link: formatLink({ manifest: cids.manifest, key: contentKey }),
+    link: formatLink(options.gated === true ? { manifest: cids.manifest } : { manifest: cids.manifest, key: contentKey }),
     manifest: cids.manifest.toString(),
     root: cids.root.toString(),
-    contentId: toHex(contentId)
+    contentId: toHex(contentId),
+    contentKey,
+    keyVersion,
+    size,
+    chunkSize: options.chunkSize
   }
 }
 

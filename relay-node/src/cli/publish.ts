@@ -11,6 +11,8 @@ import { ConfigError, DEFAULT_CHUNK_SIZE, InvalidParamsError, assertChunkSize, f
 import type { Wallet } from 'ethers'
 import { publishFile, signerFromHex, targetForDataDir } from '../publish.ts'
 import type { PublishTarget } from '../publish.ts'
+import { chainOptionsFrom, registerPublished, resolveRotation, CHAIN_USAGE } from '../keys/publish-chain.ts'
+import type { ChainOptions } from '../keys/publish-chain.ts'
 import type { Stdio } from './relay.ts'
 
 export const PUBLISH_USAGE = `Usage: peerloom publish FILE [options]
@@ -36,7 +38,7 @@ Content:
   --chunk-size <bytes>  plaintext chunk size, 1024 to 1048576, e.g. 262144 or 256KiB (default ${DEFAULT_CHUNK_SIZE})
   --content-id <0x…>    the 32-byte content id (default: random)
   --quiet               no progress bar
-`
+${CHAIN_USAGE}`
 
 /** `262144`, `256KiB`, `1MiB` → bytes. */
 export function parseSize (text: string): number {
@@ -107,7 +109,15 @@ export async function runPublish (argv: string[], env: NodeJS.ProcessEnv, io: St
         'chunk-size': { type: 'string' },
         'content-id': { type: 'string' },
         quiet: { type: 'boolean' },
-        help: { type: 'boolean' }
+        help: { type: 'boolean' },
+        gated: { type: 'boolean' },
+        rotate: { type: 'boolean' },
+        policy: { type: 'string' },
+        rate: { type: 'string' },
+        budget: { type: 'string' },
+        'budget-days': { type: 'string' },
+        rpc: { type: 'string' },
+        deployment: { type: 'string' }
       }
     }))
   } catch (err) {
@@ -119,6 +129,7 @@ export async function runPublish (argv: string[], env: NodeJS.ProcessEnv, io: St
     return 0
   }
   let options: Parameters<typeof publishFile>[0]
+  let chain: ChainOptions | undefined
   try {
     if (positionals.length !== 1) throw new ConfigError(`name exactly one FILE to publish (got ${positionals.length}); see peerloom publish --help`)
     const file = positionals[0] as string
@@ -134,7 +145,10 @@ export async function runPublish (argv: string[], env: NodeJS.ProcessEnv, io: St
         throw new ConfigError(`--content-id: ${(err as Error).message} (32 bytes as 0x-hex)`)
       }
     }
-    options = { file, name, mime: type, chunkSize, signer: await readSigner(values, env), target: await readTarget(values, env), ...(contentId === undefined ? {} : { contentId }) }
+    const target = await readTarget(values, env)
+    chain = await chainOptionsFrom(values, env, target, (values.data as string | undefined) ?? env.PEERLOOM_DATA)
+    options = { file, name, mime: type, chunkSize, signer: await readSigner(values, env), target, ...(contentId === undefined ? {} : { contentId }) }
+    if (chain !== undefined) options = { ...options, ...await resolveRotation(chain, options.signer, contentId) }
   } catch (err) {
     io.stderr(`peerloom publish: ${(err as Error).message}`)
     return 2
@@ -153,7 +167,14 @@ export async function runPublish (argv: string[], env: NodeJS.ProcessEnv, io: St
     })
     bar?.stop()
     io.stderr(`published ${options.name} (${options.mime}) to ${options.target.kind === 'http' ? options.target.url : `${options.target.dir} (announced when the origin starts)`}`)
-    io.stdout(JSON.stringify(result))
+    const printed = { link: result.link, manifest: result.manifest, root: result.root, contentId: result.contentId }
+    if (chain === undefined) {
+      io.stdout(JSON.stringify(printed))
+      return 0
+    }
+    const registration = await registerPublished(chain, options.signer, result)
+    io.stderr(`${registration.rotated ? 'rotated to key version' : 'registered with key version'} ${registration.keyVersion} on chain ${registration.chainId}: ${registration.tx}`)
+    io.stdout(JSON.stringify({ ...printed, registration }))
     return 0
   } catch (err) {
     bar?.stop()

@@ -79,8 +79,10 @@ export async function runRelay (argv: string[], env: NodeJS.ProcessEnv, io: Stdi
   try {
     await relay.start()
     const uploadToken = config.origin ? await loadOrCreateUploadToken(config.data) : undefined
-    http = new HttpApi({ relay, log, ...(uploadToken === undefined ? {} : { uploadToken }) })
-    const url = await http.start(config.http)
+    let url = ''
+    const keys = config.origin ? await (await import('../keys/routes.ts')).createKeyRoute(config, env, () => new URL(url).host, log) : undefined
+    http = new HttpApi({ relay, log, ...(uploadToken === undefined ? {} : { uploadToken }), ...(keys === undefined ? {} : { keys }) })
+    url = await http.start(config.http)
     if (config.origin) await writeFile(runningFile, JSON.stringify({ pid: process.pid, http: url }) + '\n')
     const multiaddrs = relay.multiaddrs().map(addr => addr.toString())
     if (config.json) io.stdout(JSON.stringify({ peerId: relay.peerId.toString(), multiaddrs, http: url }))

@@ -20,6 +20,8 @@ export interface HttpApiInit {
   /** The origin's upload token; uploads are refused without an origin. */
   uploadToken?: string
   log?: (line: string) => void
+  /** The origin's key service (`POST /keys/v1`, relay-node/src/keys/). */
+  keys?: { handle: (req: IncomingMessage, res: ServerResponse) => Promise<number> }
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, param: string, query: URLSearchParams) => Promise<number>
@@ -57,7 +59,8 @@ export class HttpApi {
       { name: 'peers', method: 'GET', prefix: '/routing/v1/peers/', param: true, handler: async (req, res, id) => await routing.peers(req, res, id) },
       { name: 'gateway', method: 'GET', prefix: '/ipfs/', param: true, handler: gateway === undefined ? notOrigin : async (req, res, rest, query) => await gateway.serve(req, res, rest, query) },
       { name: 'upload', method: 'PUT', prefix: '/api/v1/blocks', param: false, handler: upload === undefined ? notOrigin : async (req, res) => await upload.blocks(req, res) },
-      { name: 'publish', method: 'POST', prefix: '/api/v1/publish/', param: true, handler: upload === undefined ? notOrigin : async (req, res, cid) => await upload.publish(req, res, cid) }
+      { name: 'publish', method: 'POST', prefix: '/api/v1/publish/', param: true, handler: upload === undefined ? notOrigin : async (req, res, cid) => await upload.publish(req, res, cid) },
+      { name: 'keys', method: 'POST', prefix: '/keys/v1', param: false, handler: init.keys === undefined ? notOrigin : async (req, res) => await (init.keys as NonNullable<HttpApiInit['keys']>).handle(req, res) }
     ]
   }
 

@@ -3,7 +3,7 @@
  * relay-node/README.md explains each value and how to size it.
  */
 import { z } from 'zod'
-import { byteCount, hostPort, multiaddrString } from './fields.ts'
+import { byteCount, hostPort, httpUrl, multiaddrString } from './fields.ts'
 
 /** Defaults sized for one 2-core machine; see relay-node/README.md. */
 export const RELAY_DEFAULTS = {
@@ -58,6 +58,14 @@ export const relayConfigSchema = z.strictObject({
   bootstrap: z.array(multiaddrString.refine(value => value.includes('/p2p/'), 'must end in /p2p/<peer id>')).default([]),
   origin: z.boolean().default(false),
   json: z.boolean().default(false),
+  /** Key service (origin): the chain's JSON-RPC URL. */
+  rpc: httpUrl.optional(),
+  /** Key service (origin): the deployment file with the registry and pool addresses. */
+  deployment: z.string().min(1).optional(),
+  /** Key service (origin): file holding the publisher's key that signs grants. */
+  publisherKeyFile: z.string().min(1).optional(),
+  /** Key service (origin): the host:port key requests must name; the HTTP address by default. */
+  keyDomain: hostPort.optional(),
   limits: relayLimitsSchema.default(relayLimitsSchema.parse({}))
 })
 
