@@ -75,7 +75,10 @@ export async function connectAnswering (profile: Profile, page: Page, answer: 'a
   const expectedOrigin = new URL(page.url()).origin
   await window_.locator(`[data-origin="${expectedOrigin}"]`).waitFor({ timeout: 15_000 })
   if (answer === 'close') await window_.close()
-  else await window_.click(answer === 'allow' ? '#allow' : '#deny')
+  else {
+    // the prompt closes itself once the node has the answer, sometimes before the click action returns
+    await window_.click(answer === 'allow' ? '#allow' : '#deny').catch((err: Error) => { if (!window_.isClosed()) throw err })
+  }
   return await outcome as { peerId?: string, error?: PageError }
 }
 
