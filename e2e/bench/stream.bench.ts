@@ -13,6 +13,7 @@
  *   node --import tsx bench/stream.bench.ts [--runs 5] [--size-mib 32] [--out bench/stream-results.md]
  */
 import { rm, writeFile } from 'node:fs/promises'
+import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { Page } from 'playwright-core'
 import buildExtension from '../src/global-setup.ts'
@@ -60,6 +61,7 @@ async function launch (name: string, settings: Record<string, unknown>): Promise
 }
 
 buildExtension() // rebuilds .output/chrome-mv3 when its sources changed
+const loadBefore = loadavg()[0]!
 const devnet = await startDevnet()
 const profiles: Profile[] = []
 const rows: string[] = []
@@ -197,7 +199,7 @@ try {
 }
 
 const table = [
-  `bench:stream — ${new Date().toISOString().slice(0, 16)}Z, ${RUNS} runs (medians, min–max in brackets)`,
+  `bench:stream — ${new Date().toISOString().slice(0, 16)}Z, ${RUNS} runs (medians, min–max in brackets); ${cpus().length} cores, load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end`,
   '',
   '| measure | result | target | |',
   '|---|---|---|---|',
