@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { ConfigError } from '@peerloom/shared'
+import { ConfigError } from '@peerloom/shared/errors'
 import { DATA_FILES } from './constants.ts'
 
 /** Reads `<dir>/identity.key`, creating an Ed25519 key there on first use. */

@@ -28,11 +28,19 @@ export class RelayMetrics {
   private gauges?: RelayGauges
 
   constructor () {
-    const self = this
-    // eslint-disable-next-line no-new -- a registered gauge lives in the registry
-    new Gauge({ name: 'peerloom_relay_connections', help: 'Open libp2p connections', registers: [this.registry], collect () { this.set(self.gauges?.connections() ?? 0) } })
-    new Gauge({ name: 'peerloom_relay_reservations', help: 'Circuit relay reservations held', registers: [this.registry], collect () { this.set(self.gauges?.reservations() ?? 0) } })
-    new Gauge({ name: 'peerloom_relay_circuits', help: 'Relayed connections open now', registers: [this.registry], collect () { this.set(self.gauges?.circuits() ?? 0) } })
+    const gauge = (name: string, help: string, read: (gauges: RelayGauges) => number): Gauge => new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect: () => { this.gauge(name)?.set(this.gauges === undefined ? 0 : read(this.gauges)) }
+    })
+    gauge('peerloom_relay_connections', 'Open libp2p connections', gauges => gauges.connections())
+    gauge('peerloom_relay_reservations', 'Circuit relay reservations held', gauges => gauges.reservations())
+    gauge('peerloom_relay_circuits', 'Relayed connections open now', gauges => gauges.circuits())
+  }
+
+  private gauge (name: string): Gauge | undefined {
+    return this.registry.getSingleMetric(name) as Gauge | undefined
   }
 
   /** Points the gauges at the running node. */

@@ -1,8 +1,8 @@
 /**
  * The relay node: a libp2p host with TCP and WebSockets, Noise, Yamux, identify, ping,
  * autonat, a circuit relay v2 server with configured limits and a Kademlia DHT server,
- * wrapped in a Helia node so that, as an origin, it also serves its on-disk blockstore over
- * bitswap and announces published content in the DHT.
+ * and, as an origin, a Helia node around it that serves the on-disk blockstore over bitswap
+ * and announces published content in the DHT.
  *
  * @example
  * ```ts
@@ -16,38 +16,40 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { withBitswap } from '@helia/bitswap'
-import { withLibp2pLight } from '@helia/libp2p'
 import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
+import type { Identify } from '@libp2p/identify'
 import { KEEP_ALIVE } from '@libp2p/interface'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
+import type { Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { LevelDatastore } from 'datastore-level'
-import { createHeliaLight } from 'helia'
-import type { Helia } from 'helia'
-import * as dagJson from '@ipld/dag-json'
+import { createLibp2p } from 'libp2p'
+import type { Libp2pOptions } from 'libp2p'
 import type { CID } from 'multiformats/cid'
 import type { RelayConfig } from '@peerloom/shared'
-import { BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_MAX_MS, BOOTSTRAP_RETRY_MS, DATA_FILES, PROVIDE_TIMEOUT_MS } from './constants.ts'
+import { BOOTSTRAP_DIAL_TIMEOUT_MS, CONNECTION_PING_INTERVAL_MS, BOOTSTRAP_RETRY_MAX_MS, BOOTSTRAP_RETRY_MS, DATA_FILES, PROVIDE_TIMEOUT_MS } from './constants.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { RelayGate, openCircuits } from './limits.ts'
 import { RelayMetrics } from './metrics.ts'
 import { parseCid } from './origin/blocks.ts'
-import { OriginStore } from './origin/store.ts'
+import type { OriginStore } from './origin/store.ts'
 
 /** Extra hop/stop streams a connection may hold beyond its circuits: reservations and refreshes. */
 const STREAM_HEADROOM = 4
 
 export interface RelayServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  autonat: unknown
   relay: CircuitRelayService
   dht: KadDHT
 }
@@ -76,9 +78,12 @@ export interface RelayHealth {
 export class RelayNode {
   readonly config: RelayConfig
   readonly metrics: RelayMetrics
-  readonly origin?: OriginStore
+  /** The origin's content store; set by start() when the config says --origin. */
+  origin?: OriginStore
   private readonly log: (line: string) => void
-  private helia?: Helia & { libp2p: Libp2p<RelayServices> }
+  private node?: Libp2p<RelayServices>
+  /** Stops the origin's Helia node, which owns `node`, when there is one. */
+  private stopOrigin?: () => Promise<void>
   private datastore?: LevelDatastore
   private startedAt = 0
   private status: RelayHealth['status'] = 'starting'
@@ -89,12 +94,11 @@ export class RelayNode {
     this.config = init.config
     this.metrics = init.metrics ?? new RelayMetrics()
     this.log = init.log ?? (() => {})
-    if (this.config.origin) this.origin = new OriginStore(this.config.data)
   }
 
   get libp2p (): Libp2p<RelayServices> {
-    if (this.helia === undefined) throw new Error('the relay is not started')
-    return this.helia.libp2p
+    if (this.node === undefined) throw new Error('the relay is not started')
+    return this.node
   }
 
   get peerId (): PeerId {
@@ -116,7 +120,12 @@ export class RelayNode {
     } catch (err) {
       throw new Error(`cannot open ${join(config.data, DATA_FILES.datastore)}: is another peerloom-relay using --data ${config.data}?`, { cause: err })
     }
-    await this.origin?.open()
+    if (config.origin) {
+      // origin modules (Helia, UnixFS, manifests) load only for origins: a plain relay stays small
+      const { OriginStore } = await import('./origin/store.ts')
+      this.origin = new OriginStore(config.data)
+      await this.origin.open()
+    }
 
     const gate = new RelayGate({
       limits: config.limits,
@@ -125,17 +134,19 @@ export class RelayNode {
         this.log(`refused (${reason}): ${detail}`)
       }
     })
-    const helia = createHeliaLight({
-      datastore: this.datastore,
-      ...(this.origin === undefined ? {} : { blockstore: this.origin.blockstore }),
-      codecs: [dagJson]
-    })
-    const withNet = withLibp2pLight(helia, this.libp2pOptions(privateKey, gate))
-    this.helia = (this.origin === undefined ? withNet : withBitswap(withNet)) as unknown as Helia & { libp2p: Libp2p<RelayServices> }
-    await this.helia.start()
+    const options = this.libp2pOptions(privateKey, gate)
+    if (this.origin === undefined) {
+      // datastore-level and libp2p resolve two copies of interface-datastore; the shapes agree
+      this.node = await createLibp2p({ ...options, datastore: this.datastore as unknown as Libp2pOptions['datastore'] })
+    } else {
+      const { startOriginNode } = await import('./origin/node.ts')
+      const origin = await startOriginNode(options, { blockstore: this.origin.blockstore as never, datastore: this.datastore as never })
+      this.node = origin.libp2p
+      this.stopOrigin = async () => { await origin.helia.stop() }
+    }
     this.startedAt = Date.now()
 
-    const node = this.helia.libp2p
+    const node = this.node
     gate.bind({
       connections: peer => node.getConnections(peer),
       reservations: () => node.services.relay.reservations
@@ -150,7 +161,7 @@ export class RelayNode {
     this.status = 'ok'
   }
 
-  private libp2pOptions (privateKey: PrivateKey, gate: RelayGate): Parameters<typeof withLibp2pLight>[1] {
+  private libp2pOptions (privateKey: PrivateKey, gate: RelayGate): Libp2pOptions<RelayServices> {
     const { limits } = this.config
     const streamsPerConnection = limits.maxCircuitsPerPeer + STREAM_HEADROOM
     return {
@@ -165,6 +176,7 @@ export class RelayNode {
         maxIncomingPendingConnections: limits.maxPendingConnections,
         inboundConnectionThreshold: limits.connectionRatePerIp
       },
+      connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS },
       peerDiscovery: [],
       metrics: this.metrics.libp2pMetrics(),
       services: {
@@ -186,7 +198,7 @@ export class RelayNode {
         // Addresses pass through unfiltered: browsers announce circuit and WebRTC addresses.
         dht: kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: true })
       }
-    } as unknown as Parameters<typeof withLibp2pLight>[1]
+    }
   }
 
   /** Dials a bootstrap peer until it answers, backing off, and keeps it connected. */
@@ -244,7 +256,7 @@ export class RelayNode {
   }
 
   health (): RelayHealth {
-    const node = this.helia?.libp2p
+    const node = this.node
     return {
       status: this.status,
       peerId: node?.peerId.toString() ?? '',
@@ -261,7 +273,8 @@ export class RelayNode {
   async stop (): Promise<void> {
     this.status = 'stopping'
     this.shutdown.abort()
-    await this.helia?.stop()
+    if (this.stopOrigin !== undefined) await this.stopOrigin()
+    else await this.node?.stop()
     await this.origin?.close()
     await this.datastore?.close()
   }

@@ -47,6 +47,7 @@ export const RELAY_OPTIONS: readonly Option[] = [
   option('connection-rate-per-ip', 'int', ['limits', 'connectionRatePerIp'], `new connections per second from one IP address (default ${RELAY_DEFAULTS.connectionRatePerIp})`),
   option('max-pending-connections', 'int', ['limits', 'maxPendingConnections'], `connections in the handshake at once (default ${RELAY_DEFAULTS.maxPendingConnections})`),
   option('circuit-duration-ms', 'int', ['limits', 'circuitDurationMs'], `lifetime of one relayed connection (default ${RELAY_DEFAULTS.circuitDurationMs})`),
+  option('heap-growing-percent', 'int', ['heapGrowingPercent'], `how far V8 may grow the heap past its live set between full GCs; 0 = V8's default (default ${RELAY_DEFAULTS.heapGrowingPercent})`),
   option('circuit-data-bytes', 'int', ['limits', 'circuitDataBytes'], `bytes one relayed connection may carry (default ${RELAY_DEFAULTS.circuitDataBytes})`)
 ]
 

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { isPeerloomError } from '@peerloom/shared/errors'
 import { DATA_FILES, DEFAULT_SHUTDOWN_GRACE_MS } from '../constants.ts'
 import type { HttpApi } from '../http/server.ts'
+import { tuneHeap } from '../memory.ts'
 import { RELAY_USAGE, parseRelayArgs } from './relay-args.ts'
 import type { RelayArgs } from './relay-args.ts'
 
@@ -40,8 +41,9 @@ export async function runRelay (argv: string[], env: NodeJS.ProcessEnv, io: Stdi
     return 0
   }
   const { config } = args
+  tuneHeap(config.heapGrowingPercent)
   // the libp2p stack loads only once the configuration is known to be good: bad flags fail fast
-  const [{ createRelayNode }, { HttpApi }, { loadOrCreateUploadToken }] = await Promise.all([import('../relay.ts'), import('../http/server.ts'), import('../origin/token.ts')])
+  const [{ createRelayNode }, { HttpApi }] = await Promise.all([import('../relay.ts'), import('../http/server.ts')])
   const log = (line: string): void => { io.stderr(`peerloom-relay: ${line}`) }
   const relay = createRelayNode({ config, log })
   let http: HttpApi | undefined
@@ -78,10 +80,10 @@ export async function runRelay (argv: string[], env: NodeJS.ProcessEnv, io: Stdi
 
   try {
     await relay.start()
-    const uploadToken = config.origin ? await loadOrCreateUploadToken(config.data) : undefined
+    const origin = config.origin ? await (await import('../http/origin-routes.ts')).createOriginRoutes(relay) : undefined
     let url = ''
     const keys = config.origin ? await (await import('../keys/routes.ts')).createKeyRoute(config, env, () => new URL(url).host, log) : undefined
-    http = new HttpApi({ relay, log, ...(uploadToken === undefined ? {} : { uploadToken }), ...(keys === undefined ? {} : { keys }) })
+    http = new HttpApi({ relay, log, ...(origin === undefined ? {} : { origin }), ...(keys === undefined ? {} : { keys }) })
     url = await http.start(config.http)
     if (config.origin) await writeFile(runningFile, JSON.stringify({ pid: process.pid, http: url }) + '\n')
     const multiaddrs = relay.multiaddrs().map(addr => addr.toString())

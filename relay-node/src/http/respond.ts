@@ -1,6 +1,6 @@
 /** Answers in the shapes every route shares: JSON bodies, JSON errors with codes, CORS headers. */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { ErrorCode, PeerloomError, isPeerloomError } from '@peerloom/shared'
+import { ErrorCode, PeerloomError, isPeerloomError } from '@peerloom/shared/errors'
 
 /** Headers that let an extension or page fetch from another origin. */
 export const CORS_HEADERS = {

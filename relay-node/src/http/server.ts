@@ -7,18 +7,18 @@
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { ErrorCode, InvalidParamsError, NotFoundError } from '@peerloom/shared'
+import { ErrorCode, InvalidParamsError, NotFoundError } from '@peerloom/shared/errors'
 import { MAX_URL_LENGTH } from '../constants.ts'
 import type { RelayNode } from '../relay.ts'
-import { Gateway } from './gateway.ts'
+import type { Gateway } from './gateway.ts'
 import { CORS_HEADERS, HttpError, sendError, sendJson } from './respond.ts'
 import { RoutingApi } from './routing.ts'
-import { UploadApi } from './upload.ts'
+import type { UploadApi } from './upload.ts'
 
 export interface HttpApiInit {
   relay: RelayNode
-  /** The origin's upload token; uploads are refused without an origin. */
-  uploadToken?: string
+  /** The origin's routes (see origin-routes.ts); without them /ipfs and /api answer 501. */
+  origin?: { gateway: Gateway, upload: UploadApi }
   log?: (line: string) => void
   /** The origin's key service (`POST /keys/v1`, relay-node/src/keys/). */
   keys?: { handle: (req: IncomingMessage, res: ServerResponse) => Promise<number> }
@@ -49,9 +49,8 @@ export class HttpApi {
     this.log = init.log ?? (() => {})
     const routing = new RoutingApi({ libp2p: init.relay.libp2p, relayedAddresses: peer => init.relay.relayedAddresses(peer) })
     const notOrigin: Handler = async () => { throw new HttpError(501, ErrorCode.UNSUPPORTED_METHOD, 'this relay is not an origin; start it with --origin to serve and accept content') }
-    const store = init.relay.origin
-    const gateway = store === undefined ? undefined : new Gateway({ store, metrics: init.relay.metrics })
-    const upload = store === undefined || init.uploadToken === undefined ? undefined : new UploadApi({ relay: init.relay, store, token: init.uploadToken })
+    const gateway = init.origin?.gateway
+    const upload = init.origin?.upload
     this.routes = [
       { name: 'health', method: 'GET', prefix: '/health', param: false, handler: async (_req, res) => this.health(res) },
       { name: 'metrics', method: 'GET', prefix: '/metrics', param: false, handler: async (_req, res) => await this.metrics(res) },

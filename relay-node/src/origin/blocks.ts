@@ -9,7 +9,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { equals } from 'multiformats/bytes'
-import { IntegrityError, InvalidParamsError } from '@peerloom/shared'
+import { IntegrityError, InvalidParamsError } from '@peerloom/shared/errors'
 
 export const SUPPORTED_CODECS: ReadonlySet<number> = new Set([dagPb.code, raw.code, dagJson.code])
 

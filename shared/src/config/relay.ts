@@ -30,7 +30,9 @@ export const RELAY_DEFAULTS = {
    */
   circuitDurationMs: 2 * 60 * 1000,
   circuitDataBytes: 1024 * 1024,
-  maxInboundHopStreams: 4096
+  maxInboundHopStreams: 4096,
+  /** V8 heap growth past the live set between full GCs, in percent; 0 keeps V8's default. */
+  heapGrowingPercent: 20
 } as const
 
 const count = (min: number, max: number): z.ZodNumber => z.number().int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`)
@@ -58,6 +60,7 @@ export const relayConfigSchema = z.strictObject({
   bootstrap: z.array(multiaddrString.refine(value => value.includes('/p2p/'), 'must end in /p2p/<peer id>')).default([]),
   origin: z.boolean().default(false),
   json: z.boolean().default(false),
+  heapGrowingPercent: count(0, 1000).default(RELAY_DEFAULTS.heapGrowingPercent),
   /** Key service (origin): the chain's JSON-RPC URL. */
   rpc: httpUrl.optional(),
   /** Key service (origin): the deployment file with the registry and pool addresses. */
