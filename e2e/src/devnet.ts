@@ -45,6 +45,8 @@ export interface RelayOptions {
   port?: number
   /** @default 0 */
   httpPort?: number
+  /** Further flags, e.g. the key service's `--rpc`, `--deployment`, `--publisher-key-file`. */
+  args?: string[]
 }
 
 async function waitExit (child: ChildProcess): Promise<void> {
@@ -61,7 +63,8 @@ export async function startRelay (options: RelayOptions): Promise<RelayProcess> 
     '--data', options.dataDir,
     '--json',
     ...(options.origin === true ? ['--origin'] : []),
-    ...(options.bootstrap ?? []).flatMap(ma => ['--bootstrap', ma])
+    ...(options.bootstrap ?? []).flatMap(ma => ['--bootstrap', ma]),
+    ...options.args ?? []
   ]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } })
   let stderr = ''

@@ -27,7 +27,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import {
   ChunkCipher, DEFAULT_CHUNK_SIZE, NotFoundError, PeerloomError, createManifest, decodeManifest, encodeManifest,
   fromHex, toHex, formatLink, importSealedFile, isPeerloomError, manifestCid, openRange, parseLink, signManifest,
-  unixfsChunkReader, InvalidParamsError, ErrorCode
+  unixfsChunkReader, ErrorCode, BadManifestError
 } from '@peerloom/shared'
 import type { ByteSource, Manifest, NodeSettings, NodeSettingsInput } from '@peerloom/shared'
 import { IDBDatastore } from 'datastore-idb'
@@ -52,6 +52,8 @@ import type { ContentRecord, StateDb } from './state-db.ts'
 import { TransferHistory } from './transfer-history.ts'
 import type { HistorySeries } from './transfer-history.ts'
 import { UploadBudget } from './upload-budget.ts'
+import { Rewards } from './rewards/index.ts'
+import type { Earnings, ReceiptStatus } from './rewards/index.ts'
 
 const DAG_PB = 0x70
 
@@ -157,8 +159,15 @@ export class PeerloomNode {
   private state: NodeStatus['state'] = 'stopped'
   private startedAt?: number
   private timers: Array<ReturnType<typeof setInterval>> = []
+  /** Keys of gated content, receipts sent and received, claims. */
+  private readonly rewards: Rewards
 
   constructor (init: PeerloomNodeInit) {
+    this.rewards = new Rewards({
+      settings: () => this.settings(),
+      signer: () => identitySigner(this.identity as Identity),
+      onError: err => { this.report(err) }
+    })
     this.db = init.db
     this.settingsStore = new SettingsStore(init.db, init.defaults)
     this.libp2pDatastoreName = init.libp2pDatastoreName ?? 'peerloom-libp2p'
@@ -179,6 +188,7 @@ export class PeerloomNode {
     try {
       this.settingsValue = await this.settingsStore.load()
       this.identity = await loadOrCreateIdentity(this.db)
+      await this.rewards.start()
       this.cache = new BlockCache({ db: this.db, capBytes: this.settingsValue.cacheCapBytes })
       await this.cache.start()
       await this.meter.start()
@@ -201,6 +211,7 @@ export class PeerloomNode {
     for (const timer of this.timers.splice(0)) clearInterval(timer)
     for (const session of this.sessions) session.close()
     await this.stopNetwork()
+    await this.rewards.stop()
     await this.meter.stop()
     await this.persistHistory()
     await this.cache?.stop()
@@ -254,6 +265,7 @@ export class PeerloomNode {
       }
     })
     await this.server.start()
+    await this.rewards.attach(libp2p)
     this.keeper = new RelayKeeper({
       dial: async (addr, options) => await libp2p.dial(addr, options),
       getConnections: peer => libp2p.getConnections(peer),
@@ -264,6 +276,7 @@ export class PeerloomNode {
 
   private async stopNetwork (): Promise<void> {
     this.keeper?.stop()
+    await this.rewards.detach()
     await this.server?.stop()
     await this.network?.stop()
     this.network = undefined
@@ -338,6 +351,22 @@ export class PeerloomNode {
     return this.meter.list()
   }
 
+  /** Rewards of this node as a donor: pending, submitted and paid. */
+  async earnings (): Promise<Earnings & { epoch: string }> {
+    return await this.rewards.earnings()
+  }
+
+  /** Closes the open reward epoch and claims it now. */
+  async claimRewards (): Promise<Earnings & { epoch: string }> {
+    return await this.rewards.claimNow()
+  }
+
+  /** Sends the receipts still owed to servers; resolves with what they answered. */
+  async flushReceipts (): Promise<{ answers: unknown, receipts: ReceiptStatus[] }> {
+    const answers = await this.rewards.flushReceipts()
+    return { answers: JSON.parse(JSON.stringify(answers, (_key, value: unknown) => typeof value === 'bigint' ? value.toString() : value)) as unknown, receipts: this.rewards.receiptStatus() }
+  }
+
   private session (): ContentSession {
     const libp2p = this.libp2p()
     const network = this.network as Network
@@ -366,13 +395,28 @@ export class PeerloomNode {
    */
   async openContent (link: string, options: OpenOptions = {}): Promise<OpenedContent> {
     const parsed = parseLink(link)
-    const key = parsed.key ?? options.key
-    if (key === undefined) throw new InvalidParamsError('the link carries no content key and none was given: gated content needs a key from its publisher')
+    let key = parsed.key ?? options.key
     const session = this.session()
     try {
       session.pin(parsed.manifest)
       session.discover(parsed.manifest)
-      const manifest = decodeManifest(await session.get(parsed.manifest, options.signal === undefined ? {} : { signal: options.signal }))
+      const getOptions = options.signal === undefined ? {} : { signal: options.signal }
+      let manifest = decodeManifest(await session.get(parsed.manifest, getOptions))
+      let opened = parsed.manifest
+      if (key === undefined) {
+        // gated content: the publisher's key service grants the key (rewards/key-client.ts)
+        const granted = await this.rewards.keyFor(manifest, getOptions)
+        key = granted.key
+        if (granted.manifest !== parsed.manifest.toString()) {
+          // the key was rotated: it opens the manifest the key service named, of the same content and publisher
+          opened = CID.parse(granted.manifest)
+          session.pin(opened)
+          session.discover(opened)
+          const rotated = decodeManifest(await session.get(opened, getOptions))
+          if (rotated.contentId !== manifest.contentId || rotated.publisher !== manifest.publisher) throw new BadManifestError(`the key service named manifest ${granted.manifest}, which is not a version of ${manifest.contentId} by ${manifest.publisher}`)
+          manifest = rotated
+        }
+      }
       const { start, end } = options.range?.(manifest) ?? { start: options.start ?? 0, end: options.end ?? manifest.size }
       const root = manifest.root
       session.pin(root)
@@ -389,11 +433,13 @@ export class PeerloomNode {
       if (options.signal !== undefined) options.signal.addEventListener('abort', () => { controller.abort(options.signal?.reason) }, { once: true })
       const chunks = openRange({ cipher, size: manifest.size, chunkSize: manifest.chunkSize, start, end, readChunk, readAhead: RANGE_READ_AHEAD, signal: controller.signal })
       // bookkeeping for the content list: not worth delaying the first byte for
-      void this.remember({ manifest: parsed.manifest.toString(), root: root.toString(), name: manifest.name, size: manifest.size, published: false, lastUsed: Date.now() }).catch(err => { this.report(err) })
+      void this.remember({ manifest: opened.toString(), root: root.toString(), name: manifest.name, size: manifest.size, published: false, lastUsed: Date.now() }).catch(err => { this.report(err) })
+      const receipts = this.rewards.track(session.stats, manifest.contentId)
       const finish = (complete: boolean): void => {
+        receipts.stop()
         session.close()
         this.sessions.delete(session)
-        if (complete && this.settingsValue?.donate === true) void this.announce(parsed.manifest, root).catch(err => { this.report(err) })
+        if (complete && this.settingsValue?.donate === true) void this.announce(opened, root).catch(err => { this.report(err) })
       }
       const body = new ReadableStream<Uint8Array>({
         pull: async streamController => {
@@ -417,7 +463,7 @@ export class PeerloomNode {
           finish(false)
         }
       }, { highWaterMark: 0 })
-      return { manifest, manifestCid: parsed.manifest, size: manifest.size, start, end, body, stats: session.stats }
+      return { manifest, manifestCid: opened, size: manifest.size, start, end, body, stats: session.stats }
     } catch (err) {
       session.close()
       this.sessions.delete(session)

@@ -32,7 +32,13 @@ const methods = {
   transfers: empty,
   /** Test hook and popup: read a link to the end in the background. */
   startTransfer: z.strictObject({ link: z.string().max(512) }),
-  transfer: z.strictObject({ id: z.string().max(16) })
+  transfer: z.strictObject({ id: z.string().max(16) }),
+  /** Rewards as a donor: pending, submitted, paid (popup). */
+  earnings: empty,
+  /** Close the reward epoch and claim it now (popup button, tests). */
+  claimRewards: empty,
+  /** Send the receipts still owed to servers now (tests). */
+  flushReceipts: empty
 } as const
 
 export type NodeMethod = keyof typeof methods
@@ -65,6 +71,9 @@ async function run (node: PeerloomNode, transfers: TransferBook, method: NodeMet
     case 'clearCache': return await node.clearCache()
     case 'resetIdentity': return await node.resetIdentity()
     case 'transfers': return transfers.list()
+    case 'earnings': return await node.earnings()
+    case 'claimRewards': return await node.claimRewards()
+    case 'flushReceipts': return await node.flushReceipts()
     case 'startTransfer': return transfers.start(params?.link as string)
     case 'transfer': {
       const state = transfers.get(params?.id as string)

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import * as dagJson from '@ipld/dag-json'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { formatLink } from '@peerloom/shared'
+import { AccessDeniedError, formatLink, parseLink } from '@peerloom/shared'
 import type { Manifest } from '@peerloom/shared'
 import { PageApiHost, isUsableOrigin } from '../src/page-api/host.ts'
 import type { ConsentAnswer, PageApiNode } from '../src/page-api/host.ts'
@@ -28,7 +28,9 @@ async function fixture (answers: ConsentAnswer[] = ['allowed'], fromCache = fals
   const asked: string[] = []
   const published: Uint8Array[] = []
   const node: PageApiNode = {
-    openContent: async (_link, { range }) => {
+    openContent: async (requested, { range }) => {
+      // a keyless (gated) link: the real node asks the key service, which refuses with a reason
+      if (parseLink(requested).key === undefined) throw new AccessDeniedError('needs at least 1 DevnetPass (ERC-721 0x5FbDB2315678afecb367f032d93F642f64180aa3); 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 holds 0')
       const manifest = { size: file.length, mime: 'application/octet-stream', name: 'f.bin', chunkSize: CHUNK } as Manifest
       const { start, end } = range(manifest)
       let at = start
@@ -151,6 +153,7 @@ test('fetch: 200 for the whole file, 206 with Content-Range for a range, bytes e
   assert.equal((bad as { error: { code: number } }).error.code, 5003)
   const gated = await p.call('peerloom_fetch', { link: link.slice(0, link.indexOf('#')) })
   assert.equal((gated as { error: { code: number } }).error.code, 5011)
+  assert.match((gated as { error: { message: string } }).error.message, /^needs at least 1 DevnetPass .* holds 0$/, 'the page learns why')
   const stats = await p.call('peerloom_stats', {}) as { result: { fetches: number, bytesDelivered: number, bytesFromOrigin: number } }
   assert.equal(stats.result.fetches, 2)
   assert.equal(stats.result.bytesDelivered, file.length + 130001)

@@ -67,3 +67,45 @@ export function decodeReceiptMessage (bytes: Uint8Array): SignedReceipt {
   }
   return result.data as SignedReceipt
 }
+
+/**
+ * The server's answer to a receipt: `accepted` (stored for the epoch it names), `epoch-closed`
+ * (that epoch is being claimed; sign the bytes not yet accepted for `epoch` instead),
+ * `unavailable` (try again later: e.g. the server cannot reach the chain to check the grant)
+ * or `rejected` (the receipt or grant is invalid; `message` says why).
+ */
+export type ReceiptAnswer =
+  | { status: 'accepted' | 'epoch-closed' | 'unavailable', epoch: bigint, message?: string }
+  | { status: 'rejected', epoch: bigint, message: string }
+
+const receiptAnswerSchema = z.strictObject({
+  status: z.enum(['accepted', 'epoch-closed', 'unavailable', 'rejected']),
+  epoch: uint(64),
+  message: z.string().max(500).optional()
+})
+
+/** JSON bytes of a receipt answer. */
+export function encodeReceiptAnswer (answer: ReceiptAnswer): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ ...answer, epoch: decimal(answer.epoch) }))
+}
+
+/** Parses a server's answer to a receipt. */
+export function decodeReceiptAnswer (bytes: Uint8Array): ReceiptAnswer {
+  if (bytes.length > MAX_RECEIPT_MESSAGE_BYTES) throw new InvalidParamsError('receipt answer is too long')
+  let value: unknown
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+  } catch (err) {
+    throw new InvalidParamsError('receipt answer is not JSON', { cause: err })
+  }
+  const result = receiptAnswerSchema.safeParse(value)
+  if (!result.success) throw new InvalidParamsError(`receipt answer: ${result.error.issues[0]?.message ?? 'invalid'}`)
+  if (result.data.status === 'rejected' && result.data.message === undefined) return { status: 'rejected', epoch: result.data.epoch, message: 'rejected' }
+  return result.data as ReceiptAnswer
+}
+
+/** The epoch a server opens after `previous`: numbered by unix seconds, always increasing. */
+export function nextEpoch (previous: bigint | undefined, unixMs: number): bigint {
+  const now = BigInt(Math.floor(unixMs / 1000))
+  return previous === undefined || now > previous ? now : previous + 1n
+}

@@ -16,6 +16,13 @@ function buildDefaults (): NodeSettingsInput {
   if (relays.length > 0) defaults.relays = relays
   if (routers.length > 0) defaults.routers = routers
   if (gateways.length > 0) defaults.gateways = gateways
+  // the chain rewards are claimed on (the devnet writes these from .devnet/deployment.json)
+  const env = import.meta.env
+  if (env.WXT_PEERLOOM_RPC !== undefined && env.WXT_PEERLOOM_RPC !== '') defaults.rpcUrl = env.WXT_PEERLOOM_RPC
+  if (env.WXT_PEERLOOM_CHAIN_ID !== undefined && env.WXT_PEERLOOM_CHAIN_ID !== '') defaults.chainId = Number(env.WXT_PEERLOOM_CHAIN_ID)
+  if (env.WXT_PEERLOOM_REWARD_POOL !== undefined && env.WXT_PEERLOOM_REWARD_POOL !== '') defaults.rewardPool = env.WXT_PEERLOOM_REWARD_POOL
+  if (env.WXT_PEERLOOM_CONTENT_REGISTRY !== undefined && env.WXT_PEERLOOM_CONTENT_REGISTRY !== '') defaults.contentRegistry = env.WXT_PEERLOOM_CONTENT_REGISTRY
+  if (env.WXT_PEERLOOM_EPOCH_SECONDS !== undefined && env.WXT_PEERLOOM_EPOCH_SECONDS !== '') defaults.epochSeconds = Number(env.WXT_PEERLOOM_EPOCH_SECONDS)
   return defaults
 }
 

@@ -7,6 +7,7 @@ import type { NodeSettings } from '@peerloom/shared'
 import { nodeClient } from './node-client.ts'
 import { formatBytes, formatRate, shortId } from './format.ts'
 import { TransferChart } from './TransferChart.tsx'
+import { Earnings } from './Earnings.tsx'
 
 /** How often the popup refreshes, ms. @default 1000 */
 const REFRESH_MS = 1000
@@ -162,6 +163,8 @@ export function Popup () {
           <span />
         </label>
       </section>
+
+      <Earnings />
 
       {recentErrors.length > 0 && (
         <section style={{ display: 'grid', gap: '4px' }} data-testid="node-errors">

@@ -14,7 +14,11 @@ export const NODE_DEFAULTS = {
   /** Peers served at once while donating. @default 16 */
   maxServeConnections: 16,
   /** How long peers get before the origin is raced. @default 400 */
-  hedgeDelayMs: 400
+  hedgeDelayMs: 400,
+  /** Reward epoch length, seconds. @default 3600 */
+  epochSeconds: 3600,
+  /** Claim an epoch early past this many receipted bytes. @default 256 MiB */
+  claimThresholdBytes: 256 * MiB
 } as const
 
 export const iceServerSchema = z.strictObject({
@@ -36,8 +40,22 @@ export const nodeSettingsSchema = z.strictObject({
   uploadRateBytesPerSec: byteCount(16 * 1024).default(NODE_DEFAULTS.uploadRateBytesPerSec),
   maxServeConnections: z.number().int().min(1).max(256).default(NODE_DEFAULTS.maxServeConnections),
   hedgeDelayMs: z.number().int().min(0).max(60_000).default(NODE_DEFAULTS.hedgeDelayMs),
+  /** Origins whose key service (`/keys/v1`) grants keys to gated content; the gateways when empty. */
+  keyServices: z.array(httpUrl).default([]),
+  /** JSON-RPC URL of the chain rewards are claimed on (and gated content's grants are for). */
   rpcUrl: httpUrl.optional(),
-  payoutAddress: address.optional()
+  /** Where rewards are paid; the node's own address when absent. */
+  payoutAddress: address.optional(),
+  /** The chain's id: key requests and EIP-712 receipts and grants name it. */
+  chainId: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+  /** RewardPool: claims go here; the EIP-712 verifying contract of receipts and grants. */
+  rewardPool: address.optional(),
+  /** ContentRegistry: who published a content (grants must be signed by them). */
+  contentRegistry: address.optional(),
+  /** Length of a reward epoch: receipts are claimed once it ends. @default 3600 */
+  epochSeconds: z.number().int().min(2).max(7 * 24 * 3600).default(NODE_DEFAULTS.epochSeconds),
+  /** An epoch is claimed early once its receipts cover this many bytes. @default 256 MiB */
+  claimThresholdBytes: byteCount(1).default(NODE_DEFAULTS.claimThresholdBytes)
 })
 
 export type NodeSettings = z.output<typeof nodeSettingsSchema>
