@@ -90,7 +90,6 @@ export interface NodeStatus {
   donate: boolean
   served: { bytes: number, clients: number, activePeers: number }
   received: { fromPeers: number, fromOrigin: number }
-  contents: number
   errors: NodeError[]
 }
 
@@ -336,7 +335,6 @@ export class PeerloomNode {
       donate: this.settingsValue?.donate === true,
       served: { bytes: this.meter.total, clients: this.meter.list().length, activePeers: this.budget.activePeers },
       received: { ...this.received },
-      contents: 0,
       errors: [...this.errors]
     }
   }

@@ -30,9 +30,9 @@ const RESERVE_TIMEOUT_MS = 60_000
 /**
  * Attempts per client. libp2p's circuit listener gives a reservation 5 s (not configurable);
  * when the clients' own processes are CPU-starved a few miss it, and retry as a browser would.
- * @default 3
+ * @default 5
  */
-const RESERVE_ATTEMPTS = 3
+const RESERVE_ATTEMPTS = 5
 
 const nodes: Libp2p[] = []
 

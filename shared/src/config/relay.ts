@@ -30,7 +30,6 @@ export const RELAY_DEFAULTS = {
    */
   circuitDurationMs: 2 * 60 * 1000,
   circuitDataBytes: 1024 * 1024,
-  maxInboundHopStreams: 4096,
   /** V8 heap growth past the live set between full GCs, in percent; 0 keeps V8's default. */
   heapGrowingPercent: 20
 } as const
@@ -47,8 +46,7 @@ export const relayLimitsSchema = z.strictObject({
   connectionRatePerIp: count(1, 1_000_000).default(RELAY_DEFAULTS.connectionRatePerIp),
   maxPendingConnections: count(1, 100_000).default(RELAY_DEFAULTS.maxPendingConnections),
   circuitDurationMs: count(1_000, 24 * 60 * 60 * 1000).default(RELAY_DEFAULTS.circuitDurationMs),
-  circuitDataBytes: byteCount(1024).default(RELAY_DEFAULTS.circuitDataBytes),
-  maxInboundHopStreams: count(1, 1_000_000).default(RELAY_DEFAULTS.maxInboundHopStreams)
+  circuitDataBytes: byteCount(1024).default(RELAY_DEFAULTS.circuitDataBytes)
 })
 
 export const relayConfigSchema = z.strictObject({
