@@ -171,4 +171,27 @@ describe('reservation caps', () => {
       await removeDir(relay.data)
     }
   })
+
+  it('refuses a relayed connection beyond --max-circuits-per-peer and keeps the one it allowed', async () => {
+    const relay = await startRelay(['--max-circuits-per-peer', '1'])
+    const clients: Array<Libp2p<ClientServices>> = []
+    try {
+      const target = await createClient({ listen: [`${relay.ws.toString()}/p2p-circuit`] })
+      clients.push(target, await createClient(), await createClient())
+      const address = await circuitAddress(target, relay.peerId)
+      const first = clients[1] as Libp2p<ClientServices>
+      const second = clients[2] as Libp2p<ClientServices>
+      await first.services.ping.ping(address, { signal: AbortSignal.timeout(10_000) })
+      await assert.rejects(second.services.ping.ping(address, { signal: AbortSignal.timeout(10_000) }), 'the target already takes part in one circuit')
+      const text = await (await fetch(`${relay.http}/metrics`)).text()
+      assert.match(text, /peerloom_relay_denied_total\{reason="circuits-per-peer"\} [1-9]/)
+      assert.ok(first.getConnections(target.peerId).some(connection => connection.status === 'open'), 'the allowed circuit stays open')
+      const health = await (await fetch(`${relay.http}/health`)).json() as { circuits: number }
+      assert.equal(health.circuits, 1)
+    } finally {
+      await Promise.all(clients.map(async client => { await client.stop() }))
+      await relay.stop()
+      await removeDir(relay.data)
+    }
+  })
 })
