@@ -395,12 +395,15 @@ export class PeerloomNode {
     const parsed = parseLink(link)
     let key = parsed.key ?? options.key
     const session = this.session()
+    let receipts: { stop: () => void } | undefined
     try {
       session.pin(parsed.manifest)
       session.discover(parsed.manifest)
       const getOptions = options.signal === undefined ? {} : { signal: options.signal }
       let manifest = decodeManifest(await session.get(parsed.manifest, getOptions))
       let opened = parsed.manifest
+      // receipts for verified bytes from peers, from the first block on (sent once a grant is held)
+      receipts = this.rewards.track(session.stats, manifest.contentId)
       if (key === undefined) {
         // gated content: the publisher's key service grants the key (rewards/key-client.ts)
         const granted = await this.rewards.keyFor(manifest, getOptions)
@@ -432,9 +435,8 @@ export class PeerloomNode {
       const chunks = openRange({ cipher, size: manifest.size, chunkSize: manifest.chunkSize, start, end, readChunk, readAhead: RANGE_READ_AHEAD, signal: controller.signal })
       // bookkeeping for the content list: not worth delaying the first byte for
       void this.remember({ manifest: opened.toString(), root: root.toString(), name: manifest.name, size: manifest.size, published: false, lastUsed: Date.now() }).catch(err => { this.report(err) })
-      const receipts = this.rewards.track(session.stats, manifest.contentId)
       const finish = (complete: boolean): void => {
-        receipts.stop()
+        receipts?.stop()
         session.close()
         this.sessions.delete(session)
         if (complete && this.settingsValue?.donate === true) void this.announce(opened, root).catch(err => { this.report(err) })
@@ -463,6 +465,7 @@ export class PeerloomNode {
       }, { highWaterMark: 0 })
       return { manifest, manifestCid: opened, size: manifest.size, start, end, body, stats: session.stats }
     } catch (err) {
+      receipts?.stop()
       session.close()
       this.sessions.delete(session)
       // say which peers were tried and why they could not help

@@ -26,6 +26,7 @@ import { ReceiptClient, ReceiptServer, addressOfPeer } from '../src/rewards/rece
 import { openRewardsDb } from '../src/rewards/rewards-db.ts'
 
 let dbCount = 0
+const randomWallet = (): Wallet => new Wallet(hexlify(crypto.getRandomValues(new Uint8Array(32))))
 const dbName = (): string => `rewards-test-${process.pid}-${dbCount++}`
 
 interface Party { peer: PeerId, wallet: Wallet }
@@ -50,8 +51,8 @@ describe('receipt book', () => {
     await book.start(1_000_000)
     const first = book.epoch
     assert.equal(first, 1000n)
-    const publisher = Wallet.createRandom()
-    const clients = [Wallet.createRandom(), Wallet.createRandom()]
+    const publisher = randomWallet()
+    const clients = [randomWallet(), randomWallet()]
     const receipt = async (client: Wallet, bytes: bigint, epoch = book.epoch): Promise<SignedReceipt> => {
       const r = { server: publisher.address, client: client.address, contentId: CONTENT, epoch, bytes }
       return { receipt: r, signature: await signReceipt(client, DOMAIN, r), ...await grantFor(publisher, client.address) }
@@ -110,7 +111,7 @@ async function link (serverParty: Party, clientParty: Party, publisherOf: () => 
 describe('receipts protocol', () => {
   it('a server accepts valid receipts; an epoch closed mid-transfer moves only the unaccepted bytes to the next', async () => {
     const [serverParty, clientParty] = [await party(), await party()]
-    const publisher = Wallet.createRandom()
+    const publisher = randomWallet()
     const book = new ReceiptBook(await openRewardsDb(dbName()))
     await book.start(Date.now() - 100_000) // opened a while ago: the client's first guess of the epoch is wrong
     const { client, grants } = await link(serverParty, clientParty, async () => publisher.address, book)
@@ -139,7 +140,7 @@ describe('receipts protocol', () => {
 
   it('rejects receipts the pool would refuse, and asks to retry when the chain cannot be read', async () => {
     const [serverParty, clientParty, other] = [await party(), await party(), await party()]
-    const publisher = Wallet.createRandom()
+    const publisher = randomWallet()
     const book = new ReceiptBook(await openRewardsDb(dbName()))
     await book.start()
     let chainUp = true
@@ -191,7 +192,7 @@ describe('claimer on a real chain', () => {
     await provider.send('anvil_setBalance', [server.wallet.address, '0x8ac7230489e80000'])
     const book = new ReceiptBook(await openRewardsDb(dbName()))
     await book.start()
-    const clients = [Wallet.createRandom(), Wallet.createRandom(), Wallet.createRandom()]
+    const clients = [randomWallet(), randomWallet(), randomWallet()]
     let total = 0n
     for (const [i, client] of clients.entries()) {
       const bytes = BigInt(100_000 * (i + 1))
@@ -200,7 +201,7 @@ describe('claimer on a real chain', () => {
       const { grant, grantSignature } = await grantFor(publisher, client.address, undefined, domain)
       assert.equal((await book.accept({ receipt, signature: await signReceipt(client, domain, receipt), grant, grantSignature })).accepted, true)
     }
-    const payout = Wallet.createRandom().address
+    const payout = randomWallet().address
     let settings: NodeSettings = parseConfig(nodeSettingsSchema, { rpcUrl: 'http://127.0.0.1:9', chainId: chain.chainId, rewardPool: deployment.pool, contentRegistry: deployment.registry, payoutAddress: payout, epochSeconds: 2 }, 'settings')
     const errors: unknown[] = []
     const claimer = new Claimer({ book, settings: () => settings, signer: () => server.wallet, onError: err => errors.push(err) })
