@@ -474,6 +474,22 @@ export class PeerloomNode {
     }
   }
 
+  /** For a link without a key (gated content): fetches its manifest and obtains the key from the publisher's key service, or throws why not. */
+  async prepareKey (link: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const parsed = parseLink(link)
+    if (parsed.key !== undefined) return
+    const session = this.session()
+    try {
+      session.pin(parsed.manifest)
+      session.discover(parsed.manifest)
+      const manifest = decodeManifest(await session.get(parsed.manifest, options.signal === undefined ? {} : { signal: options.signal }))
+      await this.rewards.keyFor(manifest, options)
+    } finally {
+      session.close()
+      this.sessions.delete(session)
+    }
+  }
+
   /** Encrypts, chunks and stores a file from this browser; returns its link. Its blocks are pinned while it is imported. */
   async publish (source: ByteSource, options: PublishOptions): Promise<Published> {
     const identity = this.identity as Identity

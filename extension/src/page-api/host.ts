@@ -36,6 +36,8 @@ export interface PageApiNode {
   }>
   publish: (source: ReadableStream<Uint8Array>, options: { name: string, mime: string, chunkSize?: number, contentId?: string }) => Promise<{ link: string, manifest: string }>
   peerId: () => string | undefined
+  /** For a keyless (gated) link: obtains the key now, so a page without access is told why at once. */
+  prepareKey?: (link: string) => Promise<void>
 }
 
 export type ConsentAnswer = 'allowed' | 'denied' | 'dismissed'
@@ -166,9 +168,9 @@ export class PageApiHost {
     return this.stats.get(origin)
   }
 
-  player (origin: string, link: string): { url: string } {
-    // a link without a key is gated content: the node asks the publisher's key service (5011 with the reason if refused)
-    parseLink(link)
+  async player (origin: string, link: string): Promise<{ url: string }> {
+    // a link without a key is gated content: the node asks the publisher's key service now (5011 with the reason if refused)
+    if (parseLink(link).key === undefined) await this.node.prepareKey?.(link)
     const token = toBase64url(crypto.getRandomValues(new Uint8Array(18)))
     this.players.set(token, { origin, link, lastUsed: Date.now() })
     return { url: this.playerUrl(token) }
@@ -313,7 +315,7 @@ class PageSession {
     await this.host.authorised(this.origin)
     switch (call.method) {
       case 'peerloom_stats': return await this.host.originStats(this.origin)
-      case 'peerloom_player': return this.host.player(this.origin, (call.params as PageParams<'peerloom_player'>).link)
+      case 'peerloom_player': return await this.host.player(this.origin, (call.params as PageParams<'peerloom_player'>).link)
       case 'peerloom_fetch': {
         const params = call.params as PageParams<'peerloom_fetch'>
         await this.host.serveContent(this.origin, params.link, params.range, id, this.send, this.streams)

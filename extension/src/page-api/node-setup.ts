@@ -23,7 +23,8 @@ export function installPageApi (node: Promise<PeerloomNode>): Promise<PageApiHos
       node: {
         openContent: async (link, options) => await peerloom.openContent(link, options),
         publish: async (source, options) => await peerloom.publish(source, options),
-        peerId: () => peerloom.status().peerId
+        peerId: () => peerloom.status().peerId,
+        prepareKey: async link => { await peerloom.prepareKey(link) }
       },
       db,
       askUser: async origin => await prompts.ask(origin),

@@ -6,7 +6,7 @@
  * receipts this node signs. A refusal carries the service's reason (code 5011).
  */
 import {
-  AccessDeniedError, ChainError, DisconnectedError, createKeyRequest, errorFromJSON, fromHex, keyGrantSchema, peerloomDomain,
+  AccessDeniedError, DisconnectedError, createKeyRequest, errorFromJSON, fromHex, keyGrantSchema, peerloomDomain,
   signKeyRequest, unwrapContentKey, verifyGrant, isPeerloomError, ErrorCode
 } from '@peerloom/shared'
 import type { Manifest, NodeSettings } from '@peerloom/shared'
@@ -57,10 +57,10 @@ export class KeyClient {
     if (held !== undefined && BigInt(held.grant.expiry) > BigInt(Math.floor(this.now() / 1000) + GRANT_RENEW_MARGIN_SECONDS) && getAddress(held.publisher) === getAddress(manifest.publisher)) return held
     const settings = this.components.settings()
     if (settings.chainId === undefined || settings.rewardPool === undefined) {
-      throw new ChainError('this is gated content, and the node has no chain configured (chain id and RewardPool) to ask for its key; set them in Options')
+      throw new AccessDeniedError('this is gated content, and this node has no chain configured (chain id and RewardPool) to ask its publisher for the key; set them in Options')
     }
     const services = settings.keyServices.length > 0 ? settings.keyServices : settings.gateways
-    if (services.length === 0) throw new DisconnectedError('this is gated content, and no origin is configured to ask for its key')
+    if (services.length === 0) throw new AccessDeniedError('this is gated content, and no origin is configured to ask its publisher for the key; add one in Options')
     const signer = this.components.signer()
     let last: unknown
     for (const gateway of services) {
