@@ -17,6 +17,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Wallet, JsonRpcProvider, NonceManager } from 'ethers'
+import { createKeyRequest, signKeyRequest } from '@peerloom/shared'
 import { startChain, deployAll, writeDeployment } from '@peerloom/contracts'
 import { GatewayClient } from '@peerloom/sdk'
 import { startRelay } from '../e2e/src/devnet.ts'
@@ -43,6 +44,18 @@ async function run (command: string, args: string[], env: Record<string, string>
   return out
 }
 
+/**
+ * Publishes a file as gated content (a DevnetPass holder gets the key from the origin's key
+ * service) and registers it with a reward budget. Not cached: the chain starts empty every run.
+ */
+async function publishGated (file: string, title: string, mime: string, publisherKey: string, origin: RelayProcess, rpcUrl: string, pass: string): Promise<DemoContent> {
+  const bytes = await readFile(file)
+  const out = await run(process.execPath, [join(ROOT, 'relay-node/bin/peerloom.js'), 'publish', file, '--data', origin.dataDir, '--name', title, '--mime', mime, '--quiet',
+    '--gated', '--policy', `erc721:${pass}`, '--rate', '1000000000', '--budget', '1000LOOM', '--rpc', rpcUrl, '--deployment', join(STATE, 'deployment.json')], { PEERLOOM_PUBLISHER_KEY: publisherKey })
+  const { link } = JSON.parse(out.trim().split('\n').at(-1)!) as { link: string }
+  return { title, link, mime, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }
+}
+
 /** Publishes a file into the origin's data directory with the devnet publisher key (idempotent per file). */
 async function publish (file: string, title: string, mime: string, publisherKey: string, origin: RelayProcess): Promise<DemoContent> {
   const bytes = await readFile(file)
@@ -56,6 +69,13 @@ async function publish (file: string, title: string, mime: string, publisherKey:
   return item
 }
 
+/** The content id in a published item's manifest (read back through the gateway). */
+async function contentIdOf (origin: RelayProcess, link: string): Promise<string> {
+  const cid = link.slice('peerloom://'.length).split('#')[0]!
+  const manifest = JSON.parse(await (await fetch(`${origin.http}/ipfs/${cid}?format=raw`)).text()) as { contentId: string }
+  return manifest.contentId
+}
+
 async function main (): Promise<void> {
   if (flags.fresh === true) await rm(STATE, { recursive: true, force: true })
   await mkdir(STATE, { recursive: true })
@@ -67,17 +87,30 @@ async function main (): Promise<void> {
   const publisher = new Wallet(chain.accounts[1]!)
   const deployment = await deployAll(deployer, { mint: [{ to: publisher.address, amount: 1_000_000n * 10n ** 18n }] })
   await writeDeployment(join(STATE, 'deployment.json'), deployment)
+  // for `npm run devnet:pass`: the chain and its (well-known anvil) deployer key, devnet only
+  await writeFile(join(STATE, 'chain.json'), JSON.stringify({ rpcUrl: chain.rpcUrl, chainId: chain.chainId, deployerKey: chain.accounts[0] }) + '\n', { mode: 0o600 })
 
   say('devnet: starting a relay and a relay+origin…')
   const port = (n: number): number => flags.check === true ? 0 : n
   const relay = await startRelay({ dataDir: join(STATE, 'relay'), port: port(PORTS.relayWs), httpPort: port(PORTS.relayHttp) })
   stops.push(relay.stop)
-  const origin = await startRelay({ dataDir: join(STATE, 'origin'), origin: true, bootstrap: [relay.addr], port: port(PORTS.originWs), httpPort: port(PORTS.originHttp) })
+  // the origin also runs the publisher's key service for gated content
+  const publisherKeyFile = join(STATE, 'publisher.key')
+  await writeFile(publisherKeyFile, publisher.privateKey, { mode: 0o600 })
+  const origin = await startRelay({
+    dataDir: join(STATE, 'origin'),
+    origin: true,
+    bootstrap: [relay.addr],
+    port: port(PORTS.originWs),
+    httpPort: port(PORTS.originHttp),
+    args: ['--rpc', chain.rpcUrl, '--deployment', join(STATE, 'deployment.json'), '--publisher-key-file', publisherKeyFile]
+  })
   stops.push(origin.stop)
 
   say('devnet: publishing the demo content into the origin…')
   const content = [
-    await publish(join(ROOT, 'e2e/media/demo.webm'), 'Demo video (20 s, VP9)', 'video/webm', publisher.privateKey, origin)
+    await publish(join(ROOT, 'e2e/media/demo.webm'), 'Demo video (20 s, VP9)', 'video/webm', publisher.privateKey, origin),
+    await publishGated(join(ROOT, 'e2e/media/demo.webm'), 'Members-only video (DevnetPass holders)', 'video/webm', publisher.privateKey, origin, chain.rpcUrl, deployment.pass as string)
   ]
 
   const site = await startDemoSite({ port: port(PORTS.site), gateways: [origin.http], content })
@@ -85,7 +118,15 @@ async function main (): Promise<void> {
 
   if (flags.check === true) {
     const client = new GatewayClient({ gateways: [origin.http] })
-    for (const item of content) {
+    // the key service refuses an account without a pass, and says why
+    const stranger = Wallet.createRandom()
+    const gatedId = await contentIdOf(origin, content[1]!.link)
+    const request = createKeyRequest({ domain: new URL(origin.http).host, address: stranger.address, uri: `${origin.http}/keys/v1`, chainId: chain.chainId, contentId: gatedId })
+    const refusal = await fetch(`${origin.http}/keys/v1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(await signKeyRequest(stranger, request)) })
+    const refusalBody = await refusal.json() as { error?: { code?: number, message?: string } }
+    if (refusal.status !== 403 || refusalBody.error?.code !== 5011) throw new Error(`key service: expected a 5011 refusal, got ${refusal.status} ${JSON.stringify(refusalBody)}`)
+    say(`devnet check: the key service refuses an account without a pass: "${refusalBody.error.message ?? ''}"`)
+    for (const item of content.filter(c => c.link.includes('#k='))) {
       const bytes = new Uint8Array(await (await client.fetch(item.link)).arrayBuffer())
       const hash = createHash('sha256').update(bytes).digest('hex')
       if (hash !== item.sha256) throw new Error(`${item.title}: read back ${hash}, published ${item.sha256}`)
@@ -98,7 +139,16 @@ async function main (): Promise<void> {
   }
 
   say('devnet: building the extension for this devnet…')
-  const settings = { WXT_PEERLOOM_RELAYS: [relay.addr, origin.addr].join(','), WXT_PEERLOOM_ROUTERS: [relay.http, origin.http].join(','), WXT_PEERLOOM_GATEWAYS: origin.http }
+  const settings = {
+    WXT_PEERLOOM_RELAYS: [relay.addr, origin.addr].join(','),
+    WXT_PEERLOOM_ROUTERS: [relay.http, origin.http].join(','),
+    WXT_PEERLOOM_GATEWAYS: origin.http,
+    // rewards and gated content: the chain and the contracts
+    WXT_PEERLOOM_RPC: chain.rpcUrl,
+    WXT_PEERLOOM_CHAIN_ID: String(chain.chainId),
+    WXT_PEERLOOM_REWARD_POOL: deployment.pool,
+    WXT_PEERLOOM_CONTENT_REGISTRY: deployment.registry
+  }
   await run(process.execPath, [join(ROOT, 'node_modules/wxt/bin/wxt.mjs'), 'build'], settings)
   const extensionDir = join(ROOT, '.output/chrome-mv3')
 
@@ -115,7 +165,9 @@ Peerloom devnet is running (Ctrl-C stops it; state in .devnet/)
                    ${origin.http}/health  gateway ${origin.http}/ipfs/{cid}
   demo site        ${site.url}
   demo content     ${content.map(c => `${c.title}\n                   ${c.link}`).join('\n                   ')}
-  publisher        ${publisher.address} (devnet key, holds 1,000,000 PLM)
+  publisher        ${publisher.address} (devnet key, holds 1,000,000 LOOM)
+  key service      ${origin.http}/keys/v1 (gated content: DevnetPass ${deployment.pass ?? ''})
+                   give a node a pass and gas: npm run devnet:pass -- <node address from the popup>
 
 The extension is built in ${extensionDir}, already pointed at these relays.
 Load it: open chrome://extensions, turn on Developer mode, "Load unpacked", choose that folder.
