@@ -43,10 +43,13 @@ test('consent: allow, deny, revoke in Options; an origin without consent gets 41
     const allowed = await connectAnswering(a, page, 'allow')
     expect(allowed.peerId).toBe((await a.status()).peerId)
     expect((await pageCall(page, 'stats')).result).toMatchObject({ origin: new URL(site.url).origin, fetches: 0 })
-    // remembered: a reload connects without a prompt
+    // remembered, in storage rather than the service worker: with the worker stopped, a reload connects without a prompt
+    const workerBefore = await a.workerStartedAt()
+    await a.stopServiceWorker()
     await page.reload()
     await page.waitForFunction(() => window.peerloom?.isPeerloom === true)
     expect((await pageCall(page, 'connect')).result).toEqual({ peerId: allowed.peerId })
+    expect(await a.workerStartedAt()).not.toBe(workerBefore) // the bridge woke a new worker
 
     // another origin is still refused, and its refusal is remembered
     const otherPage = await openSite(a, other.url)

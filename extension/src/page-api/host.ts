@@ -171,8 +171,11 @@ export class PageApiHost {
   async player (origin: string, link: string): Promise<{ url: string }> {
     // a link without a key is gated content: the node asks the publisher's key service now (5011 with the reason if refused)
     if (parseLink(link).key === undefined) await this.node.prepareKey?.(link)
+    const now = Date.now()
+    // a session holds the link (and its key) only while it is in use
+    for (const [old, session] of this.players) if (now - session.lastUsed > PLAYER_SESSION_TTL_MS) this.players.delete(old)
     const token = toBase64url(crypto.getRandomValues(new Uint8Array(18)))
-    this.players.set(token, { origin, link, lastUsed: Date.now() })
+    this.players.set(token, { origin, link, lastUsed: now })
     return { url: this.playerUrl(token) }
   }
 
