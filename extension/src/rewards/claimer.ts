@@ -53,6 +53,8 @@ export class Claimer {
   private readonly components: ClaimerComponents
   private timer?: ReturnType<typeof setInterval>
   private running: Promise<void> = Promise.resolve()
+  /** One provider per chain configuration, reused across passes. */
+  private cached?: { key: string, chain: Chain }
 
   constructor (components: ClaimerComponents) {
     this.components = components
@@ -102,9 +104,17 @@ export class Claimer {
 
   private chain (settings: NodeSettings): Chain | undefined {
     if (settings.rpcUrl === undefined || settings.rewardPool === undefined || settings.chainId === undefined) return undefined
-    const provider = new JsonRpcProvider(settings.rpcUrl, settings.chainId, { staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1, pollingInterval: 500 })
+    const key = `${settings.rpcUrl} ${settings.chainId} ${settings.rewardPool} ${this.components.signer().address}`
+    if (this.cached?.key === key) return this.cached.chain
+    const chain = this.connect(settings.rpcUrl, settings.chainId, settings.rewardPool)
+    this.cached = { key, chain }
+    return chain
+  }
+
+  private connect (rpcUrl: string, chainId: number, rewardPool: string): Chain {
+    const provider = new JsonRpcProvider(rpcUrl, chainId, { staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1, pollingInterval: 500 })
     const signer = this.components.signer().connect(provider)
-    return { provider, pool: new Contract(settings.rewardPool, poolAbi, signer), server: signer.address }
+    return { provider, pool: new Contract(rewardPool, poolAbi, signer), server: signer.address }
   }
 
   private async claim (chain: Chain, epoch: StoredEpoch, settings: NodeSettings): Promise<void> {
