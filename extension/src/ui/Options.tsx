@@ -18,6 +18,14 @@ interface Draft {
   routers: string
   gateways: string
   iceServers: string
+  /** Rewards and gated content (see src/rewards/README.md). */
+  rpcUrl: string
+  chainId: string
+  rewardPool: string
+  contentRegistry: string
+  payoutAddress: string
+  keyServices: string
+  epochSeconds: string
 }
 
 function toDraft (s: NodeSettings): Draft {
@@ -29,9 +37,19 @@ function toDraft (s: NodeSettings): Draft {
     relays: s.relays.join('\n'),
     routers: s.routers.join('\n'),
     gateways: s.gateways.join('\n'),
-    iceServers: JSON.stringify(s.iceServers, null, 2)
+    iceServers: JSON.stringify(s.iceServers, null, 2),
+    rpcUrl: s.rpcUrl ?? '',
+    chainId: s.chainId === undefined ? '' : String(s.chainId),
+    rewardPool: s.rewardPool ?? '',
+    contentRegistry: s.contentRegistry ?? '',
+    payoutAddress: s.payoutAddress ?? '',
+    keyServices: s.keyServices.join('\n'),
+    epochSeconds: String(s.epochSeconds)
   }
 }
+
+/** A text field that is optional in the settings: left out when blank. */
+const optional = <K extends string>(key: K, value: string): Partial<Record<K, string>> => value.trim() === '' ? {} : { [key]: value.trim() } as Record<K, string>
 
 const lines = (text: string): string[] => text.split('\n').map(l => l.trim()).filter(l => l !== '')
 
@@ -50,7 +68,14 @@ function fromDraft (d: Draft): NodeSettingsInput {
     relays: lines(d.relays),
     routers: lines(d.routers),
     gateways: lines(d.gateways),
-    iceServers: iceServers as NodeSettingsInput['iceServers']
+    iceServers: iceServers as NodeSettingsInput['iceServers'],
+    ...optional('rpcUrl', d.rpcUrl),
+    ...(d.chainId.trim() === '' ? {} : { chainId: Number(d.chainId) }),
+    ...optional('rewardPool', d.rewardPool),
+    ...optional('contentRegistry', d.contentRegistry),
+    ...optional('payoutAddress', d.payoutAddress),
+    keyServices: lines(d.keyServices),
+    epochSeconds: Number(d.epochSeconds)
   }
 }
 
@@ -122,6 +147,20 @@ export function Options () {
         <label>Routing endpoints (Delegated Routing V1, one URL per line)<textarea value={draft.routers} onInput={field('routers')} /></label>
         <label>Origin gateways (used when no peer has a block, one URL per line)<textarea value={draft.gateways} onInput={field('gateways')} /></label>
         <label>ICE servers (JSON)<textarea value={draft.iceServers} onInput={field('iceServers')} /></label>
+      </section>
+
+      <section class="card" style={{ display: 'grid', gap: '10px' }}>
+        <h2>Rewards and gated content</h2>
+        <label>Chain JSON-RPC URL<input data-testid="opt-rpc" value={draft.rpcUrl} onInput={field('rpcUrl')} placeholder="http://127.0.0.1:8545" /></label>
+        <div class="row">
+          <label style={{ flex: 1 }}>Chain id<input type="number" min="1" data-testid="opt-chain-id" value={draft.chainId} onInput={field('chainId')} /></label>
+          <label style={{ flex: 1 }}>Epoch (seconds)<input type="number" min="2" value={draft.epochSeconds} onInput={field('epochSeconds')} /></label>
+        </div>
+        <label>RewardPool address<input class="mono" data-testid="opt-pool" value={draft.rewardPool} onInput={field('rewardPool')} placeholder="0x…" /></label>
+        <label>ContentRegistry address<input class="mono" value={draft.contentRegistry} onInput={field('contentRegistry')} placeholder="0x…" /></label>
+        <label>Payout address (empty: this node's address)<input class="mono" value={draft.payoutAddress} onInput={field('payoutAddress')} placeholder="0x…" /></label>
+        <label>Key services for gated content (origin URLs, one per line; empty: the gateways)<textarea value={draft.keyServices} onInput={field('keyServices')} /></label>
+        <div class="muted">Claims are sent from this node's address, which needs a little ETH for gas. Receipts are kept until a claim succeeds, across restarts.</div>
       </section>
 
       <div class="row">
