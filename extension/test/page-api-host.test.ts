@@ -256,3 +256,23 @@ test('a first fetch answered from the cache looks like the network: delayed and 
   assert.ok(performance.now() - again < 200, `repeat fetch took ${performance.now() - again} ms`)
   p.close()
 })
+
+test('player sessions end with the page that opened them', async () => {
+  const { host, link } = await fixture()
+  const p = page(host)
+  await p.call('peerloom_connect', {})
+  const answer = await p.call('peerloom_player', { link }) as { result: { url: string } }
+  const token = new URL(answer.result.url).hash.slice('#t='.length)
+  const first = async (): Promise<NodeMessage> => {
+    const channel = new MessageChannel()
+    const got = new Promise<NodeMessage>(resolve => { channel.port2.onmessage = event => { resolve(event.data as NodeMessage) } })
+    void host.servePlayerStream(channel.port1, { type: 'peerloom:player-stream', token, origin: SITE, range: 'bytes=0-9' })
+    const message = await got
+    channel.port2.close()
+    return message
+  }
+  assert.equal((await first()).t, 'head')
+  p.close() // the page went away
+  await new Promise(resolve => setTimeout(resolve, 50))
+  assert.equal(((await first()) as { error: { code: number } }).error.code, 4100)
+})

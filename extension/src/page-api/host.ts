@@ -168,7 +168,12 @@ export class PageApiHost {
     return this.stats.get(origin)
   }
 
-  async player (origin: string, link: string): Promise<{ url: string }> {
+  /** Forgets player sessions (their page went away). */
+  dropPlayers (tokens: Iterable<string>): void {
+    for (const token of tokens) this.players.delete(token)
+  }
+
+  async player (origin: string, link: string): Promise<{ url: string, token: string }> {
     // a link without a key is gated content: the node asks the publisher's key service now (5011 with the reason if refused)
     if (parseLink(link).key === undefined) await this.node.prepareKey?.(link)
     const now = Date.now()
@@ -176,7 +181,7 @@ export class PageApiHost {
     for (const [old, session] of this.players) if (now - session.lastUsed > PLAYER_SESSION_TTL_MS) this.players.delete(old)
     const token = toBase64url(crypto.getRandomValues(new Uint8Array(18)))
     this.players.set(token, { origin, link, lastUsed: now })
-    return { url: this.playerUrl(token) }
+    return { url: this.playerUrl(token), token }
   }
 
   /**
@@ -262,6 +267,8 @@ class PageSession {
   private readonly active = new Set<number>()
   private readonly streams = new Map<number, OutgoingStream>()
   private readonly uploads = new Map<number, IncomingStream>()
+  /** Player sessions this page opened: they end with it. */
+  private readonly players = new Set<string>()
 
   constructor (host: PageApiHost, port: MessagePort, origin: string) {
     this.host = host
@@ -318,7 +325,11 @@ class PageSession {
     await this.host.authorised(this.origin)
     switch (call.method) {
       case 'peerloom_stats': return await this.host.originStats(this.origin)
-      case 'peerloom_player': return await this.host.player(this.origin, (call.params as PageParams<'peerloom_player'>).link)
+      case 'peerloom_player': {
+        const { url, token } = await this.host.player(this.origin, (call.params as PageParams<'peerloom_player'>).link)
+        this.players.add(token)
+        return { url }
+      }
       case 'peerloom_fetch': {
         const params = call.params as PageParams<'peerloom_fetch'>
         await this.host.serveContent(this.origin, params.link, params.range, id, this.send, this.streams)
@@ -340,5 +351,6 @@ class PageSession {
   private close (): void {
     for (const stream of this.streams.values()) stream.cancel(new Error('the page went away'))
     for (const upload of this.uploads.values()) upload.fail(new UserRejectedError('the page went away'))
+    this.host.dropPlayers(this.players)
   }
 }
