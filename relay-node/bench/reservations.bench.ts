@@ -184,10 +184,14 @@ for (const clients of LEVELS) {
   process.stderr.write(`level ${clients}…\n`)
   rows.push(await level(clients))
 }
-process.stdout.write('| clients | held | failed (retried) | reserve p50 | reserve p99 | ramp | relay CPU: ramp | relay CPU: holding | relay RSS: idle → held | circuit setups/s | setup p50 | relay CPU: dialing |\n')
-process.stdout.write('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n')
+process.stdout.write('| clients | held | failed (retried) | reserve p50 | reserve p99 | ramp | relay CPU: ramp | relay CPU per reservation | relay CPU: holding | relay RSS: idle → held | circuit setups/s | setup p50 | relay CPU per setup |\n')
+process.stdout.write('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n')
 for (const row of rows) {
-  process.stdout.write(`| ${row.clients} | ${row.reserved} | ${row.failed} (${row.retries}) | ${fmt(row.p50)} ms | ${fmt(row.p99)} ms | ${fmt(row.rampSeconds, 1)} s | ${fmt(row.rampCpu * 100)} % | ${fmt(row.idleCpu * 100, 1)} % | ${fmt(row.baselineRss)} → ${fmt(row.rss)} MB | ${fmt(row.setupsPerSecond)} | ${fmt(row.setupP50)} ms | ${fmt(row.dialCpu * 100)} % |\n`)
+  // relay CPU-seconds are the relay's own, whatever else loads the machine: per attempt, and per
+  // setup beyond what holding the reservations costs anyway
+  const perReservation = row.rampCpu * row.rampSeconds * 1000 / (row.clients + row.retries)
+  const perSetup = Math.max(0, row.dialCpu - row.idleCpu) * 1000 / row.setupsPerSecond
+  process.stdout.write(`| ${row.clients} | ${row.reserved} | ${row.failed} (${row.retries}) | ${fmt(row.p50)} ms | ${fmt(row.p99)} ms | ${fmt(row.rampSeconds, 1)} s | ${fmt(row.rampCpu * 100)} % | ${fmt(perReservation, 1)} ms | ${fmt(row.idleCpu * 100, 1)} % | ${fmt(row.baselineRss)} → ${fmt(row.rss)} MB | ${fmt(row.setupsPerSecond)} | ${fmt(row.setupP50)} ms | ${fmt(perSetup, 1)} ms |\n`)
 }
 process.stdout.write(`\nload average after: ${load()} (other processes on the machine share its ${cpus().length} cores)\n`)
 const top = rows.find(row => row.clients === 1000)
