@@ -26,6 +26,7 @@ export interface TransferState {
   bytes: number
   startedAt: number
   firstByteMs?: number
+  lastByteMs?: number
   finishedAt?: number
   sha256?: string
   error?: { code: number, message: string, data?: Record<string, unknown> }

@@ -14,7 +14,7 @@ import type { BlockCache } from './block-cache.ts'
 import { BlockRefusedError, BlockStatus, BlockStream } from './block-protocol.ts'
 import {
   BLOCK_REQUEST_TIMEOUT_MS, ORIGIN_REQUEST_TIMEOUT_MS, PEER_FAILURE_LIMIT, PER_PEER_INFLIGHT,
-  PROVIDER_DIAL_TIMEOUT_MS, PROVIDER_LOOKUP_TIMEOUT_MS, MAX_BLOCK_BYTES, PROVIDER_DIAL_GRACE_MS
+  PROVIDER_DIAL_TIMEOUT_MS, PROVIDER_LOOKUP_TIMEOUT_MS, MAX_BLOCK_BYTES, PROVIDER_DIAL_GRACE_MS, PROVIDER_DIAL_ATTEMPTS, PROVIDER_DIAL_BACKOFF_MS
 } from './constants.ts'
 
 /** Throws IntegrityError unless `bytes` hash to `cid` (sha2-256, the only hash Peerloom content uses). */
@@ -55,6 +55,11 @@ export interface FetchStats {
   perPeer: Record<string, number>
   /** Peers no longer asked, with the reason. */
   droppedPeers: Record<string, string>
+  /** Block streams opened to peers. */
+  streamsOpened: number
+  /** Requests that failed (other than "not found"), with the last error per peer. */
+  failedRequests: number
+  lastErrors: Record<string, string>
 }
 
 interface ProviderState {
@@ -73,7 +78,7 @@ interface ProviderState {
  * root once known); `get` returns verified blocks; `close` releases pins and streams.
  */
 export class ContentSession {
-  readonly stats: FetchStats = { fromPeers: 0, fromOrigin: 0, fromCache: 0, perPeer: {}, droppedPeers: {} }
+  readonly stats: FetchStats = { fromPeers: 0, fromOrigin: 0, fromCache: 0, perPeer: {}, droppedPeers: {}, streamsOpened: 0, failedRequests: 0, lastErrors: {} }
   private readonly components: BlockFetcherComponents
   private readonly providers = new Map<string, ProviderState>()
   private readonly dialing = new Set<string>()
@@ -140,14 +145,23 @@ export class ContentSession {
   }
 
   private async connect (provider: ProviderInfo): Promise<void> {
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PROVIDER_DIAL_TIMEOUT_MS)])
-    try {
-      const connection = await this.components.dialProvider(provider, { signal })
-      const id = provider.id.toString()
-      this.providers.set(id, { id, connection, idle: [], inflight: 0, failures: 0, restUntil: 0 })
-    } catch (err) {
-      this.stats.droppedPeers[provider.id.toString()] = `could not connect: ${(err as Error).message}`
+    // signalling goes through a relay, which can fail transiently (a busy relay, a hop timeout): retry with backoff
+    let lastError: unknown
+    for (let attempt = 0; attempt < PROVIDER_DIAL_ATTEMPTS; attempt++) {
+      if (attempt > 0) await new Promise(resolve => setTimeout(resolve, PROVIDER_DIAL_BACKOFF_MS * 2 ** (attempt - 1)))
+      if (this.closed) return
+      const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PROVIDER_DIAL_TIMEOUT_MS)])
+      try {
+        const connection = await this.components.dialProvider(provider, { signal })
+        const id = provider.id.toString()
+        this.providers.set(id, { id, connection, idle: [], inflight: 0, failures: 0, restUntil: 0 })
+        return
+      } catch (err) {
+        lastError = err
+      }
     }
+    const inner = (lastError as { errors?: Error[] }).errors?.map(e => e.message).join('; ')
+    this.stats.droppedPeers[provider.id.toString()] = `could not connect after ${PROVIDER_DIAL_ATTEMPTS} attempts: ${(lastError as Error).message}${inner === undefined || inner === '' ? '' : ` (${inner})`}`
   }
 
   /** Keeps `cid` in the cache for the life of the session (manifest, root, inner nodes). */
@@ -269,7 +283,11 @@ export class ContentSession {
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(BLOCK_REQUEST_TIMEOUT_MS)])
     let stream: BlockStream | undefined
     try {
-      stream = provider.idle.pop() ?? await BlockStream.open(provider.connection, { signal })
+      stream = provider.idle.pop()
+      if (stream === undefined) {
+        this.stats.streamsOpened++
+        stream = await BlockStream.open(provider.connection, { signal })
+      }
       const bytes = await stream.request(cid, { signal })
       await verifyBlock(cid, bytes)
       provider.idle.push(stream)
@@ -284,6 +302,8 @@ export class ContentSession {
         return err.status === BlockStatus.NOT_FOUND ? 'missing' : 'failed'
       } else {
         stream?.abort(err instanceof Error ? err : new Error(String(err)))
+        this.stats.failedRequests++
+        this.stats.lastErrors[provider.id] = signal.aborted ? 'stalled' : (err as Error).message
         if (err instanceof IntegrityError) this.drop(provider, err.message)
         else if (++provider.failures >= PEER_FAILURE_LIMIT) this.drop(provider, signal.aborted ? 'stalled' : (err as Error).message)
       }

@@ -23,9 +23,9 @@ export interface BlockServerComponents {
 
 /**
  * Inbound streams per connection.
- * @default 32
+ * @default 64
  */
-const MAX_INBOUND_STREAMS = 32
+const MAX_INBOUND_STREAMS = 64
 
 export class BlockServer {
   private readonly components: BlockServerComponents

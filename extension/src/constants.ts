@@ -54,6 +54,13 @@ export const PROVIDER_DIAL_GRACE_MS = 1_200
 export const PROVIDER_DIAL_TIMEOUT_MS = 10_000
 
 /**
+ * Attempts to connect to a provider, and the wait before the second (doubling after).
+ * @default 3 / 300
+ */
+export const PROVIDER_DIAL_ATTEMPTS = 3
+export const PROVIDER_DIAL_BACKOFF_MS = 300
+
+/**
  * How long one origin gateway request may take.
  * @default 20_000
  */

@@ -16,6 +16,8 @@ export interface TransferState {
   startedAt: number
   /** ms from start to the first plaintext byte. */
   firstByteMs?: number
+  /** ms from start to the last plaintext byte (before hashing). */
+  lastByteMs?: number
   finishedAt?: number
   /** SHA-256 of the plaintext, hex, once complete. */
   sha256?: string
@@ -61,6 +63,7 @@ export class TransferBook {
         state.firstByteMs ??= performance.now() - state.startedAt
         whole.set(value, state.bytes)
         state.bytes += value.length
+        state.lastByteMs = performance.now() - state.startedAt
       }
       state.sha256 = toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', whole))).slice(2)
     } catch (err) {

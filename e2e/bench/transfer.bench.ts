@@ -1,0 +1,218 @@
+/**
+ * bench:transfer — extension A → extension B through the node path (block protocol over
+ * WebRTC, verified, cached, chunks opened in B) against the baseline of Helia (bitswap) in
+ * ordinary pages over WebRTC, in one run on the same content. Prints a results table and
+ * writes bench/results/transfer.json. Method and numbers: bench/README.md.
+ *
+ *   npm run bench:transfer            (BENCH_RUNS=5 for more runs)
+ */
+import { execFileSync, execSync } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { chromium } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { publishRandomFile, startDevnet } from '../src/devnet.ts'
+import type { PublishedFile } from '../src/devnet.ts'
+import globalSetup from '../src/global-setup.ts'
+import { CHROMIUM, Profile } from '../src/profile.ts'
+
+const MiB = 1024 * 1024
+const SIZES_MIB = [16, 64]
+/** Measured runs per size and path. @default 3 */
+const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 3))
+/** How long the node sits idle before its memory is read. @default 15_000 */
+const IDLE_MS = 15_000
+const HERE = import.meta.dirname
+
+interface HeliaPage {
+  peerId: string
+  webrtc: string[]
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+}
+const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000)
+const log = (line: string): void => { process.stderr.write(line + '\n') }
+
+async function serveBaselinePage (): Promise<{ url: string, close: () => void }> {
+  const dir = await mkdtemp(join(tmpdir(), 'peerloom-helia-page-'))
+  execFileSync(resolve(HERE, '..', '..', 'node_modules', '.bin', 'esbuild'), [
+    join(HERE, 'helia-page', 'main.ts'), '--bundle', '--format=esm', '--platform=browser', '--target=es2022',
+    `--outfile=${join(dir, 'bundle.js')}`, '--log-level=warning'
+  ])
+  const files: Record<string, [string, Buffer]> = {
+    '/': ['text/html', await readFile(join(HERE, 'helia-page', 'index.html'))],
+    '/bundle.js': ['text/javascript', await readFile(join(dir, 'bundle.js'))]
+  }
+  const server = createServer((req, res) => {
+    const file = files[req.url ?? '']
+    if (file === undefined) return res.writeHead(404).end()
+    res.writeHead(200, { 'content-type': file[0] }).end(file[1])
+  })
+  await new Promise<void>(done => server.listen(0, '127.0.0.1', done))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close: () => { server.close(); void rm(dir, { recursive: true, force: true }) } }
+}
+
+async function baselinePage (url: string, relay: string): Promise<{ browser: Browser, page: Page, info: HeliaPage }> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream']
+  })
+  const page = await browser.newPage()
+  await page.goto(url)
+  await page.waitForFunction(() => 'heliaBench' in window)
+  const info = await page.evaluate(async r => {
+    const bench = await (window as any).heliaBench.start(r)
+    ;(window as any).node = bench
+    return { peerId: bench.peerId, webrtc: bench.webrtc }
+  }, relay) as HeliaPage
+  return { browser, page, info }
+}
+
+/** RSS (MiB) of the Chromium renderer that hosts a profile's extension (offscreen document + service worker). */
+function extensionRendererRssMiB (userDataDir: string): number {
+  const lines = execSync('ps -eo rss=,args=', { maxBuffer: 16 * MiB }).toString().split('\n')
+  const hits = lines.filter(l => l.includes(`--user-data-dir=${userDataDir}`) && l.includes('--extension-process'))
+  if (hits.length !== 1) throw new Error(`expected one extension process for ${userDataDir}, found ${hits.length}`)
+  return Number(hits[0]?.trim().split(/\s+/)[0]) / 1024
+}
+
+async function main (): Promise<void> {
+  globalSetup()
+  const started = Date.now()
+  const devnet = await startDevnet()
+  const baselineServer = await serveBaselinePage()
+  const profiles: Profile[] = []
+  const browsers: Browser[] = []
+  try {
+    // distinct files per run: Helia's bitswap does not fetch a CID again after its blocks were deleted
+    log(`publishing a warm-up file and ${RUNS} files of each of ${SIZES_MIB.join(' and ')} MiB…`)
+    const warmup = await publishRandomFile(devnet.dir, devnet.origin.dataDir, 16 * MiB, 'bench-warmup.bin')
+    const runsBySize = new Map<number, PublishedFile[]>()
+    for (const size of SIZES_MIB) {
+      const list: PublishedFile[] = []
+      for (let run = 0; run < RUNS; run++) list.push(await publishRandomFile(devnet.dir, devnet.origin.dataDir, size * MiB, `bench-${size}-${run}.bin`))
+      runsBySize.set(size, list)
+    }
+    const files = [warmup, ...[...runsBySize.values()].flat()]
+
+    // the baseline: two ordinary pages, one seeded with the same ciphertext blocks, connected over WebRTC
+    log('baseline: starting two Helia pages…')
+    const seeder = await baselinePage(baselineServer.url, devnet.relay.addr)
+    const leecher = await baselinePage(baselineServer.url, devnet.relay.addr)
+    browsers.push(seeder.browser, leecher.browser)
+    for (const file of files) await seeder.page.evaluate(async u => await (window as any).node.seed(u), `${devnet.origin.http}/ipfs/${file.root}?format=car`)
+    const dialled = await leecher.page.evaluate(async a => await (window as any).node.dial(a), seeder.info.webrtc[0] as string) as { direct: boolean, addr: string }
+    if (!dialled.direct || !dialled.addr.includes('/webrtc')) throw new Error(`baseline pages are not on a direct WebRTC connection: ${dialled.addr}`)
+
+    // the node path: A caches both files from the origin and serves; B fetches from A only (no origin configured)
+    log('extension: profile A caches the content…')
+    const common = { relays: [devnet.relay.addr], routers: [devnet.relay.http], uploadRateBytesPerSec: 1024 * MiB }
+    const a = await Profile.launch('bench-a')
+    profiles.push(a)
+    await a.configure({ ...common, gateways: [devnet.origin.http], donate: true })
+    await a.waitReachable()
+    for (const file of files) {
+      const t = await a.fetchAll(file.link, 180_000)
+      if (t.sha256 !== file.sha256) throw new Error(`A could not fetch ${file.path}: ${t.error?.message ?? 'hash mismatch'}`)
+    }
+    const aId = (await a.status()).peerId as string
+    for (const file of files) {
+      await a.waitFor(async () => (await (await fetch(`${devnet.relay.http}/routing/v1/providers/${file.root}`)).text()).includes(aId), 30_000, 'A listed as provider')
+    }
+
+    // cold: fresh profiles, no connection to A, nothing cached — time to the first plaintext byte
+    const cold: number[] = []
+    for (let i = 0; i < RUNS; i++) {
+      const fresh = await Profile.launch(`bench-cold-${i}`)
+      await fresh.configure({ ...common, gateways: [] })
+      await fresh.waitReachable()
+      const t = await fresh.fetchAll(warmup.link, 180_000)
+      if (t.sha256 !== warmup.sha256 || t.firstByteMs === undefined) throw new Error(`cold fetch failed: ${t.error?.message ?? 'hash mismatch'}`)
+      if ((t.stats?.fromOrigin ?? 0) > 0) throw new Error('cold fetch used the origin')
+      cold.push(t.firstByteMs)
+      log(`cold first byte ${i + 1}/${RUNS}: ${t.firstByteMs.toFixed(0)} ms`)
+      await fresh.close()
+      await rm(fresh.userDataDir, { recursive: true, force: true })
+    }
+
+    const b = await Profile.launch('bench-b')
+    profiles.push(b)
+    await b.configure({ ...common, gateways: [] })
+    await b.waitReachable()
+    // warm-up of both paths (connection set up, JIT warm); not counted
+    await b.fetchAll(warmup.link, 180_000)
+    await leecher.page.evaluate(async r => await (window as any).node.fetch(r), warmup.root)
+
+    const rows: Array<{ sizeMiB: number, baseline: number[], node: number[] }> = []
+    for (const [size, list] of runsBySize) {
+      const row = { sizeMiB: size, baseline: [] as number[], node: [] as number[] }
+      for (const [run, file] of list.entries()) {
+        const base = await leecher.page.evaluate(async r => await (window as any).node.fetch(r), file.root) as { bytes: number, ms: number }
+        if (base.bytes < file.size) throw new Error(`baseline fetched ${base.bytes} of ${file.size} bytes`)
+        row.baseline.push(mbps(base.bytes, base.ms))
+        const t = await b.fetchAll(file.link, 180_000)
+        if (t.sha256 !== file.sha256 || t.lastByteMs === undefined) throw new Error(`B could not fetch: ${t.error?.message ?? 'hash mismatch'}`)
+        if ((t.stats?.fromOrigin ?? 0) > 0) throw new Error('B used the origin')
+        row.node.push(mbps(t.bytes, t.lastByteMs))
+        log(`${size} MiB run ${run + 1}/${RUNS}: baseline ${(row.baseline.at(-1) as number).toFixed(1)} MB/s, node ${(row.node.at(-1) as number).toFixed(1)} MB/s`)
+      }
+      rows.push(row)
+    }
+
+    // idle memory: A's extension renderer (offscreen document + service worker) with no extension page open
+    await a.page.close()
+    await new Promise(done => setTimeout(done, IDLE_MS))
+    const idleRssMiB = extensionRendererRssMiB(a.userDataDir)
+    a.page = await a.context.newPage()
+    await a.page.goto(`chrome-extension://${a.extensionId}/popup.html`)
+    const leecherHeap = await leecher.page.evaluate(() => (window as any).node.memory()) as number | undefined
+
+    const results = {
+      date: new Date().toISOString(),
+      runs: RUNS,
+      machine: `${(await import('node:os')).cpus().length} cores, Node ${process.version}, ${execSync(`${CHROMIUM} --version`).toString().trim()}`,
+      sizes: rows.map(r => ({
+        sizeMiB: r.sizeMiB,
+        baselineMBps: median(r.baseline),
+        nodeMBps: median(r.node),
+        ratio: median(r.node) / median(r.baseline),
+        baselineRuns: r.baseline,
+        nodeRuns: r.node
+      })),
+      coldFirstByteMs: { median: median(cold), runs: cold },
+      idleNodeRssMiB: idleRssMiB,
+      baselinePageJsHeapMiB: leecherHeap === undefined ? undefined : leecherHeap / MiB,
+      durationS: (Date.now() - started) / 1000
+    }
+    await mkdir(join(HERE, 'results'), { recursive: true })
+    await writeFile(join(HERE, 'results', 'transfer.json'), JSON.stringify(results, null, 2) + '\n')
+
+    const f = (n: number): string => n.toFixed(1)
+    console.log('| content | baseline: Helia page → page (MB/s) | node path: extension A → B (MB/s) | ratio |')
+    console.log('|---|---|---|---|')
+    for (const s of results.sizes) console.log(`| ${s.sizeMiB} MiB | ${f(s.baselineMBps)} | ${f(s.nodeMBps)} | ${s.ratio.toFixed(2)} |`)
+    console.log('')
+    console.log(`cold first byte (no connection → first plaintext byte, 16 MiB file): median ${results.coldFirstByteMs.median.toFixed(0)} ms (runs: ${cold.map(c => c.toFixed(0)).join(', ')})`)
+    console.log(`idle node memory (extension renderer RSS after ${IDLE_MS / 1000} s idle): ${idleRssMiB.toFixed(0)} MiB`)
+    console.log(`medians of ${RUNS} runs; total ${results.durationS.toFixed(0)} s`)
+  } finally {
+    for (const profile of profiles) {
+      await profile.close().catch(() => {})
+      await rm(profile.userDataDir, { recursive: true, force: true })
+    }
+    for (const browser of browsers) await browser.close().catch(() => {})
+    baselineServer.close()
+    await devnet.stop()
+  }
+}
+
+await main()
