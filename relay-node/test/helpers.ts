@@ -110,18 +110,29 @@ export interface ClientServices extends Record<string, unknown> {
 
 /** A Node libp2p peer shaped like a browser: WebSockets out, circuit relay for reachability, DHT client. */
 export async function createClient (options: { listen?: string[], gater?: ConnectionGater } = {}): Promise<Libp2p<ClientServices>> {
-  return await createLibp2p({
-    addresses: { listen: options.listen ?? [] },
-    transports: [webSockets(), circuitRelayTransport()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    ...(options.gater === undefined ? {} : { connectionGater: options.gater }),
-    services: {
-      identify: identify(),
-      ping: ping(),
-      dht: kadDHT({ clientMode: true, peerInfoMapper: passthroughMapper })
+  // libp2p gives a circuit listen 5 s, fixed; on a loaded machine a client retries, as a browser would
+  for (let attempt = 1; ; attempt++) {
+    const node = await createLibp2p({
+      start: false,
+      addresses: { listen: options.listen ?? [] },
+      transports: [webSockets(), circuitRelayTransport()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      ...(options.gater === undefined ? {} : { connectionGater: options.gater }),
+      services: {
+        identify: identify(),
+        ping: ping(),
+        dht: kadDHT({ clientMode: true, peerInfoMapper: passthroughMapper })
+      }
+    }) as unknown as Libp2p<ClientServices>
+    try {
+      await node.start()
+      return node
+    } catch (err) {
+      await node.stop()
+      if (attempt >= 3 || !/failed to be listened on/.test((err as Error).message)) throw err
     }
-  }) as unknown as Libp2p<ClientServices>
+  }
 }
 
 /** Resolves once `client` lists a /p2p-circuit address through `relay`. */
