@@ -1,0 +1,107 @@
+/**
+ * The fetch strategy the page API relies on: peers first, the origin after the hedge delay
+ * (longer while a found provider is still being dialled), and no lookups at all for content
+ * that is cached.
+ */
+import './polyfills.ts'
+import 'fake-indexeddb/auto'
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { Connection } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { BlockCache } from '../src/block-cache.ts'
+import { ContentSession } from '../src/block-fetcher.ts'
+import type { ProviderInfo } from '../src/block-fetcher.ts'
+import { PROVIDER_DIAL_GRACE_MS } from '../src/constants.ts'
+import { openStateDb } from '../src/state-db.ts'
+
+const HEDGE_MS = 300
+let dbs = 0
+
+/** An origin gateway that records when each block was asked for. */
+async function origin (bytes: Uint8Array): Promise<{ url: string, asked: number[], close: () => void }> {
+  const asked: number[] = []
+  const server = createServer((_req, res) => {
+    asked.push(Date.now())
+    res.writeHead(200, { 'content-type': 'application/vnd.ipld.raw', 'content-length': bytes.length }).end(bytes)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, asked, close: () => { server.close() } }
+}
+
+async function setup (providers: (signal: AbortSignal) => AsyncIterable<ProviderInfo>, dial: (signal: AbortSignal) => Promise<Connection>, gateway: string) {
+  const cache = new BlockCache({ db: await openStateDb(`hedge-${process.pid}-${dbs++}`), capBytes: 64 * 1024 * 1024, persistIntervalMs: 60_000 })
+  await cache.start()
+  let lookups = 0
+  const session = new ContentSession({
+    cache,
+    selfId: 'self',
+    findProviders: (_cid, { signal }) => { lookups++; return providers(signal) },
+    dialProvider: async (_provider, { signal }) => await dial(signal),
+    gateways: () => [gateway],
+    hedgeDelayMs: () => HEDGE_MS,
+    onReceived: () => {},
+    onCacheError: () => {}
+  })
+  return { session, cache, lookups: () => lookups }
+}
+
+const bytes = new Uint8Array(4096).fill(3)
+const cid = CID.createV1(raw.code, await sha256.digest(bytes))
+const provider: ProviderInfo = { id: peerIdFromPrivateKey(await generateKeyPair('Ed25519')), multiaddrs: [multiaddr('/ip4/127.0.0.1/tcp/1/ws/p2p-circuit/webrtc')] }
+const never = async (signal: AbortSignal): Promise<never> => await new Promise((_resolve, reject) => { signal.addEventListener('abort', () => { reject(new Error('aborted')) }) })
+
+test('while providers are still being looked up, the origin waits for the hedge delay', async () => {
+  const gw = await origin(bytes)
+  const { session } = await setup(async function * (signal) { await never(signal) }, never, gw.url)
+  const started = Date.now()
+  session.discover(cid)
+  assert.deepEqual(await session.get(cid), bytes)
+  const waited = (gw.asked[0] as number) - started
+  assert.ok(waited >= HEDGE_MS - 5 && waited < HEDGE_MS + PROVIDER_DIAL_GRACE_MS, `origin asked after ${waited} ms`)
+  session.close()
+  gw.close()
+})
+
+test('a provider that was found but is still being dialled gets the dial grace too', async () => {
+  const gw = await origin(bytes)
+  const { session } = await setup(async function * () { yield provider }, never, gw.url)
+  const started = Date.now()
+  session.discover(cid)
+  assert.deepEqual(await session.get(cid), bytes)
+  const waited = (gw.asked[0] as number) - started
+  assert.ok(waited >= HEDGE_MS + PROVIDER_DIAL_GRACE_MS - 5, `origin asked after ${waited} ms`)
+  session.close()
+  gw.close()
+})
+
+test('when the lookup finds nobody, the origin is asked at once', async () => {
+  const gw = await origin(bytes)
+  const { session } = await setup(async function * () {}, never, gw.url)
+  const started = Date.now()
+  session.discover(cid)
+  assert.deepEqual(await session.get(cid), bytes)
+  assert.ok((gw.asked[0] as number) - started < HEDGE_MS, `origin asked after ${(gw.asked[0] as number) - started} ms`)
+  session.close()
+  gw.close()
+})
+
+test('cached content needs no provider lookup', async () => {
+  const gw = await origin(bytes)
+  const { session, cache, lookups } = await setup(async function * () { yield provider }, never, gw.url)
+  await cache.put(cid, bytes)
+  session.discover(cid)
+  assert.deepEqual(await session.get(cid), bytes)
+  await new Promise(resolve => setTimeout(resolve, 20))
+  assert.equal(lookups(), 0)
+  assert.equal(gw.asked.length, 0)
+  session.close()
+  gw.close()
+})
