@@ -57,10 +57,13 @@ const bytes = new Uint8Array(4096).fill(3)
 const cid = CID.createV1(raw.code, await sha256.digest(bytes))
 const provider: ProviderInfo = { id: peerIdFromPrivateKey(await generateKeyPair('Ed25519')), multiaddrs: [multiaddr('/ip4/127.0.0.1/tcp/1/ws/p2p-circuit/webrtc')] }
 const never = async (signal: AbortSignal): Promise<never> => await new Promise((_resolve, reject) => { signal.addEventListener('abort', () => { reject(new Error('aborted')) }) })
+/** A lookup that never answers, and one that finds nobody. */
+const stalled = (signal: AbortSignal): AsyncIterable<ProviderInfo> => ({ [Symbol.asyncIterator]: () => ({ next: async () => await never(signal) }) })
+const nobody = (): AsyncIterable<ProviderInfo> => ({ [Symbol.asyncIterator]: () => ({ next: async () => ({ done: true as const, value: undefined }) }) })
 
 test('while providers are still being looked up, the origin waits for the hedge delay', async () => {
   const gw = await origin(bytes)
-  const { session } = await setup(async function * (signal) { await never(signal) }, never, gw.url)
+  const { session } = await setup(stalled, never, gw.url)
   const started = Date.now()
   session.discover(cid)
   assert.deepEqual(await session.get(cid), bytes)
@@ -84,7 +87,7 @@ test('a provider that was found but is still being dialled gets the dial grace t
 
 test('when the lookup finds nobody, the origin is asked at once', async () => {
   const gw = await origin(bytes)
-  const { session } = await setup(async function * () {}, never, gw.url)
+  const { session } = await setup(nobody, never, gw.url)
   const started = Date.now()
   session.discover(cid)
   assert.deepEqual(await session.get(cid), bytes)
