@@ -3,22 +3,20 @@
  * ERC-721 policy) with a budget; donor A, holding a pass, gets the key from the origin's key
  * service and fetches the content; viewer B is refused with the reason until it holds a pass,
  * then fetches the content through the page API from A alone (B asks the origin for the key,
- * never for a block); B's receipts reach A, A claims them at the end of a short epoch, and A's
+ * never for a block) and plays it; B's receipts reach A, A claims them at the end of a short epoch, and A's
  * token balance rises by exactly bytes × rate; sending the same claim again pays nothing.
  */
 import { spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { Contract, JsonRpcProvider, Wallet } from 'ethers'
 import { deployAll, startChain, writeDeployment } from '@peerloom/contracts'
 import { test, expect } from '../src/fixtures.ts'
 import { startRelay } from '../src/devnet.ts'
-import { connectAnswering, openSite, sha256 } from '../src/page-api.ts'
+import { DEMO_VIDEO, connectAnswering, openSite, sha256 } from '../src/page-api.ts'
 import { startDemoSite } from '../demo-site/server.ts'
 
 const CLI_BIN = resolve(import.meta.dirname, '..', '..', 'relay-node', 'bin', 'peerloom.js')
-const SIZE = 3 * 1024 * 1024 + 12_345
 const RATE = 1_000_000_000n // token base units per byte
 const EPOCH_SECONDS = 4
 
@@ -77,9 +75,8 @@ test('rewards: gated content fetched from a donor through the page API; the dono
       args: ['--rpc', chain.rpcUrl, '--deployment', deploymentFile, '--publisher-key-file', join(devnet.dir, 'publisher.key')]
     })
     try {
-      const file = randomBytes(SIZE)
-      await writeFile(join(devnet.dir, 'members.bin'), file)
-      const printed = JSON.parse((await cli(['publish', join(devnet.dir, 'members.bin'), '--data', origin.dataDir, '--quiet', '--mime', 'application/octet-stream',
+      const file = await readFile(DEMO_VIDEO)
+      const printed = JSON.parse((await cli(['publish', DEMO_VIDEO, '--data', origin.dataDir, '--quiet', '--name', 'Members-only video', '--mime', 'video/webm',
         '--gated', '--policy', `erc721:${deployment.pass as string}`, '--rate', RATE.toString(), '--budget', '1000LOOM', '--rpc', chain.rpcUrl, '--deployment', deploymentFile],
       { PEERLOOM_PUBLISHER_KEY: publisher.privateKey })).trim().split('\n').at(-1) as string) as { link: string, root: string, contentId: string, registration: { tx: string, keyVersion: number } }
       expect(printed.link).toMatch(/^peerloom:\/\/b[a-z2-7]+$/)
@@ -100,7 +97,7 @@ test('rewards: gated content fetched from a donor through the page API; the dono
       const b = await launch('b', { relays: [devnet.relay.addr], routers: [devnet.relay.http], gateways: [], keyServices: [origin.http], ...chainSettings })
       const bStatus = await b.waitReachable()
       // the site's own fallback (without the extension) would be the origin; B has the extension
-      const site = await startDemoSite({ gateways: [origin.http], content: [{ title: 'Members only', link: printed.link, mime: 'application/octet-stream', size: SIZE, sha256: sha256(file) }], host: '127.0.0.1' })
+      const site = await startDemoSite({ gateways: [origin.http], content: [{ title: 'Members only', link: printed.link, mime: 'video/webm', size: file.length, sha256: sha256(file) }], host: '127.0.0.1' })
       try {
         const page = await openSite(b, site.url)
         expect((await connectAnswering(b, page, 'allow')).peerId).toBe(bStatus.peerId)
@@ -116,9 +113,20 @@ test('rewards: gated content fetched from a donor through the page API; the dono
           const response = await fetch(`${devnet.relay.http}/routing/v1/providers/${printed.root}`)
           return response.ok && (await response.text()).includes(aStatus.peerId as string)
         }, 20_000, 'the relay to list A as a provider')
+        // it plays in the page's player frame (the site's SDK picks up the connection on a reload)
+        await page.reload()
+        await page.waitForFunction(() => document.documentElement.dataset.ready === 'true')
+        await page.locator(`tr[data-link="${printed.link}"]`).getByRole('button', { name: 'Play' }).click()
+        const playerFrame = (): import('playwright-core').Frame | undefined => page.frames().find(f => f.url().includes('/player.html'))
+        await expect(page.locator('#player iframe[data-peerloom-player]')).toHaveCount(1)
+        await expect.poll(() => playerFrame() !== undefined, { timeout: 15_000 }).toBe(true)
+        const videoTime = async (): Promise<number> => await playerFrame()!.evaluate(() => document.querySelector('video')?.currentTime ?? 0)
+        await expect.poll(videoTime, { timeout: 20_000 }).toBeGreaterThan(1)
+        expect(await playerFrame()!.evaluate(() => document.querySelector('video')?.error?.code ?? null)).toBeNull()
+        // and reads back byte for byte
         const fetched = await fetchInPage(page, printed.link)
         expect(fetched.error).toBeUndefined()
-        expect(fetched.size).toBe(SIZE)
+        expect(fetched.size).toBe(file.length)
         expect(fetched.sha256).toBe(sha256(file))
 
         // B's receipts for A: every verified byte from A, accepted by A
@@ -127,7 +135,7 @@ test('rewards: gated content fetched from a donor through the page API; the dono
           const { receipts } = await b.call<{ receipts: Array<{ server: string, delivered: string, accepted: string }> }>('flushReceipts')
           const forA = receipts.filter(r => r.server === aAddress)
           bytesFromA = forA.reduce((sum, r) => sum + BigInt(r.accepted), 0n)
-          return forA.length === 1 && forA[0]?.accepted === forA[0]?.delivered && bytesFromA > BigInt(SIZE)
+          return forA.length === 1 && forA[0]?.accepted === forA[0]?.delivered && bytesFromA > BigInt(file.length)
         }, 20_000, 'A to accept receipts for everything B got from it')
         const received = (await b.status()).received
         expect(received.fromOrigin).toBe(0)
