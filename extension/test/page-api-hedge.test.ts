@@ -50,7 +50,7 @@ async function setup (providers: (signal: AbortSignal) => AsyncIterable<Provider
     onReceived: () => {},
     onCacheError: () => {}
   })
-  return { session, cache, lookups: () => lookups }
+  return { session, cache, lookups: () => lookups, stop: async () => { session.close(); await cache.stop() } }
 }
 
 const bytes = new Uint8Array(4096).fill(3)
@@ -63,48 +63,48 @@ const nobody = (): AsyncIterable<ProviderInfo> => ({ [Symbol.asyncIterator]: () 
 
 test('while providers are still being looked up, the origin waits for the hedge delay', async () => {
   const gw = await origin(bytes)
-  const { session } = await setup(stalled, never, gw.url)
+  const { session, stop } = await setup(stalled, never, gw.url)
   const started = Date.now()
   session.discover(cid)
   assert.deepEqual(await session.get(cid), bytes)
   const waited = (gw.asked[0] as number) - started
   assert.ok(waited >= HEDGE_MS - 5 && waited < HEDGE_MS + PROVIDER_DIAL_GRACE_MS, `origin asked after ${waited} ms`)
-  session.close()
+  await stop()
   gw.close()
 })
 
 test('a provider that was found but is still being dialled gets the dial grace too', async () => {
   const gw = await origin(bytes)
-  const { session } = await setup(async function * () { yield provider }, never, gw.url)
+  const { session, stop } = await setup(async function * () { yield provider }, never, gw.url)
   const started = Date.now()
   session.discover(cid)
   assert.deepEqual(await session.get(cid), bytes)
   const waited = (gw.asked[0] as number) - started
   assert.ok(waited >= HEDGE_MS + PROVIDER_DIAL_GRACE_MS - 5, `origin asked after ${waited} ms`)
-  session.close()
+  await stop()
   gw.close()
 })
 
 test('when the lookup finds nobody, the origin is asked at once', async () => {
   const gw = await origin(bytes)
-  const { session } = await setup(nobody, never, gw.url)
+  const { session, stop } = await setup(nobody, never, gw.url)
   const started = Date.now()
   session.discover(cid)
   assert.deepEqual(await session.get(cid), bytes)
   assert.ok((gw.asked[0] as number) - started < HEDGE_MS, `origin asked after ${(gw.asked[0] as number) - started} ms`)
-  session.close()
+  await stop()
   gw.close()
 })
 
 test('cached content needs no provider lookup', async () => {
   const gw = await origin(bytes)
-  const { session, cache, lookups } = await setup(async function * () { yield provider }, never, gw.url)
+  const { session, cache, lookups, stop } = await setup(async function * () { yield provider }, never, gw.url)
   await cache.put(cid, bytes)
   session.discover(cid)
   assert.deepEqual(await session.get(cid), bytes)
   await new Promise(resolve => setTimeout(resolve, 20))
   assert.equal(lookups(), 0)
   assert.equal(gw.asked.length, 0)
-  session.close()
+  await stop()
   gw.close()
 })
