@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import type { Connection, PeerId, StreamHandler } from '@libp2p/interface'
+import type { Connection, PeerId, Stream, StreamHandler } from '@libp2p/interface'
 import { streamPair } from '@libp2p/utils'
 import { Contract, JsonRpcProvider, Wallet, hexlify } from 'ethers'
 import { deployAll, startChain } from '@peerloom/contracts'
@@ -23,6 +23,7 @@ import tokenAbi from '@peerloom/shared/abi/PeerloomToken.json' with { type: 'jso
 import { Claimer } from '../src/rewards/claimer.ts'
 import { ReceiptBook } from '../src/rewards/receipt-book.ts'
 import { ReceiptClient, ReceiptServer, addressOfPeer } from '../src/rewards/receipt-protocol.ts'
+import type { StoredAccount } from '../src/rewards/receipt-protocol.ts'
 import { openRewardsDb } from '../src/rewards/rewards-db.ts'
 
 let dbCount = 0
@@ -84,7 +85,7 @@ describe('receipt book', () => {
 })
 
 /** A client and a server joined by in-memory streams. */
-async function link (serverParty: Party, clientParty: Party, publisherOf: () => Promise<string | undefined>, book: ReceiptBook): Promise<{ client: ReceiptClient, server: ReceiptServer, grants: Map<string, SignedReceipt['grant'] & { signature: string }> }> {
+async function link (serverParty: Party, clientParty: Party, publisherOf: () => Promise<string | undefined>, book: ReceiptBook): Promise<{ client: ReceiptClient, server: ReceiptServer, grants: Map<string, SignedReceipt['grant'] & { signature: string }>, dial: () => Promise<Stream> }> {
   let handler: StreamHandler | undefined
   const server = new ReceiptServer({
     libp2p: { handle: async (_p: string | string[], h: StreamHandler) => { handler = h }, unhandle: async () => {} } as never,
@@ -95,17 +96,18 @@ async function link (serverParty: Party, clientParty: Party, publisherOf: () => 
   })
   await server.start()
   const grants = new Map<string, SignedReceipt['grant'] & { signature: string }>()
+  const dial = async (): Promise<Stream> => {
+    const [outbound, inbound] = await streamPair()
+    void handler?.(inbound, { remotePeer: clientParty.peer } as unknown as Connection)
+    return outbound
+  }
   const client = new ReceiptClient({
-    dialProtocol: async () => {
-      const [outbound, inbound] = await streamPair()
-      void handler?.(inbound, { remotePeer: clientParty.peer } as unknown as Connection)
-      return outbound
-    },
+    dialProtocol: dial,
     signer: clientParty.wallet,
     domain: () => DOMAIN,
     grantFor: async contentId => grants.get(contentId)
   })
-  return { client, server, grants }
+  return { client, server, grants, dial }
 }
 
 describe('receipts protocol', () => {
@@ -136,6 +138,30 @@ describe('receipts protocol', () => {
     const open = await book.receiptsOf(book.epoch.toString())
     assert.deepEqual(closed.map(r => r.receipt.bytes), [1000n], 'the closed epoch keeps what it had')
     assert.deepEqual(open.map(r => r.receipt.bytes), [524n], 'the new epoch gets the rest, once')
+  })
+
+  it('bytes not yet receipted survive a restart of the client and are receipted once the server is reachable', async () => {
+    const [serverParty, clientParty] = [await party(), await party()]
+    const publisher = randomWallet()
+    const book = new ReceiptBook(await openRewardsDb(dbName()))
+    await book.start()
+    const { dial } = await link(serverParty, clientParty, async () => publisher.address, book)
+    let saved: StoredAccount[] | undefined
+    const store = { load: async () => saved, save: async (accounts: StoredAccount[]) => { saved = structuredClone(accounts) } }
+    const { grant, grantSignature } = await grantFor(publisher, clientParty.wallet.address)
+    const grantFor_ = async (): Promise<SignedReceipt['grant'] & { signature: string }> => ({ ...grant, signature: grantSignature })
+    const offline = new ReceiptClient({ dialProtocol: async () => { throw new Error('no route to the server') }, signer: clientParty.wallet, domain: () => DOMAIN, grantFor: grantFor_, store })
+    await offline.start()
+    offline.record(serverParty.peer, CONTENT, 4096)
+    assert.equal((await offline.flush())[0]?.error, 'no route to the server')
+    assert.equal(saved?.[0]?.delivered, '4096')
+
+    // the browser restarts: a new client, the same store, and the server is reachable again
+    const restarted = new ReceiptClient({ dialProtocol: dial, signer: clientParty.wallet, domain: () => DOMAIN, grantFor: grantFor_, store })
+    await restarted.start()
+    assert.deepEqual((await restarted.flush()).map(a => a.answer?.status).at(-1), 'accepted')
+    assert.deepEqual((await book.receiptsOf(book.epoch.toString())).map(r => r.receipt.bytes), [4096n])
+    assert.equal(saved?.[0]?.accepted, '4096')
   })
 
   it('rejects receipts the pool would refuse, and asks to retry when the chain cannot be read', async () => {

@@ -25,10 +25,14 @@ import { KeyClient } from './key-client.ts'
 import { ReceiptBook } from './receipt-book.ts'
 import type { Earnings } from './receipt-book.ts'
 import { ReceiptClient, ReceiptServer } from './receipt-protocol.ts'
+import type { StoredAccount } from './receipt-protocol.ts'
 import { openRewardsDb } from './rewards-db.ts'
 import type { RewardsDb, StoredGrant } from './rewards-db.ts'
 
 export type { Earnings } from './receipt-book.ts'
+
+/** Where the viewer's receipt accounts are kept in the rewards database. */
+const RECEIPT_ACCOUNTS = 'receiptAccounts'
 
 /** How often receipts are sent while bytes arrive. @default 2_000 */
 export const RECEIPT_INTERVAL_MS = 2_000
@@ -93,7 +97,9 @@ export class Rewards {
       ...(this.init.onError === undefined ? {} : { onError: this.init.onError })
     })
     await this.server.start()
-    this.client ??= new ReceiptClient({
+    if (this.client !== undefined) return
+    const db = this.db as RewardsDb
+    this.client = new ReceiptClient({
       dialProtocol: async (peer, protocol, options) => await libp2p.dialProtocol(peer, protocol, { ...options, runOnLimitedConnection: true }),
       signer: { address: this.init.signer().address, signTypedData: async (domain, types, value) => await this.init.signer().signTypedData(domain, types, value) },
       domain: () => this.domain(),
@@ -101,8 +107,16 @@ export class Rewards {
         const held = await this.keys?.grantFor(contentId)
         if (held === undefined) return undefined
         return { client: held.grant.client, contentId: held.contentId, maxBytes: BigInt(held.grant.maxBytes), expiry: BigInt(held.grant.expiry), signature: held.grantSignature }
-      }
+      },
+      store: {
+        load: async () => await db.get('kv', RECEIPT_ACCOUNTS) as StoredAccount[] | undefined,
+        save: async accounts => { await db.put('kv', accounts, RECEIPT_ACCOUNTS) }
+      },
+      ...(this.init.onError === undefined ? {} : { onError: this.init.onError })
     })
+    await this.client.start()
+    // receipts still owed from before a restart go out once the servers are reachable again
+    void this.client.flush().catch(err => { this.init.onError?.(err) })
   }
 
   async detach (): Promise<void> {

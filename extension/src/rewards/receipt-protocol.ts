@@ -15,6 +15,7 @@ import {
 } from '@peerloom/shared'
 import type { ReceiptAnswer, SignedReceipt, TypedDataSigner } from '@peerloom/shared'
 import { signReceipt } from '@peerloom/shared/eip712'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { computeAddress, getAddress, hexlify } from 'ethers'
 import type { TypedDataDomain } from 'ethers'
 import type { ReceiptBook } from './receipt-book.ts'
@@ -133,7 +134,24 @@ export interface ReceiptClientComponents {
   domain: () => TypedDataDomain | undefined
   /** The grant held for a content, if any: receipts are sent only with one. */
   grantFor: (contentId: string) => Promise<SignedReceipt['grant'] & { signature: string } | undefined>
+  /** Where the accounts are kept, so bytes not yet receipted survive a restart. */
+  store?: {
+    load: () => Promise<StoredAccount[] | undefined>
+    save: (accounts: StoredAccount[]) => Promise<void>
+  }
   now?: () => number
+  onError?: (err: unknown) => void
+}
+
+/** An account as stored: amounts as decimal strings, the server as its peer id. */
+export interface StoredAccount {
+  peer: string
+  contentId: string
+  delivered: string
+  epoch?: string
+  epochStart: string
+  accepted: string
+  at: number
 }
 
 /** Where a client stands with one server for one content. */
@@ -149,7 +167,12 @@ interface Account {
   epochStart: bigint
   /** Cumulative bytes the server accepted in `epoch`. */
   accepted: bigint
+  /** When bytes were last recorded (ms). */
+  at: number
 }
+
+/** An account with nothing owed is forgotten at a restart once it is this old (the longest epoch). */
+const ACCOUNT_KEEP_MS = 7 * 24 * 60 * 60 * 1000
 
 /**
  * Signs cumulative receipts for verified bytes, per server and content, and sends them.
@@ -161,9 +184,49 @@ export class ReceiptClient {
   private readonly accounts = new Map<string, Account>()
   /** Flushes run one after another, so one account never has two receipts in flight. */
   private flushing: Promise<unknown> = Promise.resolve()
+  private saving: Promise<unknown> = Promise.resolve()
 
   constructor (components: ReceiptClientComponents) {
     this.components = components
+  }
+
+  private now (): number {
+    return this.components.now?.() ?? Date.now()
+  }
+
+  /** Loads the stored accounts (bytes delivered before a restart and not yet receipted). */
+  async start (): Promise<void> {
+    for (const stored of await this.components.store?.load() ?? []) {
+      try {
+        const peer = peerIdFromString(stored.peer)
+        const account: Account = { peer, server: addressOfPeer(peer), contentId: stored.contentId, delivered: BigInt(stored.delivered), epochStart: BigInt(stored.epochStart), accepted: BigInt(stored.accepted), at: stored.at, ...(stored.epoch === undefined ? {} : { epoch: BigInt(stored.epoch) }) }
+        const owed = account.delivered - account.epochStart > account.accepted
+        if (!owed && this.now() - account.at > ACCOUNT_KEEP_MS) continue
+        const key = `${account.server}/${account.contentId}`
+        if (!this.accounts.has(key)) this.accounts.set(key, account)
+      } catch (err) {
+        this.components.onError?.(err)
+      }
+    }
+  }
+
+  /** Stores the accounts; saves run one after another. */
+  private async persist (): Promise<void> {
+    const store = this.components.store
+    if (store === undefined) return
+    const run = this.saving.then(async () => {
+      await store.save([...this.accounts.values()].map(a => ({
+        peer: a.peer.toString(),
+        contentId: a.contentId,
+        delivered: a.delivered.toString(),
+        epochStart: a.epochStart.toString(),
+        accepted: a.accepted.toString(),
+        at: a.at,
+        ...(a.epoch === undefined ? {} : { epoch: a.epoch.toString() })
+      })))
+    })
+    this.saving = run.catch(err => { this.components.onError?.(err) })
+    await this.saving
   }
 
   /** Counts `bytes` verified bytes of `contentId` received from `peer`. */
@@ -173,10 +236,12 @@ export class ReceiptClient {
     const key = `${server}/${contentId}`
     let account = this.accounts.get(key)
     if (account === undefined) {
-      account = { peer, server, contentId, delivered: 0n, epochStart: 0n, accepted: 0n }
+      account = { peer, server, contentId, delivered: 0n, epochStart: 0n, accepted: 0n, at: this.now() }
       this.accounts.set(key, account)
     }
     account.delivered += BigInt(bytes)
+    account.at = this.now()
+    void this.persist()
   }
 
   /** Sends a receipt to every server owed one; resolves with the answers (for tests and logs). */
@@ -188,6 +253,7 @@ export class ReceiptClient {
 
   private async flushNow (): Promise<Array<{ server: string, contentId: string, answer?: ReceiptAnswer, error?: string }>> {
     const results = await Promise.all([...this.accounts.values()].filter(a => a.delivered - a.epochStart > a.accepted).map(async account => await this.send(account)))
+    if (results.length > 0) await this.persist()
     return results.flat()
   }
 
@@ -199,7 +265,7 @@ export class ReceiptClient {
       const domain = this.components.domain()
       if (grant === undefined || domain === undefined) return out
       const bytes = account.delivered - account.epochStart
-      const epoch = account.epoch ?? BigInt(Math.floor((this.components.now?.() ?? Date.now()) / 1000))
+      const epoch = account.epoch ?? BigInt(Math.floor(this.now() / 1000))
       const receipt = { server: account.server, client: getAddress(this.components.signer.address), contentId: account.contentId, epoch, bytes }
       let answer: ReceiptAnswer
       try {
