@@ -31,6 +31,8 @@ export interface KeyClientComponents {
 
 export class KeyClient {
   private readonly components: KeyClientComponents
+  /** Key requests in flight per content: a player's parallel range requests share one. */
+  private readonly pending = new Map<string, Promise<StoredGrant>>()
 
   constructor (components: KeyClientComponents) {
     this.components = components
@@ -55,6 +57,23 @@ export class KeyClient {
     const contentId = manifest.contentId.toLowerCase()
     const held = await this.grantFor(contentId)
     if (held !== undefined && BigInt(held.grant.expiry) > BigInt(Math.floor(this.now() / 1000) + GRANT_RENEW_MARGIN_SECONDS) && getAddress(held.publisher) === getAddress(manifest.publisher)) return held
+    let pending = this.pending.get(contentId)
+    if (pending === undefined) {
+      // shared by every caller, so one caller giving up does not abort the others: bounded by KEY_REQUEST_TIMEOUT_MS
+      pending = this.request(manifest).finally(() => { this.pending.delete(contentId) })
+      this.pending.set(contentId, pending)
+    }
+    if (options.signal === undefined) return await pending
+    const signal = options.signal
+    signal.throwIfAborted()
+    return await new Promise<StoredGrant>((resolve, reject) => {
+      const onAbort = (): void => { reject(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      pending.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+    })
+  }
+
+  private async request (manifest: Manifest): Promise<StoredGrant> {
     const settings = this.components.settings()
     if (settings.chainId === undefined || settings.rewardPool === undefined) {
       throw new AccessDeniedError('this is gated content, and this node has no chain configured (chain id and RewardPool) to ask its publisher for the key; set them in Options')
@@ -66,7 +85,7 @@ export class KeyClient {
     for (const gateway of services) {
       const url = new URL(KEY_SERVICE_PATH, gateway)
       try {
-        return await this.ask(url, manifest, settings, signer, options.signal)
+        return await this.ask(url, manifest, settings, signer)
       } catch (err) {
         // a refusal by the publisher's service is the answer; anything else: try the next origin
         if (isPeerloomError(err) && (err.code === ErrorCode.ACCESS_DENIED || err.code === ErrorCode.BAD_SIGNATURE)) throw err
@@ -76,7 +95,7 @@ export class KeyClient {
     throw isPeerloomError(last) ? last : new DisconnectedError(`no key service answered: ${(last as Error)?.message ?? 'none configured'}`, { cause: last })
   }
 
-  private async ask (url: URL, manifest: Manifest, settings: NodeSettings, signer: Wallet, signal?: AbortSignal): Promise<StoredGrant> {
+  private async ask (url: URL, manifest: Manifest, settings: NodeSettings, signer: Wallet): Promise<StoredGrant> {
     const chainId = settings.chainId as number
     const contentId = manifest.contentId.toLowerCase()
     const request = createKeyRequest({ domain: url.host, address: signer.address, uri: url.toString(), chainId, contentId, now: this.now() })
@@ -85,7 +104,7 @@ export class KeyClient {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(signed),
-      signal: signal === undefined ? AbortSignal.timeout(KEY_REQUEST_TIMEOUT_MS) : AbortSignal.any([signal, AbortSignal.timeout(KEY_REQUEST_TIMEOUT_MS)])
+      signal: AbortSignal.timeout(KEY_REQUEST_TIMEOUT_MS)
     })
     const body = await response.json().catch(() => undefined) as { error?: { code?: unknown, message?: unknown } } | undefined
     if (!response.ok) {
