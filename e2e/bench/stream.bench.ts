@@ -55,7 +55,11 @@ async function waitProvider (http: string, cid: string, peerId: string, timeoutM
 }
 
 async function launch (name: string, settings: Record<string, unknown>): Promise<Profile> {
-  const profile = await Profile.launch(name)
+  // the first launch after a build sometimes misses the service worker's start; one retry
+  const profile = await Profile.launch(name).catch(async (err: Error) => {
+    say(`  ${name}: ${err.message.split('\n')[0]}; launching again`)
+    return await Profile.launch(name)
+  })
   await profile.configure({ ...settings, uploadRateBytesPerSec: 256 * 1024 * 1024 })
   return profile
 }
@@ -86,7 +90,7 @@ try {
     const stats = await page.evaluate(async () => await window.peerloom!.stats())
     viewers.push({ fromPeers: stats.bytesFromPeers, fromOrigin: stats.bytesFromOrigin, ms: got.ms })
     say(`  viewer ${i + 1}: ${(stats.bytesFromPeers / MB).toFixed(1)} MB from peers, ${(stats.bytesFromOrigin / MB).toFixed(1)} MB from the origin, ${(got.ms / 1000).toFixed(2)} s`)
-    await waitProvider(devnet.relay.http, shared.manifest, (await viewer.status()).peerId as string)
+    if (i < 4) await waitProvider(devnet.relay.http, shared.manifest, (await viewer.status()).peerId as string) // the next viewer can find it
   }
   const fromPeers = viewers.reduce((s, v) => s + v.fromPeers, 0)
   const fromOrigin = viewers.reduce((s, v) => s + v.fromOrigin, 0)
@@ -147,17 +151,28 @@ try {
   const nodeRates: number[] = []
   const pageRates: number[] = []
   await bPage.evaluate(async () => await window.peerloom!.connect()) // allowed as a viewer: no prompt
+  const failures: string[] = []
   for (let i = 0; i < RUNS; i++) {
     for (const path of i % 2 === 0 ? ['node', 'page'] : ['page', 'node']) {
-      await b.call('clearCache')
-      if (path === 'node') {
-        const t = await b.fetchAll(big.link, 300_000)
-        if (t.sha256 !== big.sha256 || (t.stats?.fromPeers ?? 0) < SIZE) throw new Error(`node path run ${i}: ${JSON.stringify(t.error ?? t.stats)}`)
-        nodeRates.push(SIZE / MB / (((t.finishedAt as number) - t.startedAt) / 1000))
-      } else {
-        const t = await pageFullFetch(bPage, big.link)
-        if (t.sha256 !== big.sha256) throw new Error(`page path run ${i}: wrong bytes`)
-        pageRates.push(SIZE / MB / (t.ms / 1000))
+      // a run that cannot reach A (a failed WebRTC dial) is reported and run again, up to 3 times
+      for (let attempt = 1; ; attempt++) {
+        await b.call('clearCache')
+        try {
+          if (path === 'node') {
+            const t = await b.fetchAll(big.link, 300_000)
+            if (t.sha256 !== big.sha256 || (t.stats?.fromPeers ?? 0) < SIZE) throw new Error(`${JSON.stringify(t.error ?? t.stats).slice(0, 300)}`)
+            nodeRates.push(SIZE / MB / (((t.finishedAt as number) - t.startedAt) / 1000))
+          } else {
+            const t = await pageFullFetch(bPage, big.link)
+            if (t.sha256 !== big.sha256) throw new Error('wrong bytes')
+            pageRates.push(SIZE / MB / (t.ms / 1000))
+          }
+          break
+        } catch (err) {
+          failures.push(`${path} run ${i + 1}: ${(err as Error).message.split('\n')[0]}`)
+          say(`  ${failures.at(-1)}`)
+          if (attempt === 3) throw err
+        }
       }
     }
   }
@@ -185,7 +200,7 @@ try {
   rows.push(
     `| page-visible full fetch from a peer (${SIZE / 1024 / 1024} MiB) | ${fmt(pageRates)} MB/s | — | — |`,
     `| node path, same content, same peer | ${fmt(nodeRates)} MB/s | — | — |`,
-    `| ratio page / node path | ${ratio.toFixed(2)} | ≥ 0.9 | ${check(ratio >= 0.9)} |`,
+    `| ratio page / node path${failures.length === 0 ? '' : ` (${failures.length} run(s) failed to reach the peer and were repeated)`} | ${ratio.toFixed(2)} | ≥ 0.9 | ${check(ratio >= 0.9)} |`,
     `| warm time to first byte, 1 MiB range (n=${ttfb.length}) | ${fmt(ttfb)} ms | ≤ 80 ms | ${check(median(ttfb) <= 80)} |`,
     `| video time to first frame (n=${firstFrames.length}; first load cold from the origin: ${firstFrames[0]!.toFixed(0)} ms) | ${fmt(firstFrames, 0)} ms | ≤ 1000 ms | ${check(median(firstFrames) <= 1000)} |`,
     `| seek latency, seek → next frame shown (n=${seeks.length}) | ${fmt(seeks, 0)} ms | ≤ 300 ms | ${check(median(seeks) <= 300)} |`,
