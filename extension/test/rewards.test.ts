@@ -212,10 +212,9 @@ describe('claimer on a real chain', () => {
 
   after(async () => { await chain?.stop() })
 
-  it('claims a closed epoch (bytes × rate to the payout address); with the chain down the epoch waits and is claimed later; a second claim pays nothing', async () => {
+  it('claims a closed epoch (bytes × rate to the payout address); with the chain down or no gas the epoch waits and is claimed later; a second claim pays nothing', async () => {
     const server = await party()
     const domain = peerloomDomain(chain.chainId, deployment.pool)
-    await provider.send('anvil_setBalance', [server.wallet.address, '0x8ac7230489e80000'])
     const book = new ReceiptBook(await openRewardsDb(dbName()))
     await book.start()
     const clients = [randomWallet(), randomWallet(), randomWallet()]
@@ -239,6 +238,12 @@ describe('claimer on a real chain', () => {
     assert.ok(errors.length > 0 && waiting.lastError !== undefined, 'the failure is shown')
 
     settings = { ...settings, rpcUrl: chain.rpcUrl }
+    await claimer.tick()
+    const noGas = await book.earnings()
+    assert.match(noGas.lastError ?? '', /has no ETH to pay the claim's gas/, 'a server without gas is told so')
+    assert.equal(noGas.pending.bytes, total.toString())
+
+    await provider.send('anvil_setBalance', [server.wallet.address, '0x8ac7230489e80000'])
     await claimer.tick()
     const paid = await book.earnings()
     assert.equal(paid.pending.bytes, '0')

@@ -151,7 +151,10 @@ export class Claimer {
     const { book } = this.components
     const data = revertData(err)
     const parsed = data === undefined ? null : chain.pool.interface.parseError(data)
-    if (parsed === null) throw err // not a revert: the chain is unreachable or the account has no gas; retried next tick
+    if ((err as { code?: unknown }).code === 'INSUFFICIENT_FUNDS') {
+      throw new Error(`this node's address ${chain.server} has no ETH to pay the claim's gas; send it some (on the devnet: npm run devnet:pass -- ${chain.server})`, { cause: err })
+    }
+    if (parsed === null) throw err // not a revert: the chain is unreachable; retried next tick
     const args = parsed.args as unknown as Record<string, unknown>
     if (parsed.name === 'EpochAlreadySettled') {
       // an earlier attempt was mined: the epoch is paid
