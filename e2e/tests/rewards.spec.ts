@@ -5,6 +5,7 @@
  * then fetches the content through the page API from A alone (B asks the origin for the key,
  * never for a block) and plays it; B's receipts reach A, A claims them at the end of a short epoch, and A's
  * token balance rises by exactly bytes × rate; sending the same claim again pays nothing.
+ * After a key rotation, a new viewer opening the old link gets the new key and manifest.
  */
 import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
@@ -167,6 +168,20 @@ test('rewards: gated content fetched from a donor through the page API; the dono
         const shot = testInfo.outputPath('popup-a-earnings.png')
         await a.page.screenshot({ path: shot, fullPage: true })
         await testInfo.attach('popup', { path: shot, contentType: 'image/png' })
+
+        // rotation: the publisher re-keys the content; a new viewer opening the old link is granted
+        // the new key version and opens the new manifest
+        const rotated = JSON.parse((await cli(['publish', DEMO_VIDEO, '--data', origin.dataDir, '--quiet', '--name', 'Members-only video', '--mime', 'video/webm',
+          '--rotate', '--content-id', printed.contentId, '--rpc', chain.rpcUrl, '--deployment', deploymentFile],
+        { PEERLOOM_PUBLISHER_KEY: publisher.privateKey })).trim().split('\n').at(-1) as string) as { manifest: string, registration: { keyVersion: number } }
+        expect(rotated.registration.keyVersion).toBe(2)
+        const c = await launch('c', { relays: [devnet.relay.addr, origin.addr], routers: [devnet.relay.http, origin.http], gateways: [origin.http], ...chainSettings })
+        await (await pass.getFunction('mint')((await c.status()).address)).wait()
+        const viaOldLink = await c.fetchAll(printed.link)
+        expect(viaOldLink.error).toBeUndefined()
+        expect(viaOldLink.sha256).toBe(sha256(file))
+        const opened = await c.call<Array<{ manifest: string }>>('contents')
+        expect(opened.map(record => record.manifest)).toEqual([rotated.manifest])
       } finally {
         await site.stop()
       }
