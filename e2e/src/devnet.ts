@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -69,6 +70,8 @@ export async function startRelay (options: RelayOptions): Promise<RelayProcess> 
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } })
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000) })
+  // PEERLOOM_E2E_RELAY_LOGS=<dir> keeps each relay's whole stderr (with DEBUG=libp2p:* for wire-level detail)
+  if (process.env.PEERLOOM_E2E_RELAY_LOGS !== undefined) child.stderr?.pipe(createWriteStream(join(process.env.PEERLOOM_E2E_RELAY_LOGS, `relay-${child.pid ?? 0}.log`)))
   const info = await new Promise<RelayInfo>((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error(`relay not ready after ${RELAY_READY_TIMEOUT_MS} ms: ${stderr}`)) }, RELAY_READY_TIMEOUT_MS)
     const lines = createInterface({ input: child.stdout! })

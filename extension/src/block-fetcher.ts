@@ -11,7 +11,8 @@ import type { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { equals } from 'uint8arrays/equals'
 import type { BlockCache } from './block-cache.ts'
-import { BlockRefusedError, BlockStatus, BlockStream } from './block-protocol.ts'
+import { BlockRefusedError, BlockStatus, BlockStreamPool } from './block-protocol.ts'
+import type { BlockStream } from './block-protocol.ts'
 import {
   BLOCK_REQUEST_TIMEOUT_MS, ORIGIN_REQUEST_TIMEOUT_MS, PEER_FAILURE_LIMIT, PER_PEER_INFLIGHT,
   PROVIDER_DIAL_TIMEOUT_MS, PROVIDER_LOOKUP_TIMEOUT_MS, MAX_BLOCK_BYTES, PROVIDER_DIAL_GRACE_MS, PROVIDER_DIAL_ATTEMPTS, PROVIDER_DIAL_BACKOFF_MS
@@ -37,6 +38,13 @@ export interface BlockFetcherComponents {
   /** Opens a direct (not relayed) connection to a provider. */
   dialProvider: (provider: ProviderInfo, options: { signal: AbortSignal }) => Promise<Connection>
   gateways: () => string[]
+  /**
+   * Peers this node already has a direct connection to; they are asked first, before any
+   * lookup answers, and dropped at their first "not found" unless a lookup names them.
+   */
+  connectedPeers?: () => Array<{ id: string, connection: Connection }>
+  /** Open block streams, shared across sessions. @default a pool of this session's own */
+  streams?: BlockStreamPool
   onReceived: (source: 'peer' | 'origin', bytes: number) => void
   /** Reports a block that could not be cached (quota); the transfer goes on without caching it. */
   onCacheError: (err: unknown) => void
@@ -65,13 +73,16 @@ export interface FetchStats {
 interface ProviderState {
   id: string
   connection: Connection
-  idle: BlockStream[]
   inflight: number
   failures: number
   dropped?: string
   /** Not asked again before this time (a busy peer). */
   restUntil: number
+  /** Already connected, not (yet) named by a lookup. */
+  speculative?: boolean
 }
+
+const SPECULATIVE_MISS = 'does not hold this content'
 
 /**
  * A fetch session for one piece of content. Create with the content's CIDs (manifest, then
@@ -93,8 +104,11 @@ export class ContentSession {
   private discovering = false
   private discoveryStartedAt = Date.now()
 
+  private readonly streams: BlockStreamPool
+
   constructor (components: BlockFetcherComponents) {
     this.components = components
+    this.streams = components.streams ?? new BlockStreamPool(PER_PEER_INFLIGHT)
   }
 
   private hedgeDelay (): number {
@@ -114,6 +128,10 @@ export class ContentSession {
     if (this.discovering) return
     this.discovering = true
     this.discoveryStartedAt = Date.now()
+    for (const { id, connection } of this.components.connectedPeers?.() ?? []) {
+      if (id === this.components.selfId || this.providers.has(id)) continue
+      this.providers.set(id, { id, connection, inflight: 0, failures: 0, restUntil: 0, speculative: true })
+    }
     for (const cid of this.undiscovered.splice(0)) this.lookup(cid)
   }
 
@@ -125,7 +143,15 @@ export class ContentSession {
       try {
         for await (const provider of this.components.findProviders(cid, { signal })) {
           const id = provider.id.toString()
-          if (id === this.components.selfId || this.providers.has(id) || this.dialing.has(id)) continue
+          const known = this.providers.get(id)
+          if (known?.speculative === true) { // a connected peer the lookup confirms: keep asking it
+            known.speculative = false
+            if (known.dropped === SPECULATIVE_MISS) {
+              delete known.dropped
+              delete this.stats.droppedPeers[id]
+            }
+          }
+          if (id === this.components.selfId || known !== undefined || this.dialing.has(id)) continue
           if (!provider.multiaddrs.some(ma => ma.toString().includes('/webrtc'))) continue // relays and origins speak bitswap/HTTP, not our protocol
           this.dialing.add(id)
           this.lookups++ // a pending dial keeps the session from giving up on peers
@@ -154,7 +180,7 @@ export class ContentSession {
       try {
         const connection = await this.components.dialProvider(provider, { signal })
         const id = provider.id.toString()
-        this.providers.set(id, { id, connection, idle: [], inflight: 0, failures: 0, restUntil: 0 })
+        this.providers.set(id, { id, connection, inflight: 0, failures: 0, restUntil: 0 })
         return
       } catch (err) {
         lastError = err
@@ -206,7 +232,10 @@ export class ContentSession {
         if (hedged.originError !== undefined) originFailed = hedged.originError
         const answer = hedged.peer
         if (answer instanceof Uint8Array) return await this.keep(cid, answer, 'peer', provider.id)
-        if (answer === 'missing') tried.add(provider.id)
+        if (answer === 'missing') {
+          tried.add(provider.id)
+          if (provider.speculative === true) this.drop(provider, SPECULATIVE_MISS)
+        }
         continue
       }
       const waitingForPeers = this.lookups > 0 || this.hasUsable(tried, true)
@@ -283,19 +312,17 @@ export class ContentSession {
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(BLOCK_REQUEST_TIMEOUT_MS)])
     let stream: BlockStream | undefined
     try {
-      stream = provider.idle.pop()
-      if (stream === undefined) {
-        this.stats.streamsOpened++
-        stream = await BlockStream.open(provider.connection, { signal })
-      }
+      const taken = await this.streams.take(provider.connection, { signal })
+      stream = taken.stream
+      if (taken.opened) this.stats.streamsOpened++
       const bytes = await stream.request(cid, { signal })
       await verifyBlock(cid, bytes)
-      provider.idle.push(stream)
+      this.streams.give(provider.connection, stream)
       provider.failures = 0
       return bytes
     } catch (err) {
       if (err instanceof BlockRefusedError) {
-        provider.idle.push(stream as BlockStream)
+        this.streams.give(provider.connection, stream as BlockStream)
         if (err.status === BlockStatus.NOT_SERVING) this.drop(provider, 'not serving (donation is off)')
         else if (err.status === BlockStatus.BUSY) provider.restUntil = Date.now() + 1000
         // NOT_FOUND: a partial cache; this peer is simply not asked for this block again
@@ -317,7 +344,6 @@ export class ContentSession {
   private drop (provider: ProviderState, reason: string): void {
     provider.dropped = reason
     this.stats.droppedPeers[provider.id] = reason
-    for (const stream of provider.idle.splice(0)) void stream.close()
   }
 
   private async fromOrigin (cid: CID): Promise<Uint8Array> {
@@ -351,11 +377,8 @@ export class ContentSession {
       this.stats.fromOrigin += bytes.length
     }
     this.components.onReceived(source, bytes.length)
-    try {
-      await this.components.cache.put(cid, bytes)
-    } catch (err) {
-      this.components.onCacheError(err)
-    }
+    // the reader need not wait for IndexedDB: the cache books the bytes at once, so its cap holds
+    this.components.cache.put(cid, bytes).catch(err => { this.components.onCacheError(err) })
     return bytes
   }
 
@@ -383,7 +406,6 @@ export class ContentSession {
     this.closed = true
     this.controller.abort(new Error('session closed'))
     for (const cid of this.pinned.splice(0)) this.components.cache.unpin(cid)
-    for (const provider of this.providers.values()) for (const stream of provider.idle.splice(0)) void stream.close()
     this.notify()
   }
 }

@@ -74,3 +74,41 @@ export class BlockStream {
     await this.stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => { this.stream.abort(new Error('close timed out')) })
   }
 }
+
+/**
+ * Open block streams per connection, shared by every fetch session. Streams are reused rather
+ * than closed after each transfer: fewer negotiations, and no churn of WebRTC data channels
+ * (a closed channel's id is reused by the next one, which libp2p's WebRTC muxer has been seen
+ * to confuse with another protocol's stream).
+ */
+export class BlockStreamPool {
+  private readonly idle = new WeakMap<Connection, BlockStream[]>()
+  private readonly maxIdle: number
+
+  /** @param maxIdle streams kept per connection (the per-peer request limit) */
+  constructor (maxIdle: number) {
+    this.maxIdle = maxIdle
+  }
+
+  /** An idle open stream on `connection`, or a new one; `opened` tells which. */
+  async take (connection: Connection, options: { signal: AbortSignal }): Promise<{ stream: BlockStream, opened: boolean }> {
+    const list = this.idle.get(connection) ?? []
+    while (list.length > 0) {
+      const stream = list.pop() as BlockStream
+      if (stream.open) return { stream, opened: false }
+    }
+    return { stream: await BlockStream.open(connection, options), opened: true }
+  }
+
+  /** Returns a stream that finished a request cleanly. */
+  give (connection: Connection, stream: BlockStream): void {
+    if (!stream.open || connection.status !== 'open') return
+    const list = this.idle.get(connection) ?? []
+    if (list.length >= this.maxIdle) {
+      void stream.close()
+      return
+    }
+    list.push(stream)
+    this.idle.set(connection, list)
+  }
+}

@@ -16,10 +16,10 @@ export const MAX_BLOCK_BYTES = 1024 * 1024 + 1024
 export const BLOCK_REQUEST_TIMEOUT_MS = 8_000
 
 /**
- * Block requests kept in flight to one peer.
- * @default 4
+ * Block requests kept in flight to one peer (each on its own stream, i.e. its own data channel).
+ * @default 8
  */
-export const PER_PEER_INFLIGHT = 4
+export const PER_PEER_INFLIGHT = 8
 
 /**
  * Failures (errors, stalls, refusals) after which a peer is no longer asked for a content's blocks.

@@ -40,7 +40,8 @@ import type { CacheStats } from './block-cache.ts'
 import { ContentSession } from './block-fetcher.ts'
 import type { FetchStats, ProviderInfo } from './block-fetcher.ts'
 import { BlockServer } from './block-server.ts'
-import { ANNOUNCE_INTERVAL_MS, PERSIST_INTERVAL_MS, RANGE_READ_AHEAD, MAX_BLOCK_BYTES } from './constants.ts'
+import { BlockStreamPool } from './block-protocol.ts'
+import { ANNOUNCE_INTERVAL_MS, PERSIST_INTERVAL_MS, RANGE_READ_AHEAD, MAX_BLOCK_BYTES, PER_PEER_INFLIGHT } from './constants.ts'
 import { deleteIdentity, identitySigner, loadOrCreateIdentity } from './identity.ts'
 import type { Identity } from './identity.ts'
 import { RelayKeeper } from './relay-keeper.ts'
@@ -150,6 +151,7 @@ export class PeerloomNode {
   private keeper?: RelayKeeper
   private server?: BlockServer
   private readonly budget = new UploadBudget({ rateBytesPerSec: 1, maxConnections: 1 })
+  private readonly streamPool = new BlockStreamPool(PER_PEER_INFLIGHT)
   private readonly meter: ServeMeter
   private readonly history = new TransferHistory()
   private readonly errors: NodeError[] = []
@@ -375,6 +377,10 @@ export class PeerloomNode {
       findProviders: (cid, options) => findProviders(network, cid, options),
       dialProvider: async (provider, options) => await dialDirect(libp2p, provider, options),
       gateways: () => this.settings().gateways,
+      streams: this.streamPool,
+      connectedPeers: () => libp2p.getConnections()
+        .filter(c => c.status === 'open' && c.limits === undefined && c.remoteAddr.toString().includes('/webrtc'))
+        .map(c => ({ id: c.remotePeer.toString(), connection: c })),
       hedgeDelayMs: () => this.settings().hedgeDelayMs,
       onReceived: (source, bytes) => {
         if (source === 'peer') this.received.fromPeers += bytes

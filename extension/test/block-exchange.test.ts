@@ -21,6 +21,7 @@ import { BlockCache } from '../src/block-cache.ts'
 import { ContentSession, verifyBlock } from '../src/block-fetcher.ts'
 import type { ProviderInfo } from '../src/block-fetcher.ts'
 import { BlockServer } from '../src/block-server.ts'
+import { BlockStreamPool } from '../src/block-protocol.ts'
 import { openStateDb } from '../src/state-db.ts'
 import { UploadBudget } from '../src/upload-budget.ts'
 
@@ -93,6 +94,7 @@ async function session (peers: FakePeer[], gateways: string[] = []) {
     },
     dialProvider: async provider => (peers.find(p => p.id.equals(provider.id)) as FakePeer).connect(self),
     gateways: () => gateways,
+    streams: new BlockStreamPool(8),
     onReceived: (source, bytes) => { received[source] += bytes },
     onCacheError: err => { throw err }
   })
