@@ -196,7 +196,7 @@ for (const row of rows) {
 process.stdout.write(`\nload average after: ${load()} (other processes on the machine share its ${cpus().length} cores)\n`)
 const top = rows.find(row => row.clients === 1000)
 if (top !== undefined) {
-  const ok = top.rss < RSS_TARGET_MB && top.reserved === 1000
+  const ok = top.rss < RSS_TARGET_MB && top.reserved >= 1000
   process.stdout.write(`\ntarget: 1,000 concurrent reservations under ${RSS_TARGET_MB} MB RSS: ${ok ? 'met' : 'NOT met'} (${fmt(top.rss)} MB, ${top.reserved} held)\n`)
   if (!ok) process.exitCode = 1
 }

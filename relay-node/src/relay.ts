@@ -156,6 +156,11 @@ export class RelayNode {
       reservations: () => node.services.relay.reservations.size,
       circuits: () => openCircuits(node.getConnections())
     })
+    // a reservation without a connection cannot be used (CONNECT needs one), so a peer that
+    // leaves frees its slot now rather than when the reservation would expire
+    node.addEventListener('peer:disconnect', event => {
+      node.services.relay.reservations.delete(event.detail)
+    })
     for (const addr of config.bootstrap) void this.keepBootstrapping(multiaddr(addr))
     if (this.origin !== undefined) void this.announcePublished()
     this.status = 'ok'

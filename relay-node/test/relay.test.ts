@@ -158,13 +158,20 @@ describe('reservation caps', () => {
     }
   })
 
-  it('refuses the over-cap reservation with RESERVATION_REFUSED when only the global cap is hit', async () => {
+  it('refuses the over-cap reservation with RESERVATION_REFUSED when only the global cap is hit, and frees a slot when its holder leaves', async () => {
     const relay = await startRelay(['--max-reservations', '1', '--max-reservations-per-ip', '100'])
     const clients: Array<Libp2p<ClientServices>> = []
     try {
       for (let i = 0; i < 2; i++) clients.push(await createClient())
       assert.equal(await reserve(clients[0] as Libp2p, relay.ws), RelayStatus.OK)
       assert.equal(await reserve(clients[1] as Libp2p, relay.ws), RelayStatus.RESERVATION_REFUSED)
+      // a peer that disconnects frees its slot at once
+      await (clients[0] as Libp2p).stop()
+      await eventually(async () => {
+        const health = await (await fetch(`${relay.http}/health`)).json() as { reservations: number }
+        return health.reservations === 0 ? true : undefined
+      }, 'the departed peer\'s reservation being dropped')
+      assert.equal(await reserve(clients[1] as Libp2p, relay.ws), RelayStatus.OK)
     } finally {
       await Promise.all(clients.map(async client => { await client.stop() }))
       await relay.stop()
