@@ -92,7 +92,7 @@ function page (host: PageApiHost, origin = SITE) {
     const m = await answer
     if (m.t === 'head') {
       const w = waiting.get(id)!
-      w.stream = new IncomingStream(n => { channel.port2.postMessage({ t: 'credit', id, n }) }, () => { channel.port2.postMessage({ t: 'cancel', id }) })
+      w.stream = new IncomingStream(n => { channel.port2.postMessage({ t: 'credit', id, n }) }, () => { channel.port2.postMessage({ t: 'cancel', id }) }, { implicitWindow: true })
     }
     return m
   }

@@ -84,3 +84,26 @@ test('transferable never hands over a buffer shared with other bytes', () => {
   assert.notEqual(buffer, whole.buffer)
   assert.deepEqual([...new Uint8Array(buffer)], [2, 3])
 })
+
+test('with an implicit window the sender starts at once and still stops after one window', async () => {
+  const channel = new MessageChannel()
+  const src = source(100)
+  const out = new OutgoingStream(src.stream, STREAM_WINDOW)
+  channel.port1.onmessage = event => { if ((event.data as { t: string }).t === 'credit') out.credit((event.data as { n: number }).n) }
+  let granted = 0
+  const incoming = new IncomingStream(n => { granted += n; channel.port2.postMessage({ t: 'credit', n }) }, () => {}, { implicitWindow: true })
+  channel.port2.onmessage = event => { incoming.push((event.data as { bytes: ArrayBuffer }).bytes) }
+  const sent: number[] = []
+  void out.run(bytes => { sent.push(bytes.byteLength); channel.port1.postMessage({ bytes }, [bytes]) }, 5000)
+  await new Promise(resolve => setTimeout(resolve, 50))
+  assert.equal(granted, 0) // nothing asked for yet, yet a window is on its way
+  assert.equal(sent.length, STREAM_WINDOW)
+  const reader = incoming.stream.getReader()
+  assert.equal((await reader.read()).value?.[0], 0)
+  await new Promise(resolve => setTimeout(resolve, 50))
+  assert.equal(granted, 1)
+  assert.equal(sent.length, STREAM_WINDOW + 1)
+  await reader.cancel()
+  out.cancel()
+  channel.port1.close()
+})

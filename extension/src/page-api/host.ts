@@ -23,7 +23,7 @@ import { OriginStatsBook } from './origin-stats.ts'
 import type { PageApiDb } from './page-db.ts'
 import { OriginRateLimit } from './rate-limit.ts'
 import { CacheTimingGuard } from './timing-guard.ts'
-import { IncomingStream, OutgoingStream } from './wire.ts'
+import { IncomingStream, OutgoingStream, STREAM_WINDOW } from './wire.ts'
 import type { NodeMessage, PlayerStreamRequest, WireError } from './wire.ts'
 import { messageId, parsePageMessage } from './wire-schema.ts'
 
@@ -201,7 +201,7 @@ export class PageApiHost {
     })
     const firstTime = !(await this.timing.seen(origin, opened.manifestCid.toString()))
     const pacer = this.timing.pacer(startedAt, firstTime)
-    const out = new OutgoingStream(opened.body)
+    const out = new OutgoingStream(opened.body, STREAM_WINDOW) // the receiver's first window is implicit
     streams.set(id, out)
     const { status, headers } = head as ContentHead
     send({ t: 'head', id, status, headers })

@@ -96,7 +96,8 @@ class NodeConnection {
         const id = message.id
         pending.body = new IncomingStream(
           n => { this.post({ t: 'credit', id, n }) },
-          () => { this.pending.delete(id); this.post({ t: 'cancel', id }) }
+          () => { this.pending.delete(id); this.post({ t: 'cancel', id }) },
+          { implicitWindow: true }
         )
         pending.resolve(new Response(pending.body.stream, { status: message.status, headers: message.headers }))
         break

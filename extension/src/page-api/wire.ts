@@ -68,10 +68,14 @@ export class IncomingStream {
   private failure: unknown
   private wake?: () => void
 
-  /** `grant(n)` sends credit for `n` chunks; `cancel()` tells the sender to stop. */
-  constructor (grant: (n: number) => void, cancel: () => void, window = STREAM_WINDOW) {
+  /**
+   * `grant(n)` sends credit for `n` chunks; `cancel()` tells the sender to stop. With
+   * `implicitWindow` the sender starts with a window of STREAM_WINDOW chunks without waiting for
+   * a grant (saves a round trip before the first byte); otherwise the window is granted here.
+   */
+  constructor (grant: (n: number) => void, cancel: () => void, options: { implicitWindow?: boolean } = {}) {
     this.stream = new ReadableStream<Uint8Array>({
-      start: () => { grant(window) },
+      start: () => { if (options.implicitWindow !== true) grant(STREAM_WINDOW) },
       pull: async controller => {
         while (this.queue.length === 0 && !this.ended && this.failure === undefined) await new Promise<void>(resolve => { this.wake = resolve })
         const next = this.queue.shift()
@@ -123,8 +127,10 @@ export class OutgoingStream {
   private wake?: () => void
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>
 
-  constructor (source: ReadableStream<Uint8Array>) {
+  /** `initialCredit`: chunks the receiver lets us send before its first grant (STREAM_WINDOW when it uses `implicitWindow`). */
+  constructor (source: ReadableStream<Uint8Array>, initialCredit = 0) {
     this.reader = source.getReader()
+    this.credits = initialCredit
   }
 
   credit (n: number): void {

@@ -78,7 +78,7 @@ export async function playerStreamResponse (request: Request): Promise<Response>
       const answer = event.data as NodeMessage
       switch (answer.t) {
         case 'head':
-          body = new IncomingStream(n => { port.postMessage({ t: 'credit', id: 0, n }) }, () => { port.postMessage({ t: 'cancel', id: 0 }); port.close() })
+          body = new IncomingStream(n => { port.postMessage({ t: 'credit', id: 0, n }) }, () => { port.postMessage({ t: 'cancel', id: 0 }); port.close() }, { implicitWindow: true })
           resolve(new Response(body.stream, { status: answer.status, headers: answer.headers }))
           break
         case 'chunk': body?.push(answer.bytes); break
