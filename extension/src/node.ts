@@ -137,6 +137,9 @@ export interface Published {
 
 type Network = HeliaWithLibp2p<any>
 
+/** Verified manifests remembered in memory. */
+const MAX_MEMO_MANIFESTS = 256
+
 /** Maximum errors kept for the popup. */
 const MAX_ERRORS = 20
 
@@ -367,6 +370,19 @@ export class PeerloomNode {
     return { answers: JSON.parse(JSON.stringify(answers, (_key, value: unknown) => typeof value === 'bigint' ? value.toString() : value)) as unknown, receipts: this.rewards.receiptStatus() }
   }
 
+  /** Verified manifests by CID (immutable bytes): a cached one is not read and checked again. */
+  private readonly manifests = new Map<string, Manifest>()
+
+  private async manifestOf (session: ContentSession, cid: CID, options: { signal?: AbortSignal }): Promise<Manifest> {
+    const key = cid.toString()
+    const known = this.manifests.get(key)
+    if (known !== undefined && this.cache?.has(cid) === true) return known
+    const manifest = decodeManifest(await session.get(cid, options))
+    this.manifests.set(key, manifest)
+    if (this.manifests.size > MAX_MEMO_MANIFESTS) this.manifests.delete(this.manifests.keys().next().value as string)
+    return manifest
+  }
+
   private session (): ContentSession {
     const libp2p = this.libp2p()
     const network = this.network as Network
@@ -406,7 +422,7 @@ export class PeerloomNode {
       session.pin(parsed.manifest)
       session.discover(parsed.manifest)
       const getOptions = options.signal === undefined ? {} : { signal: options.signal }
-      let manifest = decodeManifest(await session.get(parsed.manifest, getOptions))
+      let manifest = await this.manifestOf(session, parsed.manifest, getOptions)
       let opened = parsed.manifest
       // receipts for verified bytes from peers, from the first block on (sent once a grant is held)
       receipts = this.rewards.track(session.stats, manifest.contentId)
