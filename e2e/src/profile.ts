@@ -84,11 +84,11 @@ export class Profile {
       args: chromiumArgs(),
       viewport: { width: 420, height: 760 }
     })
-    const worker = this.context.serviceWorkers()[0] ?? await this.context.waitForEvent('serviceworker', { timeout: 15_000 })
+    const worker = this.context.serviceWorkers()[0] ?? await this.context.waitForEvent('serviceworker', { timeout: 60_000 })
     this.extensionId = new URL(worker.url()).host
     this.page = await this.context.newPage()
     await this.page.goto(`chrome-extension://${this.extensionId}/popup.html`)
-    await this.waitFor(async () => (await this.status()).state === 'running', 30_000, 'node running')
+    await this.waitFor(async () => (await this.status()).state === 'running', 60_000, 'node running')
   }
 
   /** Closes the browser (the profile directory stays). */

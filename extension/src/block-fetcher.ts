@@ -105,6 +105,8 @@ export class ContentSession {
   private discoveryStartedAt = Date.now()
 
   private readonly streams: BlockStreamPool
+  /** Cache writes still in progress. */
+  private readonly writes = new Set<Promise<void>>()
 
   constructor (components: BlockFetcherComponents) {
     this.components = components
@@ -378,7 +380,9 @@ export class ContentSession {
     }
     this.components.onReceived(source, bytes.length)
     // the reader need not wait for IndexedDB: the cache books the bytes at once, so its cap holds
-    this.components.cache.put(cid, bytes).catch(err => { this.components.onCacheError(err) })
+    const write = this.components.cache.put(cid, bytes).catch(err => { this.components.onCacheError(err) })
+    this.writes.add(write)
+    void write.finally(() => this.writes.delete(write))
     return bytes
   }
 
@@ -394,6 +398,11 @@ export class ContentSession {
       // a busy peer's rest period (or the hedge delay) ends without an event
       setTimeout(resolve, Math.max(1, Math.min(250, atMostMs)))
     })
+  }
+
+  /** Resolves once every block fetched so far has been written to the cache (or failed to be). */
+  async flush (): Promise<void> {
+    await Promise.all([...this.writes])
   }
 
   /** Peers this session has connections to and has not dropped. */

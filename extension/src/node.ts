@@ -468,6 +468,7 @@ export class PeerloomNode {
           try {
             const next = await chunks.next()
             if (next.done === true) {
+              await session.flush() // the reader learns "done" only once what it fetched is in the cache
               streamController.close()
               finish(end === manifest.size && start === 0)
             } else {
