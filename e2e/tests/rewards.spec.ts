@@ -103,17 +103,26 @@ test('rewards: gated content fetched from a donor through the page API; the dono
         const page = await openSite(b, site.url)
         expect((await connectAnswering(b, page, 'allow')).peerId).toBe(bStatus.peerId)
 
+        // B has no gateway: the manifest and every block come from A, once the relay lists A (with
+        // the WebRTC address B dials) as their provider
+        const manifestCid = printed.link.slice('peerloom://'.length)
+        await b.waitFor(async () => {
+          for (const cid of [manifestCid, printed.root]) {
+            const response = await fetch(`${devnet.relay.http}/routing/v1/providers/${cid}`)
+            if (!response.ok) return false
+            const { Providers: providers } = await response.json() as { Providers?: Array<{ ID: string, Addrs?: string[] }> }
+            if (!(providers ?? []).some(p => p.ID === aStatus.peerId && (p.Addrs ?? []).some(addr => addr.includes('/webrtc')))) return false
+          }
+          return true
+        }, 30_000, 'the relay to list A, with its WebRTC address, as a provider')
+
         // without a pass: refused, and the page learns why
         const refused = await fetchInPage(page, printed.link)
-        expect(refused.error?.code).toBe(5011)
+        expect(refused.error?.code, refused.error?.message).toBe(5011)
         expect(refused.error?.message).toBe(`needs at least 1 DevnetPass (ERC-721 ${deployment.pass as string}); ${bStatus.address as string} holds 0`)
 
         // with a pass: the content, entirely from A
         await (await pass.getFunction('mint')(bStatus.address)).wait()
-        await b.waitFor(async () => {
-          const response = await fetch(`${devnet.relay.http}/routing/v1/providers/${printed.root}`)
-          return response.ok && (await response.text()).includes(aStatus.peerId as string)
-        }, 20_000, 'the relay to list A as a provider')
         // it plays in the page's player frame (the site's SDK picks up the connection on a reload)
         await page.reload()
         await page.waitForFunction(() => document.documentElement.dataset.ready === 'true')

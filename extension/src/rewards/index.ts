@@ -36,6 +36,8 @@ const RECEIPT_ACCOUNTS = 'receiptAccounts'
 
 /** How often receipts are sent while bytes arrive. @default 2_000 */
 export const RECEIPT_INTERVAL_MS = 2_000
+/** How often receipts still owed (server offline, chain unreadable) are sent again. @default 30_000 */
+export const RECEIPT_RETRY_MS = 30_000
 
 export interface RewardsInit {
   settings: () => NodeSettings
@@ -64,6 +66,7 @@ export class Rewards {
   private server?: ReceiptServer
   private client?: ReceiptClient
   private readonly publishers = new Map<string, string>()
+  private retryTimer?: ReturnType<typeof setInterval>
 
   constructor (init: RewardsInit) {
     this.init = init
@@ -115,11 +118,15 @@ export class Rewards {
       ...(this.init.onError === undefined ? {} : { onError: this.init.onError })
     })
     await this.client.start()
-    // receipts still owed from before a restart go out once the servers are reachable again
-    void this.client.flush().catch(err => { this.init.onError?.(err) })
+    // receipts still owed (from before a restart, or refused as `unavailable`) go out once the servers can take them
+    const client = this.client
+    void client.flush().catch(err => { this.init.onError?.(err) })
+    this.retryTimer = setInterval(() => { void client.flush().catch(err => { this.init.onError?.(err) }) }, RECEIPT_RETRY_MS)
   }
 
   async detach (): Promise<void> {
+    clearInterval(this.retryTimer)
+    this.retryTimer = undefined
     await this.server?.stop().catch(() => {})
     this.server = undefined
     this.client = undefined
