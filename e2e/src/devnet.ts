@@ -83,7 +83,9 @@ export async function startRelay (options: RelayOptions): Promise<RelayProcess> 
           clearTimeout(timer)
           resolve(parsed)
         }
-      } catch {}
+      } catch {
+        // a log line that merely starts with "{"
+      }
     })
     child.once('exit', code => {
       clearTimeout(timer)

@@ -22,6 +22,8 @@ export interface Fixtures {
 }
 
 export const test = base.extend<Fixtures>({
+  // Playwright reads the first parameter's destructuring to find dependencies: this fixture has none
+  // eslint-disable-next-line no-empty-pattern
   devnet: async ({}, use) => {
     const devnet = await startDevnet()
     await use(devnet)

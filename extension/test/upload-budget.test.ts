@@ -36,7 +36,7 @@ test('over any window, bytes granted stay within burst + rate × time', () => {
 })
 
 test('refunds return reserved tokens, capped at the burst', () => {
-  let now = 0
+  const now = 0
   const budget = new UploadBudget({ rateBytesPerSec: 1000, burstBytes: 1000, maxConnections: 1, now: () => now })
   assert.equal(budget.reserve(1500), 500)
   budget.refund(1500)
