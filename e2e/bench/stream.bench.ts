@@ -225,3 +225,4 @@ if (args.out !== undefined) {
   await writeFile(args.out, `${table}\n`)
   say(`written to ${args.out}`)
 }
+process.exit(0) // Playwright and child-process handles would otherwise keep the process alive
