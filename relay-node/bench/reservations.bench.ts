@@ -5,7 +5,7 @@
  * worker opens relayed connections to the reserved clients for a few seconds to count
  * circuit setups per second. Method and results: bench/README.md.
  *
- * Options (environment): BENCH_LEVELS="100,500,1000", BENCH_WORKERS=2, BENCH_IN_FLIGHT=20
+ * Options (environment): BENCH_LEVELS="100,500,1000", BENCH_WORKERS=2, BENCH_IN_FLIGHT=10
  * (reservations in flight per worker), BENCH_DIAL_SECONDS=8, BENCH_DIALERS=4,
  * BENCH_DIAL_CONCURRENCY=4 (dials in flight per dialer).
  */
@@ -20,7 +20,7 @@ import type { WorkerReply, WorkerRequest } from './client-worker.ts'
 
 const LEVELS = (process.env.BENCH_LEVELS ?? '100,500,1000').split(',').map(Number)
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2)
-const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 20)
+const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 10)
 const DIAL_SECONDS = Number(process.env.BENCH_DIAL_SECONDS ?? 8)
 const DIALERS = Number(process.env.BENCH_DIALERS ?? 4)
 const DIAL_CONCURRENCY = Number(process.env.BENCH_DIAL_CONCURRENCY ?? 4)
