@@ -112,7 +112,8 @@ export class Peerloom {
         return await viaExtension(this.provider!)
       } catch (err) {
         if (!this.isRefusal(err)) throw err
-        this.refused = true
+        // a refusal (4001) stands until the next connect(); "not connected yet" (4100) only sends this call to the gateway
+        if ((err as { code?: number }).code === ErrorCode.USER_REJECTED) this.refused = true
       }
     }
     return await viaGateway()

@@ -4,7 +4,7 @@ import { MemoryBlockstore } from 'blockstore-core'
 import { Wallet } from 'ethers'
 import {
   ChunkCipher, createManifest, encodeManifest, formatLink, importSealedFile, manifestCid, randomBytes, signManifest, toHex,
-  UnauthorizedError, ErrorCode, ANNOUNCE_EVENT, REQUEST_EVENT
+  UnauthorizedError, UserRejectedError, ErrorCode, ANNOUNCE_EVENT, REQUEST_EVENT
 } from '@peerloom/shared'
 import type { PeerloomProvider } from '@peerloom/shared'
 import { startTestGateway } from '../../../shared/test/support/gateway.ts'
@@ -58,7 +58,7 @@ test('with the extension, calls go to it; a refusal falls back to the gateway', 
   const calls: string[] = []
   const provider = {
     isPeerloom: true,
-    connect: async () => { calls.push('connect'); throw new UnauthorizedError('no consent') },
+    connect: async () => { calls.push('connect'); throw new UserRejectedError('the user said no') },
     fetch: async () => { calls.push('fetch'); throw new UnauthorizedError('no consent') },
     stats: async () => { calls.push('stats'); return { origin: 'x', fetches: 9, bytesDelivered: 0, bytesFromPeers: 0, bytesFromOrigin: 0, published: 0, bytesPublished: 0 } }
   } as unknown as PeerloomProvider
@@ -67,8 +67,10 @@ test('with the extension, calls go to it; a refusal falls back to the gateway', 
   assert.equal((await peerloom.stats()).fetches, 9)
   const response = await peerloom.fetch(link)
   assert.deepEqual(new Uint8Array(await response.arrayBuffer()), data)
-  assert.equal(peerloom.mode, 'gateway')
+  assert.equal(peerloom.mode, 'extension', 'not being connected yet (4100) is not a refusal')
   assert.deepEqual(calls, ['stats', 'fetch'])
+  assert.deepEqual(await peerloom.connect(), { peerId: null }, 'a refused connect resolves without a peer id')
+  assert.equal(peerloom.mode, 'gateway')
   const strict = new Peerloom(provider, null, { gateways: [gateway.url], fallbackOnRefusal: false })
   await assert.rejects(strict.fetch(link), { code: ErrorCode.UNAUTHORIZED })
 })
