@@ -17,9 +17,9 @@ export const BLOCK_REQUEST_TIMEOUT_MS = 8_000
 
 /**
  * Block requests kept in flight to one peer (each on its own stream, i.e. its own data channel).
- * @default 8
+ * @default 16
  */
-export const PER_PEER_INFLIGHT = 8
+export const PER_PEER_INFLIGHT = 16
 
 /**
  * Failures (errors, stalls, refusals) after which a peer is no longer asked for a content's blocks.
@@ -29,9 +29,9 @@ export const PEER_FAILURE_LIMIT = 2
 
 /**
  * Chunks a range read fetches ahead of the one it is opening.
- * @default 12
+ * @default 24
  */
-export const RANGE_READ_AHEAD = 12
+export const RANGE_READ_AHEAD = 24
 
 /**
  * How long a provider lookup through the relays may take.

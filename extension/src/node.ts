@@ -249,6 +249,9 @@ export class PeerloomNode {
         denyDialMultiaddr: async (ma: Multiaddr) => isPrivate(ma) && !relayHosts.some(host => ma.toString().startsWith(host))
       },
       connectionManager: { maxConnections: 64 },
+      // a slow ping on a loaded machine must not tear down the relay connection: the relay keeps
+      // the half-closed one and refuses circuits to us through it; real losses close the transport
+      connectionMonitor: { abortConnectionOnPingFailure: false },
       services: {
         identify: identify(),
         ping: ping(),

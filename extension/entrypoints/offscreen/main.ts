@@ -37,7 +37,8 @@ const ready = (async () => {
 void installPageApi(ready.then(({ node }) => node))
 
 chrome.runtime.onMessage.addListener((message: { to?: string, method?: unknown, params?: unknown }, sender, sendResponse) => {
-  if (message?.to !== 'offscreen' || sender.id !== chrome.runtime.id) return false
+  // only the service worker forwards requests here (it checked that they came from the extension's own pages)
+  if (message?.to !== 'offscreen' || sender.id !== chrome.runtime.id || sender.url !== chrome.runtime.getURL('/background.js')) return false
   ready.then(async ({ node, transfers }) => await handleNodeRequest(node, transfers, { method: message.method, params: message.params }))
     .then(sendResponse, (err: Error) => { sendResponse({ ok: false, error: { code: 4900, message: err.message } }) })
   return true
