@@ -88,6 +88,7 @@ function extensionRendererRssMiB (userDataDir: string): number {
 async function main (): Promise<void> {
   globalSetup()
   const started = Date.now()
+  const loadBefore = (await import('node:os')).loadavg().map(l => l.toFixed(1)).join(' ')
   const devnet = await startDevnet()
   const baselineServer = await serveBaselinePage()
   const profiles: Profile[] = []
@@ -168,7 +169,17 @@ async function main (): Promise<void> {
       rows.push(row)
     }
 
-    // idle memory: A's extension renderer (offscreen document + service worker) with no extension page open
+    // idle memory of a fresh node: reachable through the relay, nothing cached, no extension page open
+    const idle = await Profile.launch('bench-idle')
+    profiles.push(idle)
+    await idle.configure({ ...common, gateways: [] })
+    await idle.waitReachable()
+    await idle.page.close()
+    await new Promise(done => setTimeout(done, IDLE_MS))
+    const freshIdleRssMiB = extensionRendererRssMiB(idle.userDataDir)
+    await idle.close()
+
+    // and of A after it fetched and served everything above
     await a.page.close()
     await new Promise(done => setTimeout(done, IDLE_MS))
     const idleRssMiB = extensionRendererRssMiB(a.userDataDir)
@@ -189,8 +200,9 @@ async function main (): Promise<void> {
         nodeRuns: r.node
       })),
       coldFirstByteMs: { median: median(cold), runs: cold },
-      idleNodeRssMiB: idleRssMiB,
+      idleNodeRssMiB: { fresh: freshIdleRssMiB, afterServing: idleRssMiB },
       baselinePageJsHeapMiB: leecherHeap === undefined ? undefined : leecherHeap / MiB,
+      loadAverage: { before: loadBefore, after: (await import('node:os')).loadavg().map(l => l.toFixed(1)).join(' ') },
       durationS: (Date.now() - started) / 1000
     }
     await mkdir(join(HERE, 'results'), { recursive: true })
@@ -202,7 +214,8 @@ async function main (): Promise<void> {
     for (const s of results.sizes) console.log(`| ${s.sizeMiB} MiB | ${f(s.baselineMBps)} | ${f(s.nodeMBps)} | ${s.ratio.toFixed(2)} |`)
     console.log('')
     console.log(`cold first byte (no connection → first plaintext byte, 16 MiB file): median ${results.coldFirstByteMs.median.toFixed(0)} ms (runs: ${cold.map(c => c.toFixed(0)).join(', ')})`)
-    console.log(`idle node memory (extension renderer RSS after ${IDLE_MS / 1000} s idle): ${idleRssMiB.toFixed(0)} MiB`)
+    console.log(`idle node memory (extension renderer RSS after ${IDLE_MS / 1000} s idle, no extension page open): ${freshIdleRssMiB.toFixed(0)} MiB fresh, ${idleRssMiB.toFixed(0)} MiB for A after the runs`)
+    console.log(`load average during the run: ${loadBefore} → ${(await import('node:os')).loadavg().map(l => l.toFixed(1)).join(' ')}`)
     console.log(`medians of ${RUNS} runs; total ${results.durationS.toFixed(0)} s`)
   } finally {
     for (const profile of profiles) {
