@@ -22,7 +22,7 @@ export type WorkerRequest =
 
 export type WorkerReply =
   | { type: 'reserved', times: number[], addrs: string[], failures: string[], retries: number }
-  | { type: 'dialed', setups: number, failures: number, times: number[], seconds: number }
+  | { type: 'dialed', setups: number, failures: number, firstFailure?: string, times: number[], seconds: number }
   | { type: 'stopped' }
 
 /** How long one client may take to get its reservation before it counts as failed. @default 60_000 */
@@ -139,6 +139,7 @@ async function dial (request: Extract<WorkerRequest, { type: 'dial' }>): Promise
   const deadline = performance.now() + request.seconds * 1000
   let setups = 0
   let failures = 0
+  let firstFailure: string | undefined
   const times: number[] = []
   const started = performance.now()
   await Promise.all(dialers.flatMap(dialer => Array.from({ length: request.concurrency }, async () => {
@@ -151,12 +152,13 @@ async function dial (request: Extract<WorkerRequest, { type: 'dial' }>): Promise
         times.push(performance.now() - t0)
         setups++
         await connection.close()
-      } catch {
+      } catch (err) {
         failures++
+        firstFailure ??= (err as Error).message.split('\n')[0]
       }
     }
   })))
-  return { type: 'dialed', setups, failures, times, seconds: (performance.now() - started) / 1000 }
+  return { type: 'dialed', setups, failures, ...(firstFailure === undefined ? {} : { firstFailure }), times, seconds: (performance.now() - started) / 1000 }
 }
 
 process.on('message', (message: WorkerRequest) => {

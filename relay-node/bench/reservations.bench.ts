@@ -149,6 +149,7 @@ async function level (clients: number): Promise<Row> {
     const cpu2 = cpuSeconds(pid)
     const dialed = await dialer.ask({ type: 'dial', targets: addrs, seconds: DIAL_SECONDS, dialers: DIALERS, concurrency: DIAL_CONCURRENCY }, 'dialed')
     const dialCpu = cpuSeconds(pid) - cpu2
+    if (dialed.failures > 0) process.stderr.write(`  ${dialed.failures} relayed dials failed, e.g. ${dialed.firstFailure ?? ''}\n`)
     return {
       clients,
       reserved: health.reservations,
