@@ -9,6 +9,7 @@
 import { execFileSync, execSync } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -77,12 +78,24 @@ async function baselinePage (url: string, relay: string): Promise<{ browser: Bro
   return { browser, page, info }
 }
 
-/** RSS (MiB) of the Chromium renderer that hosts a profile's extension (offscreen document + service worker). */
-function extensionRendererRssMiB (userDataDir: string): number {
-  const lines = execSync('ps -eo rss=,args=', { maxBuffer: 16 * MiB }).toString().split('\n')
+interface ProcessMemory {
+  /** Resident set, including pages shared with the zygote and other renderers. */
+  rssMiB: number
+  /** Proportional set: shared pages divided among the processes sharing them. */
+  pssMiB: number
+  /** Pages only this process uses. */
+  privateMiB: number
+}
+
+/** Memory of the Chromium renderer that hosts a profile's extension (offscreen document + service worker). */
+function extensionRendererMemory (userDataDir: string): ProcessMemory {
+  const lines = execSync('ps -eo pid=,args=', { maxBuffer: 16 * MiB }).toString().split('\n')
   const hits = lines.filter(l => l.includes(`--user-data-dir=${userDataDir}`) && l.includes('--extension-process'))
   if (hits.length !== 1) throw new Error(`expected one extension process for ${userDataDir}, found ${hits.length}`)
-  return Number(hits[0]?.trim().split(/\s+/)[0]) / 1024
+  const pid = hits[0]?.trim().split(/\s+/)[0] as string
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
+  const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(rollup)?.[1] ?? Number.NaN)
+  return { rssMiB: kib('Rss') / 1024, pssMiB: kib('Pss') / 1024, privateMiB: (kib('Private_Clean') + kib('Private_Dirty')) / 1024 }
 }
 
 async function main (): Promise<void> {
@@ -176,13 +189,13 @@ async function main (): Promise<void> {
     await idle.waitReachable()
     await idle.page.close()
     await new Promise(done => setTimeout(done, IDLE_MS))
-    const freshIdleRssMiB = extensionRendererRssMiB(idle.userDataDir)
+    const freshIdle = extensionRendererMemory(idle.userDataDir)
     await idle.close()
 
     // and of A after it fetched and served everything above
     await a.page.close()
     await new Promise(done => setTimeout(done, IDLE_MS))
-    const idleRssMiB = extensionRendererRssMiB(a.userDataDir)
+    const afterServing = extensionRendererMemory(a.userDataDir)
     a.page = await a.context.newPage()
     await a.page.goto(`chrome-extension://${a.extensionId}/popup.html`)
     const leecherHeap = await leecher.page.evaluate(() => (window as any).node.memory()) as number | undefined
@@ -200,7 +213,7 @@ async function main (): Promise<void> {
         nodeRuns: r.node
       })),
       coldFirstByteMs: { median: median(cold), runs: cold },
-      idleNodeRssMiB: { fresh: freshIdleRssMiB, afterServing: idleRssMiB },
+      idleNodeMemory: { fresh: freshIdle, afterServing },
       baselinePageJsHeapMiB: leecherHeap === undefined ? undefined : leecherHeap / MiB,
       loadAverage: { before: loadBefore, after: (await import('node:os')).loadavg().map(l => l.toFixed(1)).join(' ') },
       durationS: (Date.now() - started) / 1000
@@ -214,7 +227,8 @@ async function main (): Promise<void> {
     for (const s of results.sizes) console.log(`| ${s.sizeMiB} MiB | ${f(s.baselineMBps)} | ${f(s.nodeMBps)} | ${s.ratio.toFixed(2)} |`)
     console.log('')
     console.log(`cold first byte (no connection → first plaintext byte, 16 MiB file): median ${results.coldFirstByteMs.median.toFixed(0)} ms (runs: ${cold.map(c => c.toFixed(0)).join(', ')})`)
-    console.log(`idle node memory (extension renderer RSS after ${IDLE_MS / 1000} s idle, no extension page open): ${freshIdleRssMiB.toFixed(0)} MiB fresh, ${idleRssMiB.toFixed(0)} MiB for A after the runs`)
+    const mem = (m: ProcessMemory): string => `PSS ${m.pssMiB.toFixed(0)} MiB (private ${m.privateMiB.toFixed(0)}, RSS ${m.rssMiB.toFixed(0)})`
+    console.log(`idle node memory (extension renderer after ${IDLE_MS / 1000} s idle, no extension page open): fresh ${mem(freshIdle)}; A after the runs ${mem(afterServing)}`)
     console.log(`load average during the run: ${loadBefore} → ${(await import('node:os')).loadavg().map(l => l.toFixed(1)).join(' ')}`)
     console.log(`medians of ${RUNS} runs; total ${results.durationS.toFixed(0)} s`)
   } finally {
