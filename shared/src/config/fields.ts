@@ -1,6 +1,5 @@
 /** Field schemas shared by the relay's and the extension's configuration. */
 import { z } from 'zod'
-import { isAddress } from 'ethers'
 
 /** A multiaddr string; full parsing happens where @multiformats/multiaddr is loaded. */
 export const multiaddrString = z.string().regex(/^(\/[\w.:%-]+)+\/?$/, 'must be a multiaddr such as /ip4/127.0.0.1/tcp/4002/ws')
@@ -12,8 +11,6 @@ export const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$/
 /** An http(s) URL. */
 export const httpUrl = z.string().url('must be a URL').refine(value => /^https?:\/\//.test(value), 'must be an http:// or https:// URL')
 
-/** A 0x Ethereum address. */
-export const address = z.string().refine(value => isAddress(value), 'must be a 0x Ethereum address')
 
 /** A positive whole number of bytes. */
 export const byteCount = (min: number) => z.number().int('must be a whole number').min(min, `must be at least ${min}`).max(Number.MAX_SAFE_INTEGER)

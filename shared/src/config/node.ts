@@ -1,6 +1,10 @@
 /** Settings of the extension's node, edited in Options and stored per install. */
 import { z } from 'zod'
-import { address, byteCount, httpUrl, multiaddrString } from './fields.ts'
+import { isAddress } from 'ethers'
+import { byteCount, httpUrl, multiaddrString } from './fields.ts'
+
+/** A 0x Ethereum address (the relay's config needs none, so ethers stays out of it). */
+const address = z.string().refine(value => isAddress(value), 'must be a 0x Ethereum address')
 
 const MiB = 1024 * 1024
 
