@@ -26,9 +26,11 @@ if (process.env.PEERLOOM_NETNS === undefined && process.platform === 'linux') {
 const steps = [
   { name: 'typecheck', cmd: ['npm', 'run', 'typecheck'] },
   { name: 'lint', cmd: ['npm', 'run', 'lint'] },
-  ...['shared', 'contracts', 'relay-node', 'extension', 'extension/sdk'].map(ws => ({ name: ws, cmd: ['npm', 'test', '-w', ws], when: () => existsSync(`${root}/${ws}/test`) })),
+  // by package name: `-w extension` would also select the nested extension/sdk workspace
+  ...[['shared', '@peerloom/shared'], ['contracts', '@peerloom/contracts'], ['relay-node', '@peerloom/relay-node'], ['extension', '@peerloom/extension'], ['extension/sdk', '@peerloom/sdk']]
+    .map(([dir, pkg]) => ({ name: dir, cmd: ['npm', 'test', '-w', pkg], when: () => existsSync(`${root}/${dir}/test`) })),
   { name: 'devnet', cmd: ['npm', 'start', '--', '--check', '--fresh', '--state', '.tmp/devnet-check'] },
-  { name: 'e2e', cmd: ['npm', 'test', '-w', 'e2e'], when: () => existsSync(`${root}/e2e/playwright.config.ts`) }
+  { name: 'e2e', cmd: ['npm', 'test', '-w', '@peerloom/e2e'], when: () => existsSync(`${root}/e2e/playwright.config.ts`) }
 ].filter(step => only.length === 0 || only.includes(step.name))
 
 function count (output) {
