@@ -51,3 +51,10 @@ export function concatBytes (parts: readonly Uint8Array[]): Uint8Array {
   }
   return out
 }
+
+/** Reads a byte stream to the end: one part is returned as is, several are concatenated. */
+export async function collectBytes (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = []
+  for await (const part of source) parts.push(part)
+  return parts.length === 1 ? parts[0] as Uint8Array : concatBytes(parts)
+}

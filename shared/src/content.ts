@@ -24,6 +24,7 @@ import type { ReadableStorage } from 'ipfs-unixfs-exporter'
 import type { CID } from 'multiformats/cid'
 import { ChunkCipher, TAG_BYTES, assertChunkSize, chunkCount, chunksForRange, sealedChunkLength } from './cipher.ts'
 import { IntegrityError } from './errors.ts'
+import { collectBytes } from './bytes.ts'
 import { assertRange } from './range.ts'
 
 /** How many chunks `openRange` fetches ahead of the one it is decrypting. */
@@ -154,20 +155,7 @@ export function unixfsChunkReader (blockstore: ReadableStorage, root: CID, size:
     }
     if (file.type !== 'file' && file.type !== 'raw') throw new IntegrityError(`ciphertext root ${root.toString()} is a ${file.type}, not a file`)
     const length = sealedChunkLength(index, size, chunkSize)
-    const parts: Uint8Array[] = []
-    let total = 0
-    for await (const part of file.content({ offset: index * stride, length, ...options })) {
-      parts.push(part)
-      total += part.length
-    }
-    if (parts.length === 1 && total === length) return parts[0] as Uint8Array
-    const out = new Uint8Array(total)
-    let offset = 0
-    for (const part of parts) {
-      out.set(part, offset)
-      offset += part.length
-    }
-    return out
+    return await collectBytes(file.content({ offset: index * stride, length, ...options }))
   }
 }
 

@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { FsBlockstore } from 'blockstore-fs'
 import type { CID } from 'multiformats/cid'
-import { BadManifestError, NotFoundError, decodeManifest } from '@peerloom/shared'
+import { BadManifestError, NotFoundError, collectBytes, decodeManifest } from '@peerloom/shared'
 import type { Manifest } from '@peerloom/shared'
 import { DATA_FILES } from '../constants.ts'
 import { linksOf, parseCid, verifyBlock } from './blocks.ts'
@@ -22,23 +22,6 @@ export interface PublishedRecord {
   size: number
   blocks: number
   publishedAt: string
-}
-
-async function collect (source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = []
-  let length = 0
-  for await (const part of source) {
-    parts.push(part)
-    length += part.length
-  }
-  if (parts.length === 1) return parts[0] as Uint8Array
-  const out = new Uint8Array(length)
-  let offset = 0
-  for (const part of parts) {
-    out.set(part, offset)
-    offset += part.length
-  }
-  return out
 }
 
 export class OriginStore {
@@ -66,7 +49,7 @@ export class OriginStore {
   /** The block's bytes; NotFoundError when the origin does not hold it. */
   async get (cid: CID, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
     if (!await this.blockstore.has(cid, options)) throw new NotFoundError(`the origin does not hold block ${cid.toString()}`)
-    return await collect(this.blockstore.get(cid, options))
+    return await collectBytes(this.blockstore.get(cid, options))
   }
 
   /** Verifies `bytes` against `cid`, then stores them. */
