@@ -4,6 +4,7 @@ import type { BrowserContext, Page, Worker } from 'playwright-core'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import type { TransferState } from '../../extension/src/transfers.ts'
 
 export const EXTENSION_DIR = resolve(import.meta.dirname, '..', '..', '.output', 'chrome-mv3')
 export const CHROMIUM = process.env.PEERLOOM_CHROMIUM ?? '/usr/bin/chromium'
@@ -19,19 +20,8 @@ export function chromiumArgs (extensionDir = EXTENSION_DIR): string[] {
   ]
 }
 
-export interface TransferState {
-  id: string
-  link: string
-  size?: number
-  bytes: number
-  startedAt: number
-  firstByteMs?: number
-  lastByteMs?: number
-  finishedAt?: number
-  sha256?: string
-  error?: { code: number, message: string, data?: Record<string, unknown> }
-  stats?: { fromPeers: number, fromOrigin: number, fromCache: number, perPeer: Record<string, number>, droppedPeers: Record<string, string> }
-}
+/** A transfer as the extension's test hook reports it (the extension's own type). */
+export type { TransferState }
 
 export interface NodeStatus {
   state: string
