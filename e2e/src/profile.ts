@@ -16,7 +16,9 @@ export function chromiumArgs (extensionDir = EXTENSION_DIR): string[] {
     `--load-extension=${extensionDir}`,
     '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream'
+    '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
+    // extra flags for debugging, e.g. PEERLOOM_CHROMIUM_FLAGS=--remote-debugging-port=9333 to profile the offscreen document
+    ...(process.env.PEERLOOM_CHROMIUM_FLAGS?.split(' ').filter(Boolean) ?? [])
   ]
 }
 

@@ -21,6 +21,21 @@ export interface BlockCacheInit {
   now?: () => number
 }
 
+/**
+ * Bytes of blocks written in one transaction at most.
+ * @default 16 MiB
+ */
+const MAX_BATCH_BYTES = 16 * 1024 * 1024
+
+interface QueuedWrite {
+  key: string
+  bytes: Uint8Array
+  entry: LedgerEntry
+  victims: string[]
+  resolve: () => void
+  reject: (err: unknown) => void
+}
+
 export interface CacheStats {
   usedBytes: number
   capBytes: number
@@ -35,8 +50,11 @@ export class BlockCache {
   private readonly now: () => number
   private readonly persistIntervalMs: number
   private touched = new Set<string>()
-  /** Keys booked in the ledger whose write has not finished yet. */
-  private readonly writing = new Set<string>()
+  /** Blocks booked in the ledger whose write has not finished yet; readers get them from here. */
+  private readonly writing = new Map<string, Uint8Array>()
+  /** Writes waiting for the next transaction. */
+  private readonly queue: QueuedWrite[] = []
+  private committing = false
   private timer?: ReturnType<typeof setInterval>
   private diskFullAt?: number
   private userCap: number
@@ -75,7 +93,7 @@ export class BlockCache {
   async get (cid: CID): Promise<Uint8Array | undefined> {
     const key = cid.toString()
     if (!this.ledger.has(key)) return undefined
-    const bytes = await this.db.get('blocks', key)
+    const bytes = this.writing.get(key) ?? await this.read(key)
     if (bytes === undefined) {
       if (!this.writing.has(key)) this.ledger.remove(key)
       return undefined
@@ -83,6 +101,11 @@ export class BlockCache {
     this.ledger.touch(key, this.now())
     this.touched.add(key)
     return bytes
+  }
+
+  private async read (key: string): Promise<Uint8Array | undefined> {
+    const value = await this.db.get('blocks', key)
+    return value instanceof Blob ? new Uint8Array(await value.arrayBuffer()) : value
   }
 
   /**
@@ -95,18 +118,16 @@ export class BlockCache {
       this.ledger.touch(key, this.now())
       return
     }
-    // a view into a larger buffer would store the whole buffer
-    const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
     try {
-      await this.write(key, owned)
+      await this.write(key, bytes)
     } catch (err) {
       if (!isQuotaError(err)) throw err
       // the browser's quota or the disk ran out below our cap: shrink to what fits and retry once
       this.diskFullAt = this.ledger.used
       // if even deleting fails, the retry below reports the quota error
-      await this.evict(this.ledger.oldest(Math.max(owned.length * 4, Math.floor(this.ledger.used / 10)))).catch(() => {})
+      await this.evict(this.ledger.oldest(Math.max(bytes.length * 4, Math.floor(this.ledger.used / 10)))).catch(() => {})
       try {
-        await this.write(key, owned)
+        await this.write(key, bytes)
       } catch (again) {
         if (!isQuotaError(again)) throw again
         throw new QuotaExceededError(`the disk is full: the browser refused to store more than ${formatBytes(this.ledger.used)} of cache; free disk space or lower the cache cap in Options`, { cause: again, data: { used: this.ledger.used } })
@@ -122,15 +143,12 @@ export class BlockCache {
     const removed = victims.map(victim => [victim, this.ledger.remove(victim)] as const)
     const entry = { bytes: bytes.length, lastUsed: this.now() }
     this.ledger.add(key, entry.bytes, entry.lastUsed)
-    this.writing.add(key)
+    this.writing.set(key, bytes)
     try {
-      const tx = this.db.transaction(['blocks', 'blockMeta'], 'readwrite')
-      const blocks = tx.objectStore('blocks')
-      const meta = tx.objectStore('blockMeta')
-      const requests: Array<Promise<unknown>> = []
-      for (const victim of victims) requests.push(blocks.delete(victim), meta.delete(victim))
-      requests.push(blocks.put(bytes, key), meta.put(entry, key))
-      await Promise.all([...requests, tx.done])
+      await new Promise<void>((resolve, reject) => {
+        this.queue.push({ key, bytes, entry, victims, resolve, reject })
+        this.scheduleCommit()
+      })
     } catch (err) {
       this.ledger.remove(key)
       for (const [victim, old] of removed) if (old !== undefined) this.ledger.add(victim, old.bytes, old.lastUsed)
@@ -139,6 +157,57 @@ export class BlockCache {
       this.writing.delete(key)
     }
     for (const victim of victims) this.touched.delete(victim)
+  }
+
+  private scheduleCommit (): void {
+    if (this.committing) return
+    this.committing = true
+    // writes that arrive while a transaction commits go together in the next one (group commit)
+    queueMicrotask(() => { void this.commitQueued() })
+  }
+
+  private async commitQueued (): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.takeBatch()
+      try {
+        await this.commit(batch)
+        for (const item of batch) item.resolve()
+      } catch (err) {
+        // undo in reverse order: a later write may have evicted an earlier one of the same batch
+        for (const item of batch.reverse()) item.reject(err)
+      }
+    }
+    this.committing = false
+  }
+
+  private async commit (batch: QueuedWrite[]): Promise<void> {
+    // a cache may lose its last writes in a power cut; it need not pay a disk flush per block
+    const tx = this.db.transaction(['blocks', 'blockMeta'], 'readwrite', { durability: 'relaxed' })
+    const work: Array<Promise<unknown>> = [tx.done]
+    try {
+      const blocks = tx.objectStore('blocks')
+      const meta = tx.objectStore('blockMeta')
+      for (const { key, bytes, entry, victims } of batch) {
+        for (const victim of victims) work.push(blocks.delete(victim), meta.delete(victim))
+        // a Blob is stored as a reference to its bytes: no serialised copy inside the record
+        work.push(blocks.put(new Blob([bytes as Uint8Array<ArrayBuffer>]), key), meta.put(entry, key))
+      }
+    } catch (err) {
+      // abort() throws when the transaction already finished (it was aborted under us): nothing to undo then
+      try { tx.abort() } catch { /* finished */ }
+      work.push(Promise.reject(err))
+    }
+    await Promise.all(work)
+  }
+
+  private takeBatch (): QueuedWrite[] {
+    let bytes = 0
+    let count = 0
+    while (count < this.queue.length && (count === 0 || bytes + (this.queue[count] as QueuedWrite).bytes.length <= MAX_BATCH_BYTES)) {
+      bytes += (this.queue[count] as QueuedWrite).bytes.length
+      count++
+    }
+    return this.queue.splice(0, count)
   }
 
   private async evict (keys: string[]): Promise<void> {

@@ -7,6 +7,7 @@ import { lpStream } from '@libp2p/utils'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import { RateLimitedError } from '@peerloom/shared'
 import { CID } from 'multiformats/cid'
+import { Uint8ArrayList } from 'uint8arraylist'
 import type { BlockCache } from './block-cache.ts'
 import { BlockStatus } from './block-protocol.ts'
 import { BLOCK_PROTOCOL, MAX_BLOCK_BYTES } from './constants.ts'
@@ -105,10 +106,8 @@ export class BlockServer {
         await lp.write(Uint8Array.of(BlockStatus.NOT_SERVING), { signal })
         return
       }
-      const message = new Uint8Array(1 + block.length)
-      message[0] = BlockStatus.OK
-      message.set(block, 1)
-      await lp.write(message, { signal })
+      // the status byte and the block go out as one message without copying the block
+      await lp.write(new Uint8ArrayList(Uint8Array.of(BlockStatus.OK), block), { signal })
       onServed(client, block.length)
     } finally {
       budget.releaseSlot(client)

@@ -19,7 +19,8 @@ export interface ContentRecord {
 }
 
 export interface StateSchema extends DBSchema {
-  blocks: { key: string, value: Uint8Array }
+  /** Blobs; Uint8Arrays in caches written before blocks were stored as Blobs. */
+  blocks: { key: string, value: Blob | Uint8Array }
   blockMeta: { key: string, value: LedgerEntry }
   kv: { key: string, value: unknown }
   meter: { key: string, value: ClientUsage }
