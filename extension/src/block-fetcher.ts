@@ -15,7 +15,8 @@ import { BlockRefusedError, BlockStatus, BlockStreamPool } from './block-protoco
 import type { BlockStream } from './block-protocol.ts'
 import {
   BLOCK_REQUEST_TIMEOUT_MS, ORIGIN_REQUEST_TIMEOUT_MS, PEER_FAILURE_LIMIT, PER_PEER_INFLIGHT,
-  PROVIDER_DIAL_TIMEOUT_MS, PROVIDER_LOOKUP_TIMEOUT_MS, MAX_BLOCK_BYTES, PROVIDER_DIAL_GRACE_MS, PROVIDER_DIAL_ATTEMPTS, PROVIDER_DIAL_BACKOFF_MS
+  PROVIDER_DIAL_TIMEOUT_MS, PROVIDER_LOOKUP_TIMEOUT_MS, MAX_BLOCK_BYTES, PROVIDER_DIAL_GRACE_MS, PROVIDER_DIAL_ATTEMPTS, PROVIDER_DIAL_BACKOFF_MS,
+  ORIGIN_HEAD_BLOCKS_WHILE_DIALING, ORIGIN_HEAD_ONLY_MS
 } from './constants.ts'
 
 /** Throws IntegrityError unless `bytes` hash to `cid` (sha2-256, the only hash Peerloom content uses). */
@@ -68,6 +69,11 @@ export interface FetchStats {
   /** Requests that failed (other than "not found"), with the last error per peer. */
   failedRequests: number
   lastErrors: Record<string, string>
+  /**
+   * Providers a lookup named, per peer id: ms from the first cache miss until the lookup named
+   * it and until a direct connection was up (absent if none was made), and the dial attempts.
+   */
+  dials: Record<string, { foundMs: number, connectedMs?: number, attempts: number }>
 }
 
 interface ProviderState {
@@ -89,11 +95,14 @@ const SPECULATIVE_MISS = 'does not hold this content'
  * root once known); `get` returns verified blocks; `close` releases pins and streams.
  */
 export class ContentSession {
-  readonly stats: FetchStats = { fromPeers: 0, fromOrigin: 0, fromCache: 0, perPeer: {}, droppedPeers: {}, streamsOpened: 0, failedRequests: 0, lastErrors: {} }
+  readonly stats: FetchStats = { fromPeers: 0, fromOrigin: 0, fromCache: 0, perPeer: {}, droppedPeers: {}, streamsOpened: 0, failedRequests: 0, lastErrors: {}, dials: {} }
   private readonly components: BlockFetcherComponents
   private readonly providers = new Map<string, ProviderState>()
   private readonly dialing = new Set<string>()
   private readonly inflight = new Map<string, Promise<Uint8Array>>()
+  /** Fetches under way, in the order they were asked for (the reader's order). */
+  private readonly queued = new Set<number>()
+  private nextFetch = 0
   private readonly pinned: CID[] = []
   private readonly controller = new AbortController()
   private lookups = 0
@@ -156,6 +165,7 @@ export class ContentSession {
           if (id === this.components.selfId || known !== undefined || this.dialing.has(id)) continue
           if (!provider.multiaddrs.some(ma => ma.toString().includes('/webrtc'))) continue // relays and origins speak bitswap/HTTP, not our protocol
           this.dialing.add(id)
+          this.stats.dials[id] = { foundMs: Date.now() - this.discoveryStartedAt, attempts: 0 }
           this.lookups++ // a pending dial keeps the session from giving up on peers
           dials.push(this.connect(provider).finally(() => {
             this.dialing.delete(id)
@@ -179,9 +189,12 @@ export class ContentSession {
       if (attempt > 0) await new Promise(resolve => setTimeout(resolve, PROVIDER_DIAL_BACKOFF_MS * 2 ** (attempt - 1)))
       if (this.closed) return
       const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PROVIDER_DIAL_TIMEOUT_MS)])
+      const id = provider.id.toString()
+      const dial = this.stats.dials[id]
+      if (dial !== undefined) dial.attempts++
       try {
         const connection = await this.components.dialProvider(provider, { signal })
-        const id = provider.id.toString()
+        if (dial !== undefined) dial.connectedMs = Date.now() - this.discoveryStartedAt
         this.providers.set(id, { id, connection, inflight: 0, failures: 0, restUntil: 0 })
         return
       } catch (err) {
@@ -209,7 +222,13 @@ export class ContentSession {
     const key = cid.toString()
     let pending = this.inflight.get(key)
     if (pending === undefined) {
-      pending = this.fetch(cid).finally(() => this.inflight.delete(key))
+      const order = this.nextFetch++
+      this.queued.add(order)
+      pending = this.fetch(cid, order).finally(() => {
+        this.inflight.delete(key)
+        this.queued.delete(order)
+        this.notify()
+      })
       this.inflight.set(key, pending)
     }
     if (options.signal === undefined) return await pending
@@ -222,7 +241,17 @@ export class ContentSession {
     })
   }
 
-  private async fetch (cid: CID): Promise<Uint8Array> {
+  /** True when the fetch `order` is among the first `count` still under way. */
+  private isHead (order: number, count: number): boolean {
+    let ahead = 0
+    for (const other of this.queued) {
+      if (other === order) return true
+      if (++ahead >= count) return false
+    }
+    return false
+  }
+
+  private async fetch (cid: CID, order: number): Promise<Uint8Array> {
     const tried = new Set<string>()
     let originFailed: unknown
     while (true) {
@@ -243,7 +272,9 @@ export class ContentSession {
       const waitingForPeers = this.lookups > 0 || this.hasUsable(tried, true)
       // peers being looked up get the hedge delay (from the first miss) before the origin is asked; found providers still being dialled a little more
       const hedgeAt = this.discoveryStartedAt + this.hedgeDelay() + (this.dialing.size > 0 && this.hedgeDelay() > 0 ? PROVIDER_DIAL_GRACE_MS : 0)
-      if (originFailed === undefined && (!waitingForPeers || (this.usableCount() === 0 && Date.now() >= hedgeAt))) {
+      // a found provider still being dialled: the origin serves what the reader waits on, the rest waits for the peer
+      const headOnly = this.dialing.size > 0 && Date.now() < hedgeAt + ORIGIN_HEAD_ONLY_MS && !this.isHead(order, ORIGIN_HEAD_BLOCKS_WHILE_DIALING)
+      if (originFailed === undefined && (!waitingForPeers || (this.usableCount() === 0 && Date.now() >= hedgeAt && !headOnly))) {
         // nobody to ask right now: the origin, if one is configured
         try {
           const bytes = await this.fromOrigin(cid)
@@ -257,7 +288,7 @@ export class ContentSession {
         const why = originFailed === undefined ? '' : `; origin: ${(originFailed as Error).message}`
         throw new NotFoundError(`no peer and no origin delivered block ${cid.toString()} (asked ${tried.size} peer(s)${why})`, { data: { cid: cid.toString() } })
       }
-      await this.changed(originFailed === undefined && this.usableCount() === 0 ? hedgeAt - Date.now() : undefined)
+      await this.changed(originFailed === undefined && this.usableCount() === 0 && Date.now() < hedgeAt ? hedgeAt - Date.now() : undefined)
     }
   }
 

@@ -48,6 +48,14 @@ export const PROVIDER_LOOKUP_TIMEOUT_MS = 4_000
 export const PROVIDER_DIAL_GRACE_MS = 1_200
 
 /**
+ * Past the dial grace, while found providers are still being dialled, the origin serves only the
+ * blocks the reader waits on first (this many; read-ahead waits for the peers), for at most
+ * `ORIGIN_HEAD_ONLY_MS`. A slow dial then costs the origin a few blocks, not the whole transfer.
+ * @default 2 / 4_000
+ */
+export const ORIGIN_HEAD_BLOCKS_WHILE_DIALING = 2
+export const ORIGIN_HEAD_ONLY_MS = 4_000
+/**
  * How long a dial to a provider (WebRTC through a relay) may take.
  * @default 10_000
  */

@@ -260,37 +260,41 @@ test('concurrent writes share transactions; a refused transaction books none of 
   const cap = 200 * 1024
   const cache = new BlockCache({ db, capBytes: cap, persistIntervalMs: 60_000 })
   await cache.start()
-  const blocks = await Promise.all(Array.from({ length: 10 }, async (_, i) => await block(40 * 1024, 80 + i)))
-  const transaction = db.transaction.bind(db)
-  let writeTransactions = 0
-  let refuse = false
-  ;(db as { transaction: unknown }).transaction = ((...args: Parameters<typeof transaction>) => {
-    if (args[1] === 'readwrite') writeTransactions++
-    if (refuse && args[1] === 'readwrite') throw new DOMException('the backing store failed', 'UnknownError')
-    return transaction(...args)
-  }) as typeof transaction
-  // four at once: one transaction; a block being written is readable before its transaction commits
-  const first = blocks.slice(0, 4).map(b => cache.put(b.cid, b.bytes))
-  assert.deepEqual(await cache.get(blocks[0]!.cid), blocks[0]!.bytes)
-  await Promise.all(first)
-  assert.equal(writeTransactions, 1)
-  // six more under a 200 KiB cap: some evict earlier blocks, some evict blocks of the same batch
-  refuse = true
-  const second = await Promise.allSettled(blocks.slice(4).map(b => cache.put(b.cid, b.bytes)))
-  assert.ok(second.every(r => r.status === 'rejected' && (r.reason as Error).message === 'the backing store failed'))
-  assert.equal(writeTransactions, 2)
-  // nothing of the refused batch is booked and every block it would have evicted is back
-  assert.equal(cache.stats().usedBytes, 4 * 40 * 1024)
-  for (const b of blocks.slice(0, 4)) assert.ok(cache.has(b.cid))
-  for (const b of blocks.slice(4)) assert.ok(!cache.has(b.cid))
-  refuse = false
-  for (const b of blocks.slice(4)) await cache.put(b.cid, b.bytes)
-  assert.ok(cache.stats().usedBytes <= cap)
-  await cache.stop()
   const reopened = new BlockCache({ db, capBytes: cap, persistIntervalMs: 60_000 })
-  await reopened.start()
-  assert.equal(reopened.stats().usedBytes, cache.stats().usedBytes)
-  for (const b of blocks) if (reopened.has(b.cid)) assert.deepEqual(await reopened.get(b.cid), b.bytes)
-  assert.deepEqual(await reopened.get(blocks[9]!.cid), blocks[9]!.bytes)
-  await reopened.stop()
+  try {
+    const blocks = await Promise.all(Array.from({ length: 10 }, async (_, i) => await block(40 * 1024, 80 + i)))
+    const transaction = db.transaction.bind(db)
+    let writeTransactions = 0
+    let refuse = false
+    ;(db as { transaction: unknown }).transaction = ((...args: Parameters<typeof transaction>) => {
+      if (args[1] === 'readwrite') writeTransactions++
+      if (refuse && args[1] === 'readwrite') throw new DOMException('the backing store failed', 'UnknownError')
+      return transaction(...args)
+    }) as typeof transaction
+    // four at once: one transaction; a block being written is readable before its transaction commits
+    const first = blocks.slice(0, 4).map(b => cache.put(b.cid, b.bytes))
+    assert.deepEqual(await cache.get(blocks[0]!.cid), blocks[0]!.bytes)
+    await Promise.all(first)
+    assert.equal(writeTransactions, 1)
+    // six more under a 200 KiB cap: some evict earlier blocks, some evict blocks of the same batch
+    refuse = true
+    const second = await Promise.allSettled(blocks.slice(4).map(b => cache.put(b.cid, b.bytes)))
+    assert.ok(second.every(r => r.status === 'rejected' && (r.reason as Error).message === 'the backing store failed'))
+    assert.equal(writeTransactions, 2)
+    // nothing of the refused batch is booked and every block it would have evicted is back
+    assert.equal(cache.stats().usedBytes, 4 * 40 * 1024)
+    for (const b of blocks.slice(0, 4)) assert.ok(cache.has(b.cid))
+    for (const b of blocks.slice(4)) assert.ok(!cache.has(b.cid))
+    refuse = false
+    for (const b of blocks.slice(4)) await cache.put(b.cid, b.bytes)
+    assert.ok(cache.stats().usedBytes <= cap)
+    await cache.stop()
+    await reopened.start()
+    assert.equal(reopened.stats().usedBytes, cache.stats().usedBytes)
+    for (const b of blocks) if (reopened.has(b.cid)) assert.deepEqual(await reopened.get(b.cid), b.bytes)
+    assert.deepEqual(await reopened.get(blocks[9]!.cid), blocks[9]!.bytes)
+  } finally {
+    await cache.stop()
+    await reopened.stop()
+  }
 })

@@ -19,7 +19,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { BlockCache } from '../src/block-cache.ts'
 import { ContentSession } from '../src/block-fetcher.ts'
 import type { ProviderInfo } from '../src/block-fetcher.ts'
-import { PROVIDER_DIAL_GRACE_MS } from '../src/constants.ts'
+import { ORIGIN_HEAD_BLOCKS_WHILE_DIALING, PROVIDER_DIAL_GRACE_MS } from '../src/constants.ts'
 import { openStateDb } from '../src/state-db.ts'
 
 const HEDGE_MS = 300
@@ -83,6 +83,39 @@ test('a provider that was found but is still being dialled gets the dial grace t
   assert.ok(waited >= HEDGE_MS + PROVIDER_DIAL_GRACE_MS - 5, `origin asked after ${waited} ms`)
   await stop()
   gw.close()
+})
+
+test('while a found provider is still being dialled, the origin serves only the blocks the reader waits on first', async () => {
+  const blocks = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+    const data = new Uint8Array(4096).fill(10 + i)
+    return { data, cid: CID.createV1(raw.code, await sha256.digest(data)) }
+  }))
+  const served: string[] = []
+  let open = 0
+  let most = 0
+  const server = createServer((req, res) => {
+    const block = blocks.find(b => req.url?.includes(b.cid.toString()))
+    open++
+    most = Math.max(most, open)
+    setTimeout(() => {
+      open--
+      served.push(block?.cid.toString() ?? '?')
+      res.writeHead(200, { 'content-type': 'application/vnd.ipld.raw' }).end(block?.data)
+    }, 60)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { session, stop } = await setup(async function * () { yield provider }, never, `http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+  try {
+    session.discover(blocks[0]!.cid)
+    // the reader asks for all eight at once (read-ahead); each resolves with its own bytes
+    const got = await Promise.all(blocks.map(async b => await session.get(b.cid)))
+    got.forEach((bytes, i) => { assert.deepEqual(bytes, blocks[i]!.data) })
+    assert.equal(most, ORIGIN_HEAD_BLOCKS_WHILE_DIALING)
+    assert.deepEqual(served.slice(0, 2).sort(), blocks.slice(0, 2).map(b => b.cid.toString()).sort()) // the reader's order
+  } finally {
+    await stop()
+    server.close()
+  }
 })
 
 test('when the lookup finds nobody, the origin is asked at once', async () => {
