@@ -87,6 +87,28 @@ interface ProcessMemory {
   privateMiB: number
 }
 
+/**
+ * CPU time (ms, user + system) used so far by every live process whose command line contains
+ * one of `markers`: a path's browsers with all their processes (browser, renderers, network
+ * service). Read before and after a run, the difference is the CPU that run cost.
+ */
+function cpuMs (markers: string[]): number {
+  const ticksPerSecond = Number(execSync('getconf CLK_TCK').toString().trim())
+  let total = 0
+  for (const line of execSync('ps -eo pid=,args=', { maxBuffer: 16 * MiB }).toString().split('\n')) {
+    const match = /^\s*(\d+)\s+(.*)$/.exec(line)
+    if (match === null || !markers.some(m => (match[2] as string).includes(m))) continue
+    try {
+      // fields after the command name: state is 3rd, utime 14th and stime 15th of the whole line
+      const fields = readFileSync(`/proc/${match[1] as string}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+      total += (Number(fields[11]) + Number(fields[12])) * 1000 / ticksPerSecond
+    } catch {
+      // the process exited between ps and the read
+    }
+  }
+  return total
+}
+
 /** Memory of the Chromium renderer that hosts a profile's extension (offscreen document + service worker). */
 function extensionRendererMemory (userDataDir: string): ProcessMemory {
   const lines = execSync('ps -eo pid=,args=', { maxBuffer: 16 * MiB }).toString().split('\n')
@@ -162,18 +184,29 @@ async function main (): Promise<void> {
     profiles.push(b)
     await b.configure({ ...common, gateways: [] })
     await b.waitReachable()
+    // drive A and B from a static extension page (the consent prompt, with no request): the popup's live
+    // dashboard would share the extension process's main thread with the node; the baseline pages render nothing
+    for (const p of [a, b]) await p.page.goto(`chrome-extension://${p.extensionId}/prompt.html`)
     // warm-up of both paths (connection set up, JIT warm); not counted
     await b.fetchAll(warmup.link, 180_000)
     await leecher.page.evaluate(async r => await (window as any).node.fetch(r), warmup.root)
 
-    const rows: Array<{ sizeMiB: number, baseline: number[], node: number[] }> = []
+    // CPU is counted per path over all processes of its two browsers (the baseline's come from chromium.launch)
+    const baselineCpu = ['playwright_chromiumdev_profile']
+    const nodeCpu = [`--user-data-dir=${a.userDataDir}`, `--user-data-dir=${b.userDataDir}`]
+    const rows: Array<{ sizeMiB: number, baseline: number[], node: number[], baselineCpu: number[], nodeCpu: number[] }> = []
     for (const [size, list] of runsBySize) {
-      const row = { sizeMiB: size, baseline: [] as number[], node: [] as number[] }
+      const row = { sizeMiB: size, baseline: [] as number[], node: [] as number[], baselineCpu: [] as number[], nodeCpu: [] as number[] }
       for (const [run, file] of list.entries()) {
+        let cpuBefore = cpuMs(baselineCpu)
         const base = await leecher.page.evaluate(async r => await (window as any).node.fetch(r), file.root) as { bytes: number, ms: number }
+        row.baselineCpu.push((cpuMs(baselineCpu) - cpuBefore) / (base.bytes / 1e6))
         if (base.bytes < file.size) throw new Error(`baseline fetched ${base.bytes} of ${file.size} bytes`)
         row.baseline.push(mbps(base.bytes, base.ms))
+        cpuBefore = cpuMs(nodeCpu)
         const t = await b.fetchAll(file.link, 180_000)
+        // includes B hashing the whole file after the last byte (not in the timing), ≈ 3 ms per MB
+        row.nodeCpu.push((cpuMs(nodeCpu) - cpuBefore) / (t.bytes / 1e6))
         if (t.sha256 !== file.sha256 || t.lastByteMs === undefined) throw new Error(`B could not fetch: ${t.error?.message ?? 'hash mismatch'}`)
         if ((t.stats?.fromOrigin ?? 0) > 0) throw new Error('B used the origin')
         row.node.push(mbps(t.bytes, t.lastByteMs))
@@ -210,7 +243,10 @@ async function main (): Promise<void> {
         nodeMBps: median(r.node),
         ratio: median(r.node) / median(r.baseline),
         baselineRuns: r.baseline,
-        nodeRuns: r.node
+        nodeRuns: r.node,
+        baselineCpuMsPerMB: median(r.baselineCpu),
+        nodeCpuMsPerMB: median(r.nodeCpu),
+        cpuRatio: median(r.nodeCpu) / median(r.baselineCpu)
       })),
       coldFirstByteMs: { median: median(cold), runs: cold },
       idleNodeMemory: { fresh: freshIdle, afterServing },
@@ -222,9 +258,9 @@ async function main (): Promise<void> {
     await writeFile(join(HERE, 'results', 'transfer.json'), JSON.stringify(results, null, 2) + '\n')
 
     const f = (n: number): string => n.toFixed(1)
-    console.log('| content | baseline: Helia page → page (MB/s) | node path: extension A → B (MB/s) | ratio |')
-    console.log('|---|---|---|---|')
-    for (const s of results.sizes) console.log(`| ${s.sizeMiB} MiB | ${f(s.baselineMBps)} | ${f(s.nodeMBps)} | ${s.ratio.toFixed(2)} |`)
+    console.log('| content | baseline: Helia page → page (MB/s) | node path: extension A → B (MB/s) | ratio | CPU ms per MB: baseline / node path (ratio) |')
+    console.log('|---|---|---|---|---|')
+    for (const s of results.sizes) console.log(`| ${s.sizeMiB} MiB | ${f(s.baselineMBps)} | ${f(s.nodeMBps)} | ${s.ratio.toFixed(2)} | ${s.baselineCpuMsPerMB.toFixed(0)} / ${s.nodeCpuMsPerMB.toFixed(0)} (${s.cpuRatio.toFixed(2)}) |`)
     console.log('')
     console.log(`cold first byte (no connection → first plaintext byte, 16 MiB file): median ${results.coldFirstByteMs.median.toFixed(0)} ms (runs: ${cold.map(c => c.toFixed(0)).join(', ')})`)
     const mem = (m: ProcessMemory): string => `PSS ${m.pssMiB.toFixed(0)} MiB (private ${m.privateMiB.toFixed(0)}, RSS ${m.rssMiB.toFixed(0)})`
