@@ -31,4 +31,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: installing npm workspaces"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# fixes to dependencies (patches/, see its README); npm ci applies them too, this covers an existing node_modules
+node_modules/.bin/patch-package --error-on-fail >/dev/null
 echo "setup: ready (Node $have_node, $(chromium --version 2>/dev/null | head -n1))"

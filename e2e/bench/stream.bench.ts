@@ -3,14 +3,15 @@
  * loopback devnet (relay + origin processes, Chromium profiles with the built extension).
  *
  *  1. five viewers in turn (each donating once it has the content) read the same file through
- *     the page API: the share of bytes that came from peers rather than the origin;
+ *     the page API: the share of bytes that came from peers rather than the origin, over
+ *     several rounds (fresh viewers and a fresh file each round);
  *  2. video through `peerloom.player`: time to first frame, and seek latency;
  *  3. full-fetch throughput from a peer as the page sees it vs the node path (the node reading
  *     the same content from the same peer, chunks opened, as bench:transfer's path 2), alternated,
  *     with the viewer's cache cleared before each run and no origin to fall back on;
  *  4. warm time to first byte of a 1 MiB range.
  *
- *   node --import tsx bench/stream.bench.ts [--runs 5] [--size-mib 32] [--out bench/stream-results.md]
+ *   node --import tsx bench/stream.bench.ts [--runs 5] [--size-mib 32] [--viewer-mib 16] [--rounds 3] [--out bench/stream-results.md]
  */
 import { rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
@@ -21,10 +22,12 @@ import { startDevnet } from '../src/devnet.ts'
 import { Profile } from '../src/profile.ts'
 import { DEMO_VIDEO, connectAnswering, openSite, publishFile, publishRandom, startSite } from '../src/page-api.ts'
 
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'size-mib': { type: 'string', default: '32' }, 'viewer-mib': { type: 'string', default: '16' }, out: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'size-mib': { type: 'string', default: '32' }, 'viewer-mib': { type: 'string', default: '16' }, rounds: { type: 'string', default: '3' }, out: { type: 'string' } } })
 const RUNS = Math.max(5, Number(args.runs))
 const SIZE = Number(args['size-mib']) * 1024 * 1024
 const VIEWER_SIZE = Number(args['viewer-mib']) * 1024 * 1024
+/** Rounds of five viewers, each round on a file of its own. @default 3 */
+const ROUNDS = Math.max(1, Number(args.rounds))
 const MB = 1e6
 
 const say = (line: string): void => { process.stdout.write(`${line}\n`) }
@@ -71,33 +74,42 @@ const profiles: Profile[] = []
 const rows: string[] = []
 try {
   say('bench:stream: publishing…')
-  const shared = await publishRandom(devnet, VIEWER_SIZE, 'viewers.bin')
+  const files = []
+  for (let r = 0; r < ROUNDS; r++) files.push(await publishRandom(devnet, VIEWER_SIZE, `viewers-${r + 1}.bin`))
   const big = await publishRandom(devnet, SIZE, 'throughput.bin')
   const video = await publishFile(devnet, DEMO_VIDEO, 'video/webm', 'Demo video')
-  const site = await startSite(devnet, [shared, big, video])
+  const site = await startSite(devnet, [...files, big, video])
 
-  // 1. five viewers in turn
-  say('bench:stream: five viewers in turn…')
-  const viewers: Array<{ fromPeers: number, fromOrigin: number, ms: number }> = []
-  for (let i = 0; i < 5; i++) {
-    const viewer = await launch(`viewer${i + 1}`, { ...devnet.settings(), donate: true })
-    profiles.push(viewer)
-    await viewer.waitReachable()
-    const page = await openSite(viewer, site.url)
-    if ((await connectAnswering(viewer, page, 'allow')).peerId === undefined) throw new Error('consent failed')
-    const got = await pageFullFetch(page, shared.link)
-    if (got.sha256 !== shared.sha256) throw new Error(`viewer ${i + 1} read wrong bytes`)
-    const stats = await page.evaluate(async () => await window.peerloom!.stats())
-    viewers.push({ fromPeers: stats.bytesFromPeers, fromOrigin: stats.bytesFromOrigin, ms: got.ms })
-    say(`  viewer ${i + 1}: ${(stats.bytesFromPeers / MB).toFixed(1)} MB from peers, ${(stats.bytesFromOrigin / MB).toFixed(1)} MB from the origin, ${(got.ms / 1000).toFixed(2)} s`)
-    if (i < 4) await waitProvider(devnet.relay.http, shared.manifest, (await viewer.status()).peerId as string) // the next viewer can find it
+  // 1. five viewers in turn, in rounds: fresh profiles and a file of its own each round
+  say(`bench:stream: five viewers in turn, ${ROUNDS} round(s)…`)
+  const rounds: Array<Array<{ fromPeers: number, fromOrigin: number, ms: number }>> = []
+  let kept: Profile[] = []
+  for (const [r, shared] of files.entries()) {
+    const viewers: Array<{ fromPeers: number, fromOrigin: number, ms: number }> = []
+    const round: Profile[] = []
+    for (let i = 0; i < 5; i++) {
+      const viewer = await launch(`viewer${r + 1}-${i + 1}`, { ...devnet.settings(), donate: true })
+      profiles.push(viewer)
+      round.push(viewer)
+      await viewer.waitReachable()
+      const page = await openSite(viewer, site.url)
+      if ((await connectAnswering(viewer, page, 'allow')).peerId === undefined) throw new Error('consent failed')
+      const got = await pageFullFetch(page, shared.link)
+      if (got.sha256 !== shared.sha256) throw new Error(`viewer ${i + 1} read wrong bytes`)
+      const stats = await page.evaluate(async () => await window.peerloom!.stats())
+      viewers.push({ fromPeers: stats.bytesFromPeers, fromOrigin: stats.bytesFromOrigin, ms: got.ms })
+      say(`  round ${r + 1}, viewer ${i + 1}: ${(stats.bytesFromPeers / MB).toFixed(1)} MB from peers, ${(stats.bytesFromOrigin / MB).toFixed(1)} MB from the origin, ${(got.ms / 1000).toFixed(2)} s`)
+      if (i < 4) await waitProvider(devnet.relay.http, shared.manifest, (await viewer.status()).peerId as string) // the next viewer can find it
+    }
+    rounds.push(viewers)
+    // later parts need two browsers only: the last round's first two viewers
+    for (const done of r < files.length - 1 ? round : round.slice(2)) await done.close()
+    kept = round.slice(0, 2)
   }
-  const fromPeers = viewers.reduce((s, v) => s + v.fromPeers, 0)
-  const fromOrigin = viewers.reduce((s, v) => s + v.fromOrigin, 0)
-  const share = fromPeers / (fromPeers + fromOrigin)
-  // later parts need two browsers only
-  for (const extra of profiles.slice(2)) await extra.close()
-  const [a, b] = profiles as [Profile, Profile]
+  const sum = (list: Array<{ fromPeers: number, fromOrigin: number }>, key: 'fromPeers' | 'fromOrigin'): number => list.reduce((n, v) => n + v[key], 0)
+  const shareOf = (list: Array<{ fromPeers: number, fromOrigin: number }>): number => sum(list, 'fromPeers') / (sum(list, 'fromPeers') + sum(list, 'fromOrigin'))
+  const share = shareOf(rounds.flat())
+  const [a, b] = kept as [Profile, Profile]
   const bPage = await openSite(b, site.url)
 
   // 2. video
@@ -204,7 +216,7 @@ try {
     `| warm time to first byte, 1 MiB range (n=${ttfb.length}) | ${fmt(ttfb)} ms | ≤ 80 ms | ${check(median(ttfb) <= 80)} |`,
     `| video time to first frame (n=${firstFrames.length}; first load cold from the origin: ${firstFrames[0]!.toFixed(0)} ms) | ${fmt(firstFrames, 0)} ms | ≤ 1000 ms | ${check(median(firstFrames) <= 1000)} |`,
     `| seek latency, seek → next frame shown (n=${seeks.length}) | ${fmt(seeks, 0)} ms | ≤ 300 ms | ${check(median(seeks) <= 300)} |`,
-    `| 5 viewers in turn (${VIEWER_SIZE / 1024 / 1024} MiB each): bytes from peers | ${(share * 100).toFixed(1)} % (${viewers.map(v => `${(100 * v.fromPeers / (v.fromPeers + v.fromOrigin)).toFixed(0)} %`).join(', ')}) | ≥ 75 % | ${check(share >= 0.75)} |`
+    `| 5 viewers in turn (${VIEWER_SIZE / 1024 / 1024} MiB each), ${rounds.length} round(s): bytes from peers, all rounds together (each round; each viewer) | ${(share * 100).toFixed(1)} % (${rounds.map(round => `${(shareOf(round) * 100).toFixed(1)} %`).join(', ')}; ${rounds.map(round => round.map(v => (100 * v.fromPeers / (v.fromPeers + v.fromOrigin)).toFixed(0)).join('/')).join(', ')}) | ≥ 75 % | ${check(share >= 0.75)} |`
   )
   await site.stop()
 } finally {

@@ -16,7 +16,7 @@ import type { BlockStream } from './block-protocol.ts'
 import {
   BLOCK_REQUEST_TIMEOUT_MS, ORIGIN_REQUEST_TIMEOUT_MS, PEER_FAILURE_LIMIT, PER_PEER_INFLIGHT,
   PROVIDER_DIAL_TIMEOUT_MS, PROVIDER_LOOKUP_TIMEOUT_MS, MAX_BLOCK_BYTES, PROVIDER_DIAL_GRACE_MS, PROVIDER_DIAL_ATTEMPTS, PROVIDER_DIAL_BACKOFF_MS,
-  ORIGIN_HEAD_BLOCKS_WHILE_DIALING, ORIGIN_HEAD_ONLY_MS
+  ORIGIN_HEAD_BLOCKS_WHILE_DIALING, ORIGIN_HEAD_ONLY_MS, STREAM_OPEN_ALLOWANCE_MS
 } from './constants.ts'
 
 /** Throws IntegrityError unless `bytes` hash to `cid` (sha2-256, the only hash Peerloom content uses). */
@@ -298,11 +298,24 @@ export class ContentSession {
    */
   private async fromPeerHedged (provider: ProviderState, cid: CID, mayRace: boolean): Promise<{ peer?: Uint8Array | 'missing' | 'failed', origin?: Uint8Array, originError?: unknown }> {
     const delay = this.hedgeDelay() * (1 + provider.inflight)
-    const peer = this.fromPeer(provider, cid)
+    let sent = (): void => {}
+    const peer = this.fromPeer(provider, cid, () => { sent() })
     if (!mayRace || delay <= 0 || this.components.gateways().length === 0) return { peer: await peer }
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const first = await Promise.race([peer, new Promise<'hedge'>(resolve => { timer = setTimeout(() => { resolve('hedge') }, delay) })])
-    clearTimeout(timer)
+    // the hedge delay runs from when the request went out: opening a stream on a fresh connection
+    // (a data channel and a protocol negotiation) is not the peer being slow, up to a limit
+    const timers: Array<ReturnType<typeof setTimeout>> = []
+    const hedge = new Promise<'hedge'>(resolve => {
+      let started = false
+      const start = (): void => {
+        if (started) return
+        started = true
+        timers.push(setTimeout(() => { resolve('hedge') }, delay))
+      }
+      sent = start
+      timers.push(setTimeout(start, STREAM_OPEN_ALLOWANCE_MS))
+    })
+    const first = await Promise.race([peer, hedge])
+    for (const timer of timers) clearTimeout(timer)
     if (first !== 'hedge') return { peer: first }
     const origin = this.fromOrigin(cid).then(bytes => ({ bytes }), (err: unknown) => ({ err }))
     const winner = await Promise.race([peer.then(answer => ({ answer })), origin])
@@ -340,7 +353,7 @@ export class ContentSession {
   }
 
   /** The verified block, 'missing' when the peer does not hold it, 'failed' otherwise. */
-  private async fromPeer (provider: ProviderState, cid: CID): Promise<Uint8Array | 'missing' | 'failed'> {
+  private async fromPeer (provider: ProviderState, cid: CID, onSent?: () => void): Promise<Uint8Array | 'missing' | 'failed'> {
     provider.inflight++
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(BLOCK_REQUEST_TIMEOUT_MS)])
     let stream: BlockStream | undefined
@@ -348,7 +361,9 @@ export class ContentSession {
       const taken = await this.streams.take(provider.connection, { signal })
       stream = taken.stream
       if (taken.opened) this.stats.streamsOpened++
-      const bytes = await stream.request(cid, { signal })
+      const request = stream.request(cid, { signal })
+      onSent?.()
+      const bytes = await request
       await verifyBlock(cid, bytes)
       this.streams.give(provider.connection, stream)
       provider.failures = 0

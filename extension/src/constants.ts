@@ -56,6 +56,12 @@ export const PROVIDER_DIAL_GRACE_MS = 1_200
 export const ORIGIN_HEAD_BLOCKS_WHILE_DIALING = 2
 export const ORIGIN_HEAD_ONLY_MS = 4_000
 /**
+ * Time a block request may spend opening its stream (a data channel and a protocol negotiation
+ * on a fresh connection) before the per-block hedge delay starts counting anyway.
+ * @default 1_000
+ */
+export const STREAM_OPEN_ALLOWANCE_MS = 1_000
+/**
  * How long a dial to a provider (WebRTC through a relay) may take.
  * @default 10_000
  */
