@@ -301,8 +301,10 @@ export class ContentSession {
     let sent = (): void => {}
     const peer = this.fromPeer(provider, cid, () => { sent() })
     if (!mayRace || delay <= 0 || this.components.gateways().length === 0) return { peer: await peer }
-    // the hedge delay runs from when the request went out: opening a stream on a fresh connection
-    // (a data channel and a protocol negotiation) is not the peer being slow, up to a limit
+    // the hedge delay runs from when the request went out: opening a stream on a connection this
+    // session just made (a data channel and a protocol negotiation) is not the peer being slow, up
+    // to a limit; an already connected peer asked on speculation gets no allowance (its connection
+    // may be dead, and it probably does not hold the content)
     const timers: Array<ReturnType<typeof setTimeout>> = []
     const hedge = new Promise<'hedge'>(resolve => {
       let started = false
@@ -312,7 +314,8 @@ export class ContentSession {
         timers.push(setTimeout(() => { resolve('hedge') }, delay))
       }
       sent = start
-      timers.push(setTimeout(start, STREAM_OPEN_ALLOWANCE_MS))
+      if (provider.speculative === true) start()
+      else timers.push(setTimeout(start, STREAM_OPEN_ALLOWANCE_MS))
     })
     const first = await Promise.race([peer, hedge])
     for (const timer of timers) clearTimeout(timer)
