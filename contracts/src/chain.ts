@@ -20,8 +20,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { Contract, ContractFactory, getAddress } from 'ethers'
+import { Contract, ContractFactory } from 'ethers'
 import type { ContractTransactionResponse, Signer } from 'ethers'
+import { ConfigError, parseDeployment } from '@peerloom/shared'
+import type { Deployment } from '@peerloom/shared'
 import { loadArtifacts, writeAtomically } from './compile.ts'
 import type { ArtifactSet } from './compile.ts'
 import { DEFAULT_CHAIN_ID, DEFAULT_START_TIMEOUT_MS, EVM_VERSION } from './constants.ts'
@@ -142,24 +144,6 @@ export interface DeployOptions {
   artifacts?: ArtifactSet
 }
 
-/** Addresses of a deployment. ABIs are in `@peerloom/shared` (`shared/src/abi/`). */
-export interface Deployment {
-  chainId: number
-  /** PeerloomToken: the reward ERC-20; the deployer owns it and can mint. */
-  token: string
-  /** ContentRegistry: content, access policies and reward budgets. */
-  registry: string
-  /** RewardPool: claims; the EIP-712 `verifyingContract` of receipts and grants. */
-  pool: string
-  /** DevnetPass (ERC-721), owned by the deployer; absent when `devnetTokens` is false. */
-  pass?: string
-  /** DevnetBadges (ERC-1155), owned by the deployer; absent when `devnetTokens` is false. */
-  badges?: string
-  deployer: string
-  /** Block of the last deployment transaction: where indexers can start. */
-  blockNumber: number
-}
-
 /**
  * Deploys token, registry and pool from `signer` (which needs a provider) and binds the pool
  * to the registry. The deployer owns the token (and the devnet tokens); the registry ends with
@@ -209,10 +193,13 @@ export async function writeDeployment (file: string, deployment: Deployment): Pr
   await writeAtomically(file, `${JSON.stringify(deployment, null, 2)}\n`)
 }
 
-/** Reads a deployment written by {@link writeDeployment}. */
+/** Reads a deployment written by {@link writeDeployment}; ConfigError when it is not one. */
 export async function readDeployment (file: string): Promise<Deployment> {
-  const raw = JSON.parse(await readFile(file, 'utf8')) as Deployment
-  for (const key of ['token', 'registry', 'pool'] as const) raw[key] = getAddress(raw[key])
-  if (!Number.isSafeInteger(raw.chainId)) throw new Error(`${file}: chainId is missing`)
-  return raw
+  let raw: unknown
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'))
+  } catch (err) {
+    throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`, { cause: err })
+  }
+  return parseDeployment(raw, file)
 }

@@ -8,7 +8,8 @@
  *   also available browser-safe as `@peerloom/contracts/claim`.
  */
 export { startChain, deployAll, writeDeployment, readDeployment, anvilBinary } from './chain.ts'
-export type { Chain, StartChainOptions, Deployment, DeployOptions } from './chain.ts'
+export type { Chain, StartChainOptions, DeployOptions } from './chain.ts'
+export type { Deployment } from '@peerloom/shared'
 export { buildClaim, compareHex } from './claim.ts'
 export type { Claim, ContentClaim, ClaimReceipt, SignedReceiptWithGrant } from './claim.ts'
 export { loadArtifacts, compileContracts } from './compile.ts'

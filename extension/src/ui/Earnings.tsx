@@ -1,8 +1,9 @@
 /** The popup's earnings card: rewards pending, claims submitted and paid, with transaction hashes. */
-import { useEffect, useState } from 'preact/hooks'
+import { useState } from 'preact/hooks'
 import { formatUnits } from 'ethers'
 import type { Earnings as EarningsData } from '../rewards/index.ts'
 import { callNode } from './node-client.ts'
+import { usePolling } from './use-polling.ts'
 import { formatBytes, shortId } from './format.ts'
 
 /** How often the card refreshes, ms. @default 2000 */
@@ -19,19 +20,7 @@ export function Earnings () {
   const [error, setError] = useState<string>()
   const [claiming, setClaiming] = useState(false)
 
-  const refresh = async (): Promise<void> => {
-    try {
-      setData(await callNode<EarningsData & { epoch: string }>('earnings'))
-      setError(undefined)
-    } catch (err) {
-      setError((err as Error).message)
-    }
-  }
-  useEffect(() => {
-    void refresh()
-    const timer = setInterval(() => { void refresh() }, REFRESH_MS)
-    return () => { clearInterval(timer) }
-  }, [])
+  usePolling(async () => { setData(await callNode<EarningsData & { epoch: string }>('earnings')) }, REFRESH_MS, setError)
 
   const claim = async (): Promise<void> => {
     setClaiming(true)

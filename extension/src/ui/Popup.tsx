@@ -1,10 +1,11 @@
 /** The toolbar popup: is the node up, who am I, what is it doing, am I donating. */
-import { useEffect, useState } from 'preact/hooks'
+import { useState } from 'preact/hooks'
 import type { NodeStatus } from '../node.ts'
 import type { RelayStatus } from '../relay-keeper.ts'
 import type { HistorySeries } from '../transfer-history.ts'
 import type { NodeSettings } from '@peerloom/shared'
 import { nodeClient } from './node-client.ts'
+import { usePolling } from './use-polling.ts'
 import { formatBytes, formatRate, shortId } from './format.ts'
 import { TransferChart } from './TransferChart.tsx'
 import { Earnings } from './Earnings.tsx'
@@ -49,23 +50,12 @@ export function Popup () {
   const [error, setError] = useState<string>()
   const [busy, setBusy] = useState(false)
 
-  const refresh = async (): Promise<void> => {
-    try {
-      const [s, h, cfg] = await Promise.all([nodeClient.status(), nodeClient.history(60), nodeClient.settings()])
-      setStatus(s)
-      setHistory(h)
-      setSettings(cfg)
-      setError(undefined)
-    } catch (err) {
-      setError((err as Error).message)
-    }
-  }
-
-  useEffect(() => {
-    void refresh()
-    const timer = setInterval(() => { void refresh() }, REFRESH_MS)
-    return () => { clearInterval(timer) }
-  }, [])
+  const refresh = usePolling(async () => {
+    const [s, h, cfg] = await Promise.all([nodeClient.status(), nodeClient.history(60), nodeClient.settings()])
+    setStatus(s)
+    setHistory(h)
+    setSettings(cfg)
+  }, REFRESH_MS, setError)
 
   const toggleDonate = async (donate: boolean): Promise<void> => {
     setBusy(true)

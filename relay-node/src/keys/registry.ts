@@ -6,40 +6,20 @@
 import { readFile } from 'node:fs/promises'
 import { Contract, JsonRpcProvider, getAddress, isAddress } from 'ethers'
 import type { ContractTransactionResponse, Signer } from 'ethers'
-import { ChainError, ConfigError } from '@peerloom/shared'
+import { ChainError, ConfigError, parseDeployment } from '@peerloom/shared'
+import type { Deployment } from '@peerloom/shared'
 import registryAbi from '@peerloom/shared/abi/ContentRegistry.json' with { type: 'json' }
 import tokenAbi from '@peerloom/shared/abi/PeerloomToken.json' with { type: 'json' }
 
-/** The addresses a deployment file (contracts' `writeDeployment`) records. */
-export interface ChainDeployment {
-  chainId: number
-  token: string
-  registry: string
-  pool: string
-  pass?: string
-  badges?: string
-}
-
-/** Reads and checks a deployment file. */
-export async function loadDeployment (file: string): Promise<ChainDeployment> {
-  let raw: Record<string, unknown>
+/** Reads and checks a deployment file (contracts' `writeDeployment`). */
+export async function loadDeployment (file: string): Promise<Deployment> {
+  let raw: unknown
   try {
-    raw = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>
+    raw = JSON.parse(await readFile(file, 'utf8'))
   } catch (err) {
     throw new ConfigError(`--deployment: cannot read ${file}: ${(err as Error).message}`, { cause: err })
   }
-  for (const key of ['token', 'registry', 'pool'] as const) {
-    if (typeof raw[key] !== 'string' || !isAddress(raw[key])) throw new ConfigError(`--deployment: ${file} has no ${key} address`)
-  }
-  if (!Number.isSafeInteger(raw.chainId)) throw new ConfigError(`--deployment: ${file} has no chainId`)
-  return {
-    chainId: raw.chainId as number,
-    token: getAddress(raw.token as string),
-    registry: getAddress(raw.registry as string),
-    pool: getAddress(raw.pool as string),
-    ...(typeof raw.pass === 'string' ? { pass: getAddress(raw.pass) } : {}),
-    ...(typeof raw.badges === 'string' ? { badges: getAddress(raw.badges) } : {})
-  }
+  return parseDeployment(raw, `--deployment: ${file}`)
 }
 
 /** A JSON-RPC provider for a local or remote chain, without ethers' batching delay. */
@@ -125,13 +105,13 @@ async function onChain<T> (rpcUrl: string, what: string, call: () => Promise<T>)
 
 /** The ContentRegistry, read (and with a signer, written) over JSON-RPC. */
 export class Registry {
-  readonly deployment: ChainDeployment
+  readonly deployment: Deployment
   readonly rpcUrl: string
   readonly provider: JsonRpcProvider
   private readonly contract: Contract
   private readonly tokenNames = new Map<string, string>()
 
-  constructor (rpcUrl: string, deployment: ChainDeployment, provider?: JsonRpcProvider) {
+  constructor (rpcUrl: string, deployment: Deployment, provider?: JsonRpcProvider) {
     this.rpcUrl = rpcUrl
     this.deployment = deployment
     this.provider = provider ?? chainProvider(rpcUrl, deployment.chainId)
