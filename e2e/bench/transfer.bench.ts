@@ -92,8 +92,8 @@ interface ProcessMemory {
  * one of `markers`: a path's browsers with all their processes (browser, renderers, network
  * service). Read before and after a run, the difference is the CPU that run cost.
  */
+const TICKS_PER_SECOND = Number(execSync('getconf CLK_TCK').toString().trim())
 function cpuMs (markers: string[]): number {
-  const ticksPerSecond = Number(execSync('getconf CLK_TCK').toString().trim())
   let total = 0
   for (const line of execSync('ps -eo pid=,args=', { maxBuffer: 16 * MiB }).toString().split('\n')) {
     const match = /^\s*(\d+)\s+(.*)$/.exec(line)
@@ -101,7 +101,7 @@ function cpuMs (markers: string[]): number {
     try {
       // fields after the command name: state is 3rd, utime 14th and stime 15th of the whole line
       const fields = readFileSync(`/proc/${match[1] as string}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-      total += (Number(fields[11]) + Number(fields[12])) * 1000 / ticksPerSecond
+      total += (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS_PER_SECOND
     } catch {
       // the process exited between ps and the read
     }

@@ -25,15 +25,29 @@ import { openStateDb } from '../src/state-db.ts'
 const HEDGE_MS = 300
 let dbs = 0
 
-/** An origin gateway that records when each block was asked for. */
-async function origin (bytes: Uint8Array): Promise<{ url: string, asked: number[], close: () => void }> {
+/**
+ * An origin gateway that records when each block was asked for, which blocks it answered (in
+ * order), and the most requests it held at once. `content` is one block served for any CID, or
+ * blocks served by CID; each answer waits `delayMs`.
+ */
+async function origin (content: Uint8Array | Array<{ cid: CID, data: Uint8Array }>, delayMs = 0): Promise<{ url: string, asked: number[], served: string[], most: () => number, close: () => void }> {
   const asked: number[] = []
-  const server = createServer((_req, res) => {
+  const served: string[] = []
+  let open = 0
+  let most = 0
+  const server = createServer((req, res) => {
     asked.push(Date.now())
-    res.writeHead(200, { 'content-type': 'application/vnd.ipld.raw', 'content-length': bytes.length }).end(bytes)
+    open++
+    most = Math.max(most, open)
+    const block = content instanceof Uint8Array ? { cid: undefined, data: content } : content.find(b => req.url?.includes(b.cid.toString()))
+    setTimeout(() => {
+      open--
+      served.push(block?.cid?.toString() ?? '?')
+      res.writeHead(200, { 'content-type': 'application/vnd.ipld.raw', 'content-length': block?.data.length ?? 0 }).end(block?.data)
+    }, delayMs)
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, asked, close: () => { server.close() } }
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, asked, served, most: () => most, close: () => { server.close() } }
 }
 
 async function setup (providers: (signal: AbortSignal) => AsyncIterable<ProviderInfo>, dial: (signal: AbortSignal) => Promise<Connection>, gateway: string) {
@@ -90,31 +104,18 @@ test('while a found provider is still being dialled, the origin serves only the 
     const data = new Uint8Array(4096).fill(10 + i)
     return { data, cid: CID.createV1(raw.code, await sha256.digest(data)) }
   }))
-  const served: string[] = []
-  let open = 0
-  let most = 0
-  const server = createServer((req, res) => {
-    const block = blocks.find(b => req.url?.includes(b.cid.toString()))
-    open++
-    most = Math.max(most, open)
-    setTimeout(() => {
-      open--
-      served.push(block?.cid.toString() ?? '?')
-      res.writeHead(200, { 'content-type': 'application/vnd.ipld.raw' }).end(block?.data)
-    }, 60)
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { session, stop } = await setup(async function * () { yield provider }, never, `http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+  const gw = await origin(blocks, 60)
+  const { session, stop } = await setup(async function * () { yield provider }, never, gw.url)
   try {
     session.discover(blocks[0]!.cid)
     // the reader asks for all eight at once (read-ahead); each resolves with its own bytes
     const got = await Promise.all(blocks.map(async b => await session.get(b.cid)))
     got.forEach((bytes, i) => { assert.deepEqual(bytes, blocks[i]!.data) })
-    assert.equal(most, ORIGIN_HEAD_BLOCKS_WHILE_DIALING)
-    assert.deepEqual(served.slice(0, 2).sort(), blocks.slice(0, 2).map(b => b.cid.toString()).sort()) // the reader's order
+    assert.equal(gw.most(), ORIGIN_HEAD_BLOCKS_WHILE_DIALING)
+    assert.deepEqual(gw.served.slice(0, 2).sort(), blocks.slice(0, 2).map(b => b.cid.toString()).sort()) // the reader's order
   } finally {
     await stop()
-    server.close()
+    gw.close()
   }
 })
 
