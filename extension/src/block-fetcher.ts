@@ -9,6 +9,7 @@ import type { Connection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { raceSignal } from 'race-signal'
 import { equals } from 'uint8arrays/equals'
 import type { BlockCache } from './block-cache.ts'
 import { BlockRefusedError, BlockStatus, BlockStreamPool } from './block-protocol.ts'
@@ -231,14 +232,8 @@ export class ContentSession {
       })
       this.inflight.set(key, pending)
     }
-    if (options.signal === undefined) return await pending
-    const signal = options.signal
-    signal.throwIfAborted()
-    return await new Promise<Uint8Array>((resolve, reject) => {
-      const onAbort = (): void => { reject(signal.reason) }
-      signal.addEventListener('abort', onAbort, { once: true })
-      pending.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
-    })
+    // a caller that gives up stops waiting; the fetch goes on for the others sharing it
+    return await raceSignal(pending, options.signal)
   }
 
   /** True when the fetch `order` is among the first `count` still under way. */

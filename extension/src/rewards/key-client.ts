@@ -12,6 +12,7 @@ import {
 import type { Manifest, NodeSettings } from '@peerloom/shared'
 import { getAddress } from 'ethers'
 import type { Wallet } from 'ethers'
+import { raceSignal } from 'race-signal'
 import type { RewardsDb, StoredGrant } from './rewards-db.ts'
 
 /** The key service's path on an origin. */
@@ -63,14 +64,7 @@ export class KeyClient {
       pending = this.request(manifest).finally(() => { this.pending.delete(contentId) })
       this.pending.set(contentId, pending)
     }
-    if (options.signal === undefined) return await pending
-    const signal = options.signal
-    signal.throwIfAborted()
-    return await new Promise<StoredGrant>((resolve, reject) => {
-      const onAbort = (): void => { reject(signal.reason) }
-      signal.addEventListener('abort', onAbort, { once: true })
-      pending.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
-    })
+    return await raceSignal(pending, options.signal)
   }
 
   private async request (manifest: Manifest): Promise<StoredGrant> {
