@@ -10,6 +10,16 @@ export const BLOCK_PROTOCOL = '/peerloom/block/1.0.0'
 export const MAX_BLOCK_BYTES = 1024 * 1024 + 1024
 
 /**
+ * Largest message the node sends on a WebRTC data channel (a libp2p frame with its protobuf
+ * header). libp2p's default of 16 KiB cuts a 256 KiB block into 17 messages; Chromium accepts
+ * messages up to the SCTP `max-message-size` it offers, 256 KiB, and every libp2p peer
+ * reassembles frames of any size up to 4 MiB, so fewer, larger messages interoperate and cost
+ * less per byte on both ends. The margin covers the protobuf header libp2p adds.
+ * @default 256 KiB - 64
+ */
+export const DATA_CHANNEL_MESSAGE_BYTES = 256 * 1024 - 64
+
+/**
  * Time a peer gets to answer one block request before it counts as stalled.
  * @default 8_000
  */
@@ -32,6 +42,14 @@ export const PEER_FAILURE_LIMIT = 2
  * @default 24
  */
 export const RANGE_READ_AHEAD = 24
+
+/**
+ * Chunks a range read asks for at first; the window doubles per chunk opened up to
+ * RANGE_READ_AHEAD. Asking for all 24 at once would have the first chunk share a fresh
+ * connection with 23 others and arrive last among them.
+ * @default 2
+ */
+export const RANGE_READ_AHEAD_INITIAL = 2
 
 /**
  * How long a provider lookup through the relays may take.

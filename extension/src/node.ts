@@ -41,7 +41,7 @@ import { ContentSession } from './block-fetcher.ts'
 import type { FetchStats, ProviderInfo } from './block-fetcher.ts'
 import { BlockServer } from './block-server.ts'
 import { BlockStreamPool } from './block-protocol.ts'
-import { ANNOUNCE_INTERVAL_MS, PERSIST_INTERVAL_MS, RANGE_READ_AHEAD, MAX_BLOCK_BYTES, PER_PEER_INFLIGHT } from './constants.ts'
+import { DATA_CHANNEL_MESSAGE_BYTES, ANNOUNCE_INTERVAL_MS, PERSIST_INTERVAL_MS, RANGE_READ_AHEAD, RANGE_READ_AHEAD_INITIAL, MAX_BLOCK_BYTES, PER_PEER_INFLIGHT } from './constants.ts'
 import { deleteIdentity, identitySigner, loadOrCreateIdentity } from './identity.ts'
 import type { Identity } from './identity.ts'
 import { RelayKeeper } from './relay-keeper.ts'
@@ -239,7 +239,7 @@ export class PeerloomNode {
       transports: [
         webSockets(),
         circuitRelayTransport({ reservationCompletionTimeout: 10_000 }),
-        webRTC({ rtcConfiguration: { iceServers: settings.iceServers } })
+        webRTC({ rtcConfiguration: { iceServers: settings.iceServers }, dataChannel: { maxMessageSize: DATA_CHANNEL_MESSAGE_BYTES } })
       ],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
@@ -457,7 +457,7 @@ export class PeerloomNode {
       const readChunk = unixfsChunkReader(blockstore as never, root, manifest.size, manifest.chunkSize)
       const controller = new AbortController()
       if (options.signal !== undefined) options.signal.addEventListener('abort', () => { controller.abort(options.signal?.reason) }, { once: true })
-      const chunks = openRange({ cipher, size: manifest.size, chunkSize: manifest.chunkSize, start, end, readChunk, readAhead: RANGE_READ_AHEAD, signal: controller.signal })
+      const chunks = openRange({ cipher, size: manifest.size, chunkSize: manifest.chunkSize, start, end, readChunk, readAhead: RANGE_READ_AHEAD, initialReadAhead: RANGE_READ_AHEAD_INITIAL, signal: controller.signal })
       // bookkeeping for the content list: not worth delaying the first byte for
       void this.remember({ manifest: opened.toString(), root: root.toString(), name: manifest.name, size: manifest.size, published: false, lastUsed: Date.now() }).catch(err => { this.report(err) })
       const finish = (complete: boolean): void => {

@@ -298,3 +298,31 @@ test('concurrent writes share transactions; a refused transaction books none of 
     await reopened.stop()
   }
 })
+
+test('a block handed over as a view is stored as exactly its bytes; blocks stored as Blobs by earlier versions still read', async () => {
+  const db = await openStateDb(`test-${process.pid}-values`)
+  const cache = new BlockCache({ db, capBytes: 1024 * 1024, persistIntervalMs: 60_000 })
+  await cache.start()
+  const reopened = new BlockCache({ db, capBytes: 1024 * 1024, persistIntervalMs: 60_000 })
+  try {
+    const inView = await block(20 * 1024, 120)
+    const frame = new Uint8Array(inView.bytes.length + 5)
+    frame.set(inView.bytes, 1)
+    await cache.put(inView.cid, frame.subarray(1, 1 + inView.bytes.length))
+    const stored = await db.get('blocks', inView.cid.toString()) as Uint8Array
+    assert.ok(stored instanceof Uint8Array)
+    assert.equal(stored.buffer.byteLength, inView.bytes.length) // not the whole frame it came in
+    assert.deepEqual(await cache.get(inView.cid), inView.bytes)
+    // a cache written when blocks were Blobs
+    const old = await block(20 * 1024, 121)
+    await db.put('blocks', new Blob([old.bytes as Uint8Array<ArrayBuffer>]), old.cid.toString())
+    await db.put('blockMeta', { bytes: old.bytes.length, lastUsed: Date.now() }, old.cid.toString())
+    await cache.stop()
+    await reopened.start()
+    assert.deepEqual(await reopened.get(old.cid), old.bytes)
+    assert.deepEqual(await reopened.get(inView.cid), inView.bytes)
+  } finally {
+    await cache.stop()
+    await reopened.stop()
+  }
+})

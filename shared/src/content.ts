@@ -171,6 +171,12 @@ export interface OpenRangeOptions {
   readChunk: ChunkReader
   /** Chunks fetched ahead of the one being decrypted. */
   readAhead?: number
+  /**
+   * Chunks fetched at first; the window doubles with every chunk opened until it reaches
+   * `readAhead`. A small start keeps the first chunk from sharing the link with a whole window
+   * of read-ahead, so the first byte comes sooner. @default readAhead
+   */
+  initialReadAhead?: number
   signal?: AbortSignal
   /** Called with each chunk index once it is verified and opened. */
   onChunk?: (index: number, sealedBytes: number) => void
@@ -178,7 +184,7 @@ export interface OpenRangeOptions {
 
 /**
  * Yields the plaintext of [start, end), fetching and opening only the chunks it touches,
- * `readAhead` at a time, in order.
+ * in order, up to `readAhead` at a time (starting from `initialReadAhead`).
  */
 export async function * openRange (options: OpenRangeOptions): AsyncGenerator<Uint8Array> {
   const { cipher, size, chunkSize, start, end, readChunk, signal } = options
@@ -187,6 +193,7 @@ export async function * openRange (options: OpenRangeOptions): AsyncGenerator<Ui
   const span = chunksForRange(start, end, chunkSize)
   if (span === null) return
   const readAhead = Math.max(1, options.readAhead ?? DEFAULT_READ_AHEAD)
+  let window = Math.max(1, Math.min(readAhead, options.initialReadAhead ?? readAhead))
   const last = Math.min(span.last, chunkCount(size, chunkSize) - 1)
   const inflight = new Map<number, Promise<Uint8Array>>()
   const controller = new AbortController()
@@ -194,7 +201,7 @@ export async function * openRange (options: OpenRangeOptions): AsyncGenerator<Ui
   signal?.addEventListener('abort', abort, { once: true })
   let next = span.first
   const fill = (): void => {
-    while (next <= last && inflight.size < readAhead) {
+    while (next <= last && inflight.size < window) {
       const index = next++
       const pending = readChunk(index, { signal: controller.signal })
       pending.catch(() => {}) // observed when awaited below; avoid an unhandled rejection meanwhile
@@ -210,6 +217,7 @@ export async function * openRange (options: OpenRangeOptions): AsyncGenerator<Ui
       if (sealed.length !== expected) throw new IntegrityError(`chunk ${index} is ${sealed.length} bytes; the manifest implies ${expected}`)
       const plain = await cipher.open(index, sealed)
       options.onChunk?.(index, sealed.length)
+      window = Math.min(readAhead, window * 2)
       const chunkStart = index * chunkSize
       const from = Math.max(start, chunkStart) - chunkStart
       const to = Math.min(end, chunkStart + plain.length) - chunkStart

@@ -7,7 +7,7 @@ import { ChunkCipher, TAG_BYTES, MIN_CHUNK_SIZE } from '../src/cipher.ts'
 import { importSealedFile, openRange, sealChunks, unixfsChunkReader } from '../src/content.ts'
 import type { ChunkReader } from '../src/content.ts'
 import { IntegrityError, RangeNotSatisfiableError } from '../src/errors.ts'
-import { randomBytes } from '../src/bytes.ts'
+import { concatBytes, randomBytes } from '../src/bytes.ts'
 
 async function collect (source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = []
@@ -61,6 +61,23 @@ test('any range opens to exactly the same bytes and fetches only the chunks it t
     const expected = end > start ? Array.from({ length: Math.floor((end - 1) / chunkSize) - Math.floor(start / chunkSize) + 1 }, (_, i) => Math.floor(start / chunkSize) + i) : []
     assert.deepEqual(fetched.sort((x, y) => x - y), expected)
   }), { numRuns: 150 })
+})
+
+test('read-ahead starts at initialReadAhead and doubles with every chunk opened, up to readAhead', async () => {
+  const chunkSize = 1024
+  const data = randomBytes(chunkSize * 40)
+  const { cipher, read } = await publish(data, chunkSize)
+  let requested = 0
+  const counting: ChunkReader = async (index, options) => { requested = Math.max(requested, index + 1); return await read(index, options) }
+  const opened = openRange({ cipher, size: data.length, chunkSize, start: 0, end: data.length, readChunk: counting, readAhead: 12, initialReadAhead: 2 })
+  const seen: number[] = []
+  const out: Uint8Array[] = []
+  for await (const plain of opened) {
+    seen.push(requested) // chunks asked for by the time chunk `out.length` was opened
+    out.push(plain)
+  }
+  assert.deepEqual(seen.slice(0, 6), [2, 1 + 4, 2 + 8, 3 + 12, 4 + 12, 5 + 12])
+  assert.deepEqual(concatBytes(out), data)
 })
 
 test('leaf i of the UnixFS ciphertext file is exactly sealed chunk i', async () => {
