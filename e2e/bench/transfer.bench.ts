@@ -19,6 +19,7 @@ import { publishRandomFile, startDevnet } from '../src/devnet.ts'
 import type { PublishedFile } from '../src/devnet.ts'
 import globalSetup from '../src/global-setup.ts'
 import { CHROMIUM, Profile } from '../src/profile.ts'
+import { cpuMs } from './process-cpu.ts'
 
 const MiB = 1024 * 1024
 const SIZES_MIB = [16, 64]
@@ -85,28 +86,6 @@ interface ProcessMemory {
   pssMiB: number
   /** Pages only this process uses. */
   privateMiB: number
-}
-
-/**
- * CPU time (ms, user + system) used so far by every live process whose command line contains
- * one of `markers`: a path's browsers with all their processes (browser, renderers, network
- * service). Read before and after a run, the difference is the CPU that run cost.
- */
-const TICKS_PER_SECOND = Number(execSync('getconf CLK_TCK').toString().trim())
-function cpuMs (markers: string[]): number {
-  let total = 0
-  for (const line of execSync('ps -eo pid=,args=', { maxBuffer: 16 * MiB }).toString().split('\n')) {
-    const match = /^\s*(\d+)\s+(.*)$/.exec(line)
-    if (match === null || !markers.some(m => (match[2] as string).includes(m))) continue
-    try {
-      // fields after the command name: state is 3rd, utime 14th and stime 15th of the whole line
-      const fields = readFileSync(`/proc/${match[1] as string}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-      total += (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS_PER_SECOND
-    } catch {
-      // the process exited between ps and the read
-    }
-  }
-  return total
 }
 
 /** Memory of the Chromium renderer that hosts a profile's extension (offscreen document + service worker). */

@@ -423,8 +423,9 @@ export class ContentSession {
       this.stats.fromOrigin += bytes.length
     }
     this.components.onReceived(source, bytes.length)
-    // the reader need not wait for IndexedDB: the cache books the bytes at once, so its cap holds
-    const write = this.components.cache.put(cid, bytes).catch(err => { this.components.onCacheError(err) })
+    // the reader need not wait for IndexedDB: the cache books the bytes at once, so its cap holds,
+    // and may hold the write back to share a transaction with the blocks that follow
+    const write = this.components.cache.put(cid, bytes, { deferred: true }).catch(err => { this.components.onCacheError(err) })
     this.writes.add(write)
     void write.finally(() => this.writes.delete(write))
     return bytes
@@ -446,6 +447,7 @@ export class ContentSession {
 
   /** Resolves once every block fetched so far has been written to the cache (or failed to be). */
   async flush (): Promise<void> {
+    if (this.writes.size > 0) this.components.cache.commitDeferred()
     await Promise.all([...this.writes])
   }
 

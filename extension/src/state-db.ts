@@ -19,7 +19,7 @@ export interface ContentRecord {
 }
 
 export interface StateSchema extends DBSchema {
-  /** Uint8Arrays; Blobs in caches written by versions that stored blocks as Blobs. */
+  /** Blobs; Uint8Arrays in caches written before blocks were stored as Blobs. */
   blocks: { key: string, value: Blob | Uint8Array }
   blockMeta: { key: string, value: LedgerEntry }
   kv: { key: string, value: unknown }

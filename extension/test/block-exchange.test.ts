@@ -299,30 +299,82 @@ test('concurrent writes share transactions; a refused transaction books none of 
   }
 })
 
-test('a block handed over as a view is stored as exactly its bytes; blocks stored as Blobs by earlier versions still read', async () => {
+test('blocks are stored as Blobs holding exactly their bytes; Uint8Array values of earlier caches still read', async () => {
   const db = await openStateDb(`test-${process.pid}-values`)
   const cache = new BlockCache({ db, capBytes: 1024 * 1024, persistIntervalMs: 60_000 })
   await cache.start()
   const reopened = new BlockCache({ db, capBytes: 1024 * 1024, persistIntervalMs: 60_000 })
   try {
-    const inView = await block(20 * 1024, 120)
-    const frame = new Uint8Array(inView.bytes.length + 5)
-    frame.set(inView.bytes, 1)
-    await cache.put(inView.cid, frame.subarray(1, 1 + inView.bytes.length))
-    const stored = await db.get('blocks', inView.cid.toString()) as Uint8Array
-    assert.ok(stored instanceof Uint8Array)
-    assert.equal(stored.buffer.byteLength, inView.bytes.length) // not the whole frame it came in
-    assert.deepEqual(await cache.get(inView.cid), inView.bytes)
-    // a cache written when blocks were Blobs
+    // a block that arrived inside a larger frame
+    const framed = await block(20 * 1024, 120)
+    const frame = new Uint8Array(framed.bytes.length + 5)
+    frame.set(framed.bytes, 1)
+    await cache.put(framed.cid, frame.subarray(1, 1 + framed.bytes.length))
+    const stored = await db.get('blocks', framed.cid.toString())
+    assert.ok(stored instanceof Blob)
+    assert.equal(stored.size, framed.bytes.length)
+    // a cache written when blocks were stored as Uint8Array values
     const old = await block(20 * 1024, 121)
-    await db.put('blocks', new Blob([old.bytes as Uint8Array<ArrayBuffer>]), old.cid.toString())
+    await db.put('blocks', old.bytes, old.cid.toString())
     await db.put('blockMeta', { bytes: old.bytes.length, lastUsed: Date.now() }, old.cid.toString())
     await cache.stop()
     await reopened.start()
     assert.deepEqual(await reopened.get(old.cid), old.bytes)
-    assert.deepEqual(await reopened.get(inView.cid), inView.bytes)
+    assert.deepEqual(await reopened.get(framed.cid), framed.bytes)
   } finally {
     await cache.stop()
     await reopened.stop()
+  }
+})
+
+test('deferred writes wait to share a transaction until 4 MiB are queued, the delay passes, a write that is awaited comes, or a flush', async () => {
+  const db = await openStateDb(`test-${process.pid}-deferred`)
+  const transaction = db.transaction.bind(db)
+  let writeTransactions = 0
+  ;(db as { transaction: unknown }).transaction = ((...args: Parameters<typeof transaction>) => {
+    if (args[1] === 'readwrite') writeTransactions++
+    return transaction(...args)
+  }) as typeof transaction
+  const cache = new BlockCache({ db, capBytes: 64 * 1024 * 1024, persistIntervalMs: 60_000, deferredCommitMs: 60_000 })
+  await cache.start()
+  const soon = new BlockCache({ db, capBytes: 64 * 1024 * 1024, persistIntervalMs: 60_000, deferredCommitMs: 20 })
+  try {
+    const small = await Promise.all(Array.from({ length: 6 }, async (_, i) => await block(10 * 1024, 130 + i)))
+    const waiting = small.slice(0, 3).map(b => cache.put(b.cid, b.bytes, { deferred: true }))
+    await new Promise(resolve => setTimeout(resolve, 30))
+    assert.equal(writeTransactions, 0)
+    assert.deepEqual(await cache.get(small[0]!.cid), small[0]!.bytes) // readable while it waits
+    await cache.put(small[3]!.cid, small[3]!.bytes) // awaited: commits now, with the deferred ones
+    await Promise.all(waiting)
+    assert.equal(writeTransactions, 1)
+    const flushed = small.slice(4).map(b => cache.put(b.cid, b.bytes, { deferred: true }))
+    cache.commitDeferred()
+    await Promise.all(flushed)
+    assert.equal(writeTransactions, 2)
+    // 4 MiB queued: committed without waiting; the next one waits again
+    const big = await Promise.all(Array.from({ length: 17 }, async (_, i) => await block(256 * 1024, 140 + i)))
+    const full = big.slice(0, 16).map(b => cache.put(b.cid, b.bytes, { deferred: true }))
+    await Promise.all(full)
+    assert.equal(writeTransactions, 3)
+    const last = cache.put(big[16]!.cid, big[16]!.bytes, { deferred: true })
+    await new Promise(resolve => setTimeout(resolve, 30))
+    assert.equal(writeTransactions, 3)
+    cache.commitDeferred()
+    await last
+    assert.equal(writeTransactions, 4)
+    // the delay passes
+    await soon.start()
+    const late = await block(10 * 1024, 160)
+    await soon.put(late.cid, late.bytes, { deferred: true })
+    assert.equal(writeTransactions, 5)
+    await cache.stop()
+    await soon.stop()
+    const reopened = new BlockCache({ db, capBytes: 64 * 1024 * 1024, persistIntervalMs: 60_000 })
+    await reopened.start()
+    for (const b of [...small, ...big, late]) assert.deepEqual(await reopened.get(b.cid), b.bytes)
+    await reopened.stop()
+  } finally {
+    await cache.stop()
+    await soon.stop()
   }
 })
