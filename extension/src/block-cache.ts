@@ -308,6 +308,10 @@ export class BlockCache {
 
   /** Deletes every block. */
   async clear (): Promise<void> {
+    // writes still waiting for a transaction are dropped with the rest, not written after it
+    clearTimeout(this.deferredTimer)
+    this.deferredTimer = undefined
+    for (const item of this.queue.splice(0)) item.resolve()
     const tx = this.db.transaction(['blocks', 'blockMeta'], 'readwrite')
     await Promise.all([tx.objectStore('blocks').clear(), tx.objectStore('blockMeta').clear(), tx.done])
     this.ledger.clear()

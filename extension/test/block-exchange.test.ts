@@ -362,11 +362,22 @@ test('deferred writes wait to share a transaction until 4 MiB are queued, the de
     cache.commitDeferred()
     await last
     assert.equal(writeTransactions, 4)
+    // clearing the cache drops deferred writes still waiting, rather than writing them after it
+    const dropped = small.slice(0, 2).map(b => cache.put(b.cid, b.bytes, { deferred: true }))
+    await cache.clear()
+    await Promise.all(dropped)
+    assert.equal(writeTransactions, 5) // the clear itself
+    assert.equal(cache.stats().usedBytes, 0)
+    assert.equal(await db.count('blocks'), 0)
+    for (const b of [...small, ...big]) {
+      await cache.put(b.cid, b.bytes)
+      writeTransactions--
+    }
     // the delay passes
     await soon.start()
     const late = await block(10 * 1024, 160)
     await soon.put(late.cid, late.bytes, { deferred: true })
-    assert.equal(writeTransactions, 5)
+    assert.equal(writeTransactions, 6)
     await cache.stop()
     await soon.stop()
     const reopened = new BlockCache({ db, capBytes: 64 * 1024 * 1024, persistIntervalMs: 60_000 })
