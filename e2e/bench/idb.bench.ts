@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import { CHROMIUM } from '../src/profile.ts'
+import { median } from './median.ts'
 import { cpuMsByProcess } from './process-cpu.ts'
 
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 5))
@@ -54,12 +55,6 @@ window.read = async name => {
 }
 window.ready = true
 </script>`
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-}
 
 async function main (): Promise<void> {
   const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE))

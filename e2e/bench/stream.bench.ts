@@ -21,6 +21,7 @@ import buildExtension from '../src/global-setup.ts'
 import { startDevnet } from '../src/devnet.ts'
 import { Profile } from '../src/profile.ts'
 import { DEMO_VIDEO, connectAnswering, openSite, publishFile, publishRandom, startSite } from '../src/page-api.ts'
+import { median } from './median.ts'
 
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'size-mib': { type: 'string', default: '32' }, 'viewer-mib': { type: 'string', default: '16' }, rounds: { type: 'string', default: '3' }, out: { type: 'string' } } })
 const RUNS = Math.max(5, Number(args.runs))
@@ -31,7 +32,6 @@ const ROUNDS = Math.max(1, Number(args.rounds))
 const MB = 1e6
 
 const say = (line: string): void => { process.stdout.write(`${line}\n`) }
-const median = (values: number[]): number => { const s = [...values].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2 }
 const fmt = (values: number[], digits = 1): string => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`
 
 /** Reads a link to the end in the page, hashing it (as the node path hashes); ms and SHA-256. */

@@ -19,6 +19,7 @@ import { publishRandomFile, startDevnet } from '../src/devnet.ts'
 import type { PublishedFile } from '../src/devnet.ts'
 import globalSetup from '../src/global-setup.ts'
 import { CHROMIUM, Profile } from '../src/profile.ts'
+import { median } from './median.ts'
 import { cpuMs } from './process-cpu.ts'
 
 const MiB = 1024 * 1024
@@ -34,11 +35,6 @@ interface HeliaPage {
   webrtc: string[]
 }
 
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-}
 const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000)
 const log = (line: string): void => { process.stderr.write(line + '\n') }
 
