@@ -19,10 +19,12 @@
 import { importByteStream } from 'ipfs-unixfs-importer'
 import type { WritableStorage } from 'ipfs-unixfs-importer'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
-import { exporter } from 'ipfs-unixfs-exporter'
-import type { ReadableStorage } from 'ipfs-unixfs-exporter'
+import type { Blockstore } from 'interface-blockstore'
+import * as dagPb from '@ipld/dag-pb'
+import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
-import { ChunkCipher, TAG_BYTES, assertChunkSize, chunkCount, chunksForRange, sealedChunkLength } from './cipher.ts'
+import * as raw from 'multiformats/codecs/raw'
+import { ChunkCipher, TAG_BYTES, assertChunkSize, chunkCount, chunksForRange, sealedChunkLength, sealedSize } from './cipher.ts'
 import { IntegrityError } from './errors.ts'
 import { collectBytes } from './bytes.ts'
 import { assertRange } from './range.ts'
@@ -137,25 +139,101 @@ export async function importSealedFile (source: ByteSource, blockstore: Writable
 /** Returns sealed chunk `index`, already verified against its CID by whoever fetched it. */
 export type ChunkReader = (index: number, options?: { signal?: AbortSignal }) => Promise<Uint8Array>
 
+/** A file node of the ciphertext DAG: its children and where each ends, in sealed bytes. */
+interface FileNode {
+  links: CID[]
+  /** Offset just past each child, from the start of this node. */
+  ends: number[]
+}
+
+/** Deepest ciphertext DAG accepted: 1,024 links per node reach 2⁵⁰ leaves long before this. */
+const MAX_FILE_DEPTH = 8
+
+function decodeFileNode (cid: CID, bytes: Uint8Array): FileNode {
+  let node: dagPb.PBNode
+  let file: UnixFS
+  try {
+    node = dagPb.decode(bytes)
+    if (node.Data === undefined) throw new Error('no UnixFS data')
+    file = UnixFS.unmarshal(node.Data)
+  } catch (err) {
+    throw new IntegrityError(`ciphertext node ${cid.toString()} is not a UnixFS file node: ${(err as Error).message}`)
+  }
+  if (file.type !== 'file' && file.type !== 'raw') throw new IntegrityError(`ciphertext node ${cid.toString()} is a UnixFS ${file.type}, not a file`)
+  if ((file.data?.length ?? 0) > 0) throw new IntegrityError(`ciphertext node ${cid.toString()} carries data of its own; the format has raw leaves only`)
+  if (node.Links.length !== file.blockSizes.length) throw new IntegrityError(`ciphertext node ${cid.toString()} has ${node.Links.length} links but ${file.blockSizes.length} block sizes`)
+  const ends: number[] = []
+  let end = 0
+  for (const size of file.blockSizes) {
+    end += Number(size)
+    ends.push(end)
+  }
+  return { links: node.Links.map(link => link.Hash), ends }
+}
+
+/** Index of the first child whose end lies past `offset` (binary search over `ends`). */
+function childAt (ends: number[], offset: number): number {
+  let low = 0
+  let high = ends.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    if ((ends[mid] as number) <= offset) low = mid + 1
+    else high = mid
+  }
+  return low
+}
+
 /**
  * Reads sealed chunks of the ciphertext file `root` from a blockstore (a Helia blockstore
  * fetches missing blocks from the network and verifies each against its CID).
+ *
+ * Leaf *i* is sealed chunk *i* (DESIGN.md), so chunk *i* is found by walking the file's inner
+ * nodes by their block sizes straight to leaf *i*, and the leaf's bytes are returned as the
+ * blockstore gave them: one block read per chunk, no copy. Inner nodes are decoded once per
+ * reader. (A UnixFS exporter range read copies each block and also reads the leaf after the
+ * range.) A DAG that is not laid out that way is an IntegrityError.
  */
+/** What a chunk reader needs of a blockstore. */
+export type ReadableStorage = Pick<Blockstore, 'get'>
+
 export function unixfsChunkReader (blockstore: ReadableStorage, root: CID, size: number, chunkSize: number): ChunkReader {
   const stride = chunkSize + TAG_BYTES
-  let entry: ReturnType<typeof exporter> | undefined
-  return async (index, options) => {
-    entry ??= exporter(root, blockstore, options)
-    let file
-    try {
-      file = await entry
-    } catch (err) {
-      entry = undefined
-      throw err
+  const total = sealedSize(size, chunkSize)
+  const nodes = new Map<string, Promise<FileNode>>()
+  const fileNode = async (cid: CID, options?: { signal?: AbortSignal }): Promise<FileNode> => {
+    const key = cid.toString()
+    let pending = nodes.get(key)
+    if (pending === undefined) {
+      pending = collectBytes(blockstore.get(cid, options)).then(bytes => decodeFileNode(cid, bytes))
+      // a failed read (an aborted one, say) is not remembered: the next chunk read tries again
+      pending.catch(() => { nodes.delete(key) })
+      nodes.set(key, pending)
     }
-    if (file.type !== 'file' && file.type !== 'raw') throw new IntegrityError(`ciphertext root ${root.toString()} is a ${file.type}, not a file`)
+    return await pending
+  }
+  return async (index, options) => {
     const length = sealedChunkLength(index, size, chunkSize)
-    return await collectBytes(file.content({ offset: index * stride, length, ...options }))
+    let cid = root
+    let offset = index * stride // where the chunk starts inside the node `cid`
+    let span = total // the node's size
+    for (let depth = 0; depth <= MAX_FILE_DEPTH; depth++) {
+      if (cid.code === raw.code) {
+        if (offset !== 0 || span !== length) throw new IntegrityError(`leaf for chunk ${index} of ${root.toString()} spans ${span} bytes from ${offset} before the chunk; the format makes leaf ${index} exactly sealed chunk ${index} (${length} bytes)`)
+        const leaf = await collectBytes(blockstore.get(cid, options))
+        if (leaf.length !== length) throw new IntegrityError(`leaf ${cid.toString()} for chunk ${index} is ${leaf.length} bytes; its parent says ${length}`)
+        return leaf
+      }
+      if (cid.code !== dagPb.code) throw new IntegrityError(`ciphertext node ${cid.toString()} uses codec 0x${cid.code.toString(16)}, not dag-pb or raw`)
+      const { links, ends } = await fileNode(cid, options)
+      const nodeSize = ends.at(-1) ?? 0
+      if (nodeSize !== span) throw new IntegrityError(depth === 0 ? `ciphertext root ${root.toString()} holds ${nodeSize} bytes; the manifest implies ${total}` : `ciphertext node ${cid.toString()} holds ${nodeSize} bytes; its parent says ${span}`)
+      const child = childAt(ends, offset)
+      const start = child === 0 ? 0 : ends[child - 1] as number
+      offset -= start
+      span = (ends[child] as number) - start
+      cid = links[child] as CID
+    }
+    throw new IntegrityError(`ciphertext file ${root.toString()} is deeper than ${MAX_FILE_DEPTH} levels`)
   }
 }
 

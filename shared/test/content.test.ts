@@ -7,7 +7,7 @@ import { ChunkCipher, TAG_BYTES, MIN_CHUNK_SIZE } from '../src/cipher.ts'
 import { importSealedFile, openRange, sealChunks, unixfsChunkReader } from '../src/content.ts'
 import type { ChunkReader } from '../src/content.ts'
 import { IntegrityError, RangeNotSatisfiableError } from '../src/errors.ts'
-import { concatBytes, randomBytes } from '../src/bytes.ts'
+import { collectBytes, concatBytes, randomBytes } from '../src/bytes.ts'
 
 async function collect (source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = []
@@ -89,6 +89,39 @@ test('leaf i of the UnixFS ciphertext file is exactly sealed chunk i', async () 
     assert.equal(sealed.length, Math.min(chunkSize, data.length - i * chunkSize) + TAG_BYTES)
     assert.deepEqual(await cipher.open(i, sealed), data.subarray(i * chunkSize, (i + 1) * chunkSize))
   }
+})
+
+test('a chunk read fetches its leaf and nothing else, through a two-level DAG too; inner nodes once', async () => {
+  const chunkSize = MIN_CHUNK_SIZE
+  const data = randomBytes(chunkSize * 1030 + 7) // 1,031 leaves: more than one node's 1,024 links
+  const { cipher, blockstore, root } = await publish(data, chunkSize)
+  const gets: string[] = []
+  const counting = { get: (cid: CID, options?: { signal?: AbortSignal }) => { gets.push(cid.toString()); return blockstore.get(cid, options) } }
+  const read = unixfsChunkReader(counting, root, data.length, chunkSize)
+  for (const i of [0, 1023, 1024, 1030, 500]) {
+    const before = gets.length
+    const sealed = await read(i)
+    assert.deepEqual(await cipher.open(i, sealed), data.subarray(i * chunkSize, (i + 1) * chunkSize), `chunk ${i}`)
+    const leaves = gets.slice(before).filter(key => key.startsWith('bafk')) // raw leaves
+    assert.equal(leaves.length, 1, `chunk ${i} read ${leaves.length} leaves`)
+  }
+  // root + the two second-level nodes, each read once
+  assert.equal(gets.filter(key => key.startsWith('bafy')).length, 3)
+})
+
+test('a ciphertext DAG that does not match the manifest is refused with IntegrityError', async () => {
+  const chunkSize = 1024
+  const data = randomBytes(chunkSize * 6)
+  const { blockstore, root } = await publish(data, chunkSize)
+  // the manifest claims another size, or another chunk size (leaf i is then not chunk i)
+  await assert.rejects(unixfsChunkReader(blockstore, root, data.length + 1, chunkSize)(0), IntegrityError)
+  await assert.rejects(unixfsChunkReader(blockstore, root, data.length, 2048)(0), IntegrityError)
+  // a root that is not a UnixFS file node
+  const foreign = await importSealedFile([data], blockstore, { cipher: await ChunkCipher.create(randomBytes(32), randomBytes(32)), chunkSize: 2048 })
+  await assert.rejects(unixfsChunkReader(blockstore, foreign.root, data.length, chunkSize)(0), IntegrityError)
+  const garbage = (await collectBytes(blockstore.get(root))).subarray(0, 40)
+  await blockstore.put(root, garbage) // garbage where the root should be (the store does not re-hash)
+  await assert.rejects(unixfsChunkReader(blockstore, root, data.length, chunkSize)(0), IntegrityError)
 })
 
 test('an empty file is one sealed empty chunk and opens to nothing', async () => {
