@@ -108,6 +108,10 @@ export class ContentSession {
   private readonly controller = new AbortController()
   private lookups = 0
   private waiters: Array<() => void> = []
+  private wakeTimer?: ReturnType<typeof setTimeout>
+  private wakeAt = Infinity
+  /** Block requests to peers under way (aborted when the session closes). */
+  private readonly requests = new Set<AbortController>()
   private closed = false
   /** Lookups wait for the first cache miss: content that is cached needs no peers. */
   private readonly undiscovered: CID[] = []
@@ -353,7 +357,13 @@ export class ContentSession {
   /** The verified block, 'missing' when the peer does not hold it, 'failed' otherwise. */
   private async fromPeer (provider: ProviderState, cid: CID, onSent?: () => void): Promise<Uint8Array | 'missing' | 'failed'> {
     provider.inflight++
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(BLOCK_REQUEST_TIMEOUT_MS)])
+    // a controller and a timer cleared on completion, not AbortSignal.timeout/any: those live on
+    // for the whole timeout after the answer, hundreds of them per transfer, for the (memory-saving)
+    // garbage collector of the extension's renderer to trace
+    const request = new AbortController()
+    const timer = setTimeout(() => { request.abort(new Error('stalled')) }, BLOCK_REQUEST_TIMEOUT_MS)
+    this.requests.add(request)
+    const signal = request.signal
     let stream: BlockStream | undefined
     try {
       const taken = await this.streams.take(provider.connection, { signal })
@@ -382,6 +392,8 @@ export class ContentSession {
       }
       return 'failed'
     } finally {
+      clearTimeout(timer)
+      this.requests.delete(request)
       provider.inflight--
       this.notify()
     }
@@ -432,17 +444,26 @@ export class ContentSession {
   }
 
   private notify (): void {
+    clearTimeout(this.wakeTimer)
+    this.wakeTimer = undefined
+    this.wakeAt = Infinity
     const waiters = this.waiters
     this.waiters = []
     for (const wake of waiters) wake()
   }
 
+  /**
+   * Resolves at the next event, or after `atMostMs` at the latest: a busy peer's rest period
+   * (or the hedge delay) ends without an event. Waiters share one timer, set for the earliest.
+   */
   private async changed (atMostMs = 250): Promise<void> {
-    await new Promise<void>(resolve => {
-      this.waiters.push(resolve)
-      // a busy peer's rest period (or the hedge delay) ends without an event
-      setTimeout(resolve, Math.max(1, Math.min(250, atMostMs)))
-    })
+    const at = Date.now() + Math.max(1, Math.min(250, atMostMs))
+    if (at < this.wakeAt) {
+      clearTimeout(this.wakeTimer)
+      this.wakeAt = at
+      this.wakeTimer = setTimeout(() => { this.notify() }, at - Date.now())
+    }
+    await new Promise<void>(resolve => { this.waiters.push(resolve) })
   }
 
   /** Resolves once every block fetched so far has been written to the cache (or failed to be). */
@@ -460,6 +481,7 @@ export class ContentSession {
     if (this.closed) return
     this.closed = true
     this.controller.abort(new Error('session closed'))
+    for (const request of this.requests) request.abort(new Error('session closed'))
     for (const cid of this.pinned.splice(0)) this.components.cache.unpin(cid)
     this.notify()
   }

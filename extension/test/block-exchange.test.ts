@@ -132,6 +132,34 @@ test('blocks come from a donating peer, verified, cached, and metered on the ser
   await peer.stop()
 })
 
+test('more blocks than the per-peer request limit at once: the ones waiting go out as slots free', async () => {
+  const peer = await fakePeer()
+  const blocks = await Promise.all(Array.from({ length: 40 }, async (_, i) => await block(16 * 1024, 100 + i)))
+  for (const b of blocks) await peer.cache.put(b.cid, b.bytes)
+  const { session: s, close } = await session([peer])
+  s.discover(blocks[0]!.cid)
+  const got = await Promise.all(blocks.map(async b => await s.get(b.cid)))
+  got.forEach((bytes, i) => { assert.deepEqual(bytes, blocks[i]!.bytes) })
+  assert.equal(peer.served, 40 * 16 * 1024)
+  await close()
+  await peer.stop()
+})
+
+test('closing a session ends its requests to a peer that does not answer, without waiting for their timeout', async () => {
+  const peer = await fakePeer({ rate: 1 }) // one byte per second: the answer never comes in time
+  const b = await block(64 * 1024, 7)
+  await peer.cache.put(b.cid, b.bytes)
+  const { session: s, close } = await session([peer])
+  s.discover(b.cid)
+  const pending = s.get(b.cid)
+  await new Promise(resolve => setTimeout(resolve, 200)) // the request is out, the server is waiting on its budget
+  const started = Date.now()
+  await close()
+  await assert.rejects(pending, (err: { code: number }) => err.code === ErrorCode.NOT_FOUND)
+  assert.ok(Date.now() - started < 2000, `the get ended ${Date.now() - started} ms after close`)
+  await peer.stop()
+})
+
 test('a peer that sends bytes not matching the CID is dropped; another peer delivers', async () => {
   const liar = await fakePeer()
   const honest = await fakePeer()
