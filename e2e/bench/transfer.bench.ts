@@ -1,8 +1,10 @@
 /**
  * bench:transfer — extension A → extension B through the node path (block protocol over
  * WebRTC, verified, cached, chunks opened in B) against the baseline of Helia (bitswap) in
- * ordinary pages over WebRTC, in one run on the same content. Prints a results table and
- * writes bench/results/transfer.json. Method and numbers: bench/README.md.
+ * ordinary pages over WebRTC, in one run on the same content. A control path runs the node
+ * path again, interleaved, in profiles whose renderers start V8 as foreground (see
+ * foregroundIsolateArgs). Prints the results tables and writes bench/results/transfer.json.
+ * Method and numbers: bench/transfer.README.md.
  *
  *   npm run bench:transfer            (BENCH_RUNS=5 for more runs)
  */
@@ -10,7 +12,7 @@ import { execFileSync, execSync } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { chromium } from 'playwright-core'
@@ -75,6 +77,23 @@ async function baselinePage (url: string, relay: string): Promise<{ browser: Bro
   return { browser, page, info }
 }
 
+/**
+ * Chromium starts the V8 isolate of every extension renderer as a background isolate (its
+ * renderer client does not track widget visibility in extension processes), and V8 then runs
+ * memory-reducing garbage collection: in the offscreen document a mark-compact every ≈ 250 ms
+ * where an ordinary page needs one a second. Renderers started with the renderer switch
+ * `--init-isolate-as-foreground` skip that. The browser does not pass the switch on to
+ * renderers, so a wrapper appends it (`--renderer-cmd-prefix`). No user's browser runs like
+ * this: the control path only measures what the extension-process policy costs.
+ */
+async function foregroundIsolateArgs (): Promise<{ args: string[], dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'peerloom-fg-renderer-'))
+  const wrapper = join(dir, 'renderer.sh')
+  await writeFile(wrapper, '#!/bin/sh\nexec "$@" --init-isolate-as-foreground\n')
+  await chmod(wrapper, 0o755)
+  return { args: [`--renderer-cmd-prefix=${wrapper}`], dir }
+}
+
 interface ProcessMemory {
   /** Resident set, including pages shared with the zygote and other renderers. */
   rssMiB: number
@@ -95,6 +114,13 @@ function extensionRendererMemory (userDataDir: string): ProcessMemory {
   return { rssMiB: kib('Rss') / 1024, pssMiB: kib('Pss') / 1024, privateMiB: (kib('Private_Clean') + kib('Private_Dirty')) / 1024 }
 }
 
+/** Waits until the relay's delegated routing (`routing`) lists `profile` as a provider of every file. */
+async function waitListed (profile: Profile, files: PublishedFile[], routing: string): Promise<void> {
+  const id = (await profile.status()).peerId as string
+  for (const file of files) {
+    await profile.waitFor(async () => (await (await fetch(`${routing}/routing/v1/providers/${file.root}`)).text()).includes(id), 30_000, `${profile.name} listed as provider`)
+  }
+}
 async function main (): Promise<void> {
   globalSetup()
   const started = Date.now()
@@ -114,6 +140,14 @@ async function main (): Promise<void> {
       runsBySize.set(size, list)
     }
     const files = [warmup, ...[...runsBySize.values()].flat()]
+    // the control path gets files of its own (same sizes, other random bytes), so neither B finds the other path's A as a provider
+    const controlWarmup = await publishRandomFile(devnet.dir, devnet.origin.dataDir, 16 * MiB, 'bench-control-warmup.bin')
+    const controlBySize = new Map<number, PublishedFile[]>()
+    for (const size of SIZES_MIB) {
+      const list: PublishedFile[] = []
+      for (let run = 0; run < RUNS; run++) list.push(await publishRandomFile(devnet.dir, devnet.origin.dataDir, size * MiB, `bench-control-${size}-${run}.bin`))
+      controlBySize.set(size, list)
+    }
 
     // the baseline: two ordinary pages, one seeded with the same ciphertext blocks, connected over WebRTC
     log('baseline: starting two Helia pages…')
@@ -135,10 +169,21 @@ async function main (): Promise<void> {
       const t = await a.fetchAll(file.link, 180_000)
       if (t.sha256 !== file.sha256) throw new Error(`A could not fetch ${file.path}: ${t.error?.message ?? 'hash mismatch'}`)
     }
-    const aId = (await a.status()).peerId as string
-    for (const file of files) {
-      await a.waitFor(async () => (await (await fetch(`${devnet.relay.http}/routing/v1/providers/${file.root}`)).text()).includes(aId), 30_000, 'A listed as provider')
+    await waitListed(a, files, devnet.relay.http)
+
+    // the control path: the same, in profiles whose renderers start their V8 isolate as foreground
+    log('control: profile A (foreground isolates) caches its content…')
+    const foreground = await foregroundIsolateArgs()
+    const aFg = await Profile.launch('bench-a-fg', undefined, foreground)
+    profiles.push(aFg)
+    await aFg.configure({ ...common, gateways: [devnet.origin.http], donate: true })
+    await aFg.waitReachable()
+    const controlFiles = [controlWarmup, ...[...controlBySize.values()].flat()]
+    for (const file of controlFiles) {
+      const t = await aFg.fetchAll(file.link, 180_000)
+      if (t.sha256 !== file.sha256) throw new Error(`A (foreground) could not fetch ${file.path}: ${t.error?.message ?? 'hash mismatch'}`)
     }
+    await waitListed(aFg, controlFiles, devnet.relay.http)
 
     // cold: fresh profiles, no connection to A, nothing cached — time to the first plaintext byte
     const cold: number[] = []
@@ -159,19 +204,25 @@ async function main (): Promise<void> {
     profiles.push(b)
     await b.configure({ ...common, gateways: [] })
     await b.waitReachable()
+    const bFg = await Profile.launch('bench-b-fg', undefined, foreground)
+    profiles.push(bFg)
+    await bFg.configure({ ...common, gateways: [] })
+    await bFg.waitReachable()
     // drive A and B from a static extension page (the consent prompt, with no request): the popup's live
     // dashboard would share the extension process's main thread with the node; the baseline pages render nothing
-    for (const p of [a, b]) await p.page.goto(`chrome-extension://${p.extensionId}/prompt.html`)
-    // warm-up of both paths (connection set up, JIT warm); not counted
+    for (const p of [a, b, aFg, bFg]) await p.page.goto(`chrome-extension://${p.extensionId}/prompt.html`)
+    // warm-up of every path (connection set up, JIT warm); not counted
     await b.fetchAll(warmup.link, 180_000)
+    await bFg.fetchAll(controlWarmup.link, 180_000)
     await leecher.page.evaluate(async r => await (window as any).node.fetch(r), warmup.root)
 
     // CPU is counted per path over all processes of its two browsers (the baseline's come from chromium.launch)
     const baselineCpu = ['playwright_chromiumdev_profile']
     const nodeCpu = [`--user-data-dir=${a.userDataDir}`, `--user-data-dir=${b.userDataDir}`]
-    const rows: Array<{ sizeMiB: number, baseline: number[], node: number[], baselineCpu: number[], nodeCpu: number[] }> = []
+    const fgCpu = [`--user-data-dir=${aFg.userDataDir}`, `--user-data-dir=${bFg.userDataDir}`]
+    const rows: Array<{ sizeMiB: number, baseline: number[], node: number[], baselineCpu: number[], nodeCpu: number[], foreground: number[], foregroundCpu: number[] }> = []
     for (const [size, list] of runsBySize) {
-      const row = { sizeMiB: size, baseline: [] as number[], node: [] as number[], baselineCpu: [] as number[], nodeCpu: [] as number[] }
+      const row = { sizeMiB: size, baseline: [] as number[], node: [] as number[], baselineCpu: [] as number[], nodeCpu: [] as number[], foreground: [] as number[], foregroundCpu: [] as number[] }
       for (const [run, file] of list.entries()) {
         let cpuBefore = cpuMs(baselineCpu)
         const base = await leecher.page.evaluate(async r => await (window as any).node.fetch(r), file.root) as { bytes: number, ms: number }
@@ -185,7 +236,14 @@ async function main (): Promise<void> {
         if (t.sha256 !== file.sha256 || t.lastByteMs === undefined) throw new Error(`B could not fetch: ${t.error?.message ?? 'hash mismatch'}`)
         if ((t.stats?.fromOrigin ?? 0) > 0) throw new Error('B used the origin')
         row.node.push(mbps(t.bytes, t.lastByteMs))
-        log(`${size} MiB run ${run + 1}/${RUNS}: baseline ${(row.baseline.at(-1) as number).toFixed(1)} MB/s, node ${(row.node.at(-1) as number).toFixed(1)} MB/s`)
+        const controlFile = (controlBySize.get(size) as PublishedFile[])[run] as PublishedFile
+        cpuBefore = cpuMs(fgCpu)
+        const c = await bFg.fetchAll(controlFile.link, 180_000)
+        row.foregroundCpu.push((cpuMs(fgCpu) - cpuBefore) / (c.bytes / 1e6))
+        if (c.sha256 !== controlFile.sha256 || c.lastByteMs === undefined) throw new Error(`B (foreground) could not fetch: ${c.error?.message ?? 'hash mismatch'}`)
+        if ((c.stats?.fromOrigin ?? 0) > 0) throw new Error('B (foreground) used the origin')
+        row.foreground.push(mbps(c.bytes, c.lastByteMs))
+        log(`${size} MiB run ${run + 1}/${RUNS}: baseline ${(row.baseline.at(-1) as number).toFixed(1)} MB/s, node ${(row.node.at(-1) as number).toFixed(1)} MB/s, control ${(row.foreground.at(-1) as number).toFixed(1)} MB/s`)
       }
       rows.push(row)
     }
@@ -207,6 +265,8 @@ async function main (): Promise<void> {
     a.page = await a.context.newPage()
     await a.page.goto(`chrome-extension://${a.extensionId}/popup.html`)
     const leecherHeap = await leecher.page.evaluate(() => (window as any).node.memory()) as number | undefined
+    await rm(foreground.dir, { recursive: true, force: true })
+
 
     const results = {
       date: new Date().toISOString(),
@@ -221,7 +281,14 @@ async function main (): Promise<void> {
         nodeRuns: r.node,
         baselineCpuMsPerMB: median(r.baselineCpu),
         nodeCpuMsPerMB: median(r.nodeCpu),
-        cpuRatio: median(r.nodeCpu) / median(r.baselineCpu)
+        cpuRatio: median(r.nodeCpu) / median(r.baselineCpu),
+        foregroundIsolates: {
+          nodeMBps: median(r.foreground),
+          ratio: median(r.foreground) / median(r.baseline),
+          runs: r.foreground,
+          cpuMsPerMB: median(r.foregroundCpu),
+          cpuRatio: median(r.foregroundCpu) / median(r.baselineCpu)
+        }
       })),
       coldFirstByteMs: { median: median(cold), runs: cold },
       idleNodeMemory: { fresh: freshIdle, afterServing },
@@ -236,6 +303,11 @@ async function main (): Promise<void> {
     console.log('| content | baseline: Helia page → page (MB/s) | node path: extension A → B (MB/s) | ratio | CPU ms per MB: baseline / node path (ratio) |')
     console.log('|---|---|---|---|---|')
     for (const s of results.sizes) console.log(`| ${s.sizeMiB} MiB | ${f(s.baselineMBps)} | ${f(s.nodeMBps)} | ${s.ratio.toFixed(2)} | ${s.baselineCpuMsPerMB.toFixed(0)} / ${s.nodeCpuMsPerMB.toFixed(0)} (${s.cpuRatio.toFixed(2)}) |`)
+    console.log('')
+    console.log('control, in the same runs: the node path with the extension renderers\' V8 isolates started as foreground, as an ordinary page\'s are')
+    console.log('| content | node path, foreground isolates (MB/s) | ratio to the baseline | CPU ms per MB (ratio to the baseline) |')
+    console.log('|---|---|---|---|')
+    for (const s of results.sizes) console.log(`| ${s.sizeMiB} MiB | ${f(s.foregroundIsolates.nodeMBps)} | ${s.foregroundIsolates.ratio.toFixed(2)} | ${s.foregroundIsolates.cpuMsPerMB.toFixed(0)} (${s.foregroundIsolates.cpuRatio.toFixed(2)}) |`)
     console.log('')
     console.log(`cold first byte (no connection → first plaintext byte, 16 MiB file): median ${results.coldFirstByteMs.median.toFixed(0)} ms (runs: ${cold.map(c => c.toFixed(0)).join(', ')})`)
     const mem = (m: ProcessMemory): string => `PSS ${m.pssMiB.toFixed(0)} MiB (private ${m.privateMiB.toFixed(0)}, RSS ${m.rssMiB.toFixed(0)})`

@@ -51,19 +51,22 @@ export class NodeCallError extends Error {
 export class Profile {
   readonly name: string
   readonly userDataDir: string
+  /** Chromium flags of this profile beyond chromiumArgs(). */
+  readonly extraArgs: string[]
   context!: BrowserContext
   extensionId!: string
   /** An extension page used to reach the node (the popup). */
   page!: Page
 
-  private constructor (name: string, userDataDir: string) {
+  private constructor (name: string, userDataDir: string, extraArgs: string[]) {
     this.name = name
     this.userDataDir = userDataDir
+    this.extraArgs = extraArgs
   }
 
-  /** Launches Chromium with the extension in a fresh (or the given) profile directory. */
-  static async launch (name: string, userDataDir?: string): Promise<Profile> {
-    const profile = new Profile(name, userDataDir ?? await mkdtemp(join(tmpdir(), `peerloom-${name}-`)))
+  /** Launches Chromium with the extension in a fresh (or the given) profile directory, with `options.args` added to its flags. */
+  static async launch (name: string, userDataDir?: string, options: { args?: string[] } = {}): Promise<Profile> {
+    const profile = new Profile(name, userDataDir ?? await mkdtemp(join(tmpdir(), `peerloom-${name}-`)), options.args ?? [])
     await profile.open()
     return profile
   }
@@ -73,7 +76,7 @@ export class Profile {
       executablePath: CHROMIUM,
       headless: true,
       ignoreDefaultArgs: ['--disable-extensions'],
-      args: chromiumArgs(),
+      args: [...chromiumArgs(), ...this.extraArgs],
       viewport: { width: 420, height: 760 }
     })
     const worker = this.context.serviceWorkers()[0] ?? await this.context.waitForEvent('serviceworker', { timeout: 60_000 })
