@@ -22,7 +22,6 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { Contract, ContractFactory } from 'ethers'
 import type { ContractTransactionResponse, Signer } from 'ethers'
-import { ConfigError, parseDeployment } from '@peerloom/shared'
 import type { Deployment } from '@peerloom/shared'
 import { loadArtifacts, writeAtomically } from './compile.ts'
 import type { ArtifactSet } from './compile.ts'
@@ -194,12 +193,4 @@ export async function writeDeployment (file: string, deployment: Deployment): Pr
 }
 
 /** Reads a deployment written by {@link writeDeployment}; ConfigError when it is not one. */
-export async function readDeployment (file: string): Promise<Deployment> {
-  let raw: unknown
-  try {
-    raw = JSON.parse(await readFile(file, 'utf8'))
-  } catch (err) {
-    throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`, { cause: err })
-  }
-  return parseDeployment(raw, file)
-}
+export { readDeploymentFile as readDeployment } from '@peerloom/shared/deployment-file'

@@ -3,23 +3,17 @@
  * ContentRegistry (content records, access policies, registration, manifest updates) and the
  * gating tokens' balances, read with ethers over JSON-RPC.
  */
-import { readFile } from 'node:fs/promises'
 import { Contract, JsonRpcProvider, getAddress, isAddress } from 'ethers'
 import type { ContractTransactionResponse, Signer } from 'ethers'
-import { ChainError, ConfigError, parseDeployment } from '@peerloom/shared'
+import { ChainError, ConfigError } from '@peerloom/shared'
+import { readDeploymentFile } from '@peerloom/shared/deployment-file'
 import type { Deployment } from '@peerloom/shared'
 import registryAbi from '@peerloom/shared/abi/ContentRegistry.json' with { type: 'json' }
 import tokenAbi from '@peerloom/shared/abi/PeerloomToken.json' with { type: 'json' }
 
 /** Reads and checks a deployment file (contracts' `writeDeployment`). */
 export async function loadDeployment (file: string): Promise<Deployment> {
-  let raw: unknown
-  try {
-    raw = JSON.parse(await readFile(file, 'utf8'))
-  } catch (err) {
-    throw new ConfigError(`--deployment: cannot read ${file}: ${(err as Error).message}`, { cause: err })
-  }
-  return parseDeployment(raw, `--deployment: ${file}`)
+  return await readDeploymentFile(file, '--deployment: ')
 }
 
 /** A JSON-RPC provider for a local or remote chain, without ethers' batching delay. */
