@@ -44,9 +44,9 @@ export const PEER_FAILURE_LIMIT = 2
 export const RANGE_READ_AHEAD = 24
 
 /**
- * Chunks a range read asks for at first; the window doubles per chunk opened up to
- * RANGE_READ_AHEAD. Asking for all 24 at once would have the first chunk share a fresh
- * connection with 23 others and arrive last among them.
+ * Chunks a range read asks for until the first one is opened; then it keeps RANGE_READ_AHEAD
+ * in flight. Asking for all 24 at once would have the first chunk share a fresh connection with
+ * 23 others and arrive last among them.
  * @default 2
  */
 export const RANGE_READ_AHEAD_INITIAL = 2

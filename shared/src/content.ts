@@ -250,9 +250,9 @@ export interface OpenRangeOptions {
   /** Chunks fetched ahead of the one being decrypted. */
   readAhead?: number
   /**
-   * Chunks fetched at first; the window doubles with every chunk opened until it reaches
-   * `readAhead`. A small start keeps the first chunk from sharing the link with a whole window
-   * of read-ahead, so the first byte comes sooner. @default readAhead
+   * Chunks fetched until the first one is opened; then the window is `readAhead`. A small start
+   * keeps the first chunk from sharing the link with a whole window of read-ahead, so the first
+   * byte comes sooner; once it is there, the whole window keeps the link busy. @default readAhead
    */
   initialReadAhead?: number
   signal?: AbortSignal
@@ -295,7 +295,7 @@ export async function * openRange (options: OpenRangeOptions): AsyncGenerator<Ui
       if (sealed.length !== expected) throw new IntegrityError(`chunk ${index} is ${sealed.length} bytes; the manifest implies ${expected}`)
       const plain = await cipher.open(index, sealed)
       options.onChunk?.(index, sealed.length)
-      window = Math.min(readAhead, window * 2)
+      window = readAhead // the first chunk is in: fill the link
       const chunkStart = index * chunkSize
       const from = Math.max(start, chunkStart) - chunkStart
       const to = Math.min(end, chunkStart + plain.length) - chunkStart
