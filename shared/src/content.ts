@@ -183,6 +183,9 @@ function childAt (ends: number[], offset: number): number {
   return low
 }
 
+/** What a chunk reader needs of a blockstore. */
+export type ReadableStorage = Pick<Blockstore, 'get'>
+
 /**
  * Reads sealed chunks of the ciphertext file `root` from a blockstore (a Helia blockstore
  * fetches missing blocks from the network and verifies each against its CID).
@@ -193,9 +196,6 @@ function childAt (ends: number[], offset: number): number {
  * reader. (A UnixFS exporter range read copies each block and also reads the leaf after the
  * range.) A DAG that is not laid out that way is an IntegrityError.
  */
-/** What a chunk reader needs of a blockstore. */
-export type ReadableStorage = Pick<Blockstore, 'get'>
-
 export function unixfsChunkReader (blockstore: ReadableStorage, root: CID, size: number, chunkSize: number): ChunkReader {
   const stride = chunkSize + TAG_BYTES
   const total = sealedSize(size, chunkSize)
