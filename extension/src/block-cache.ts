@@ -194,6 +194,7 @@ export class BlockCache {
 
   /** Commits deferred writes now instead of waiting for more (a transfer has ended). */
   commitDeferred (): void {
+    if (this.queue.length === 0) return
     this.draining = true
     this.scheduleCommit()
   }
