@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path'
 import { chromium } from 'playwright-core'
 import type { Browser, Page } from 'playwright-core'
 import { publishRandomFile, startDevnet } from '../src/devnet.ts'
-import type { PublishedFile } from '../src/devnet.ts'
+import type { Devnet, PublishedFile } from '../src/devnet.ts'
 import globalSetup from '../src/global-setup.ts'
 import { CHROMIUM, Profile } from '../src/profile.ts'
 import { median } from './median.ts'
@@ -114,13 +114,54 @@ function extensionRendererMemory (userDataDir: string): ProcessMemory {
   return { rssMiB: kib('Rss') / 1024, pssMiB: kib('Pss') / 1024, privateMiB: (kib('Private_Clean') + kib('Private_Dirty')) / 1024 }
 }
 
-/** Waits until the relay's delegated routing (`routing`) lists `profile` as a provider of every file. */
-async function waitListed (profile: Profile, files: PublishedFile[], routing: string): Promise<void> {
+interface PublishedRuns {
+  warmup: PublishedFile
+  bySize: Map<number, PublishedFile[]>
+  /** The warm-up file and every run's file. */
+  all: PublishedFile[]
+}
+
+/** Publishes a 16 MiB warm-up file and RUNS distinct files of each size, named `<prefix>-…`. */
+async function publishRuns (devnet: Devnet, prefix: string): Promise<PublishedRuns> {
+  const warmup = await publishRandomFile(devnet.dir, devnet.origin.dataDir, 16 * MiB, `${prefix}-warmup.bin`)
+  const bySize = new Map<number, PublishedFile[]>()
+  for (const size of SIZES_MIB) {
+    const list: PublishedFile[] = []
+    for (let run = 0; run < RUNS; run++) list.push(await publishRandomFile(devnet.dir, devnet.origin.dataDir, size * MiB, `${prefix}-${size}-${run}.bin`))
+    bySize.set(size, list)
+  }
+  return { warmup, bySize, all: [warmup, ...[...bySize.values()].flat()] }
+}
+
+/**
+ * Has a donating profile fetch every file from the origin, so that it holds them, and waits until
+ * the relay's delegated routing (`routing`) lists it as their provider.
+ */
+async function cacheAll (profile: Profile, files: PublishedFile[], routing: string): Promise<void> {
+  for (const file of files) {
+    const t = await profile.fetchAll(file.link, 180_000)
+    if (t.sha256 !== file.sha256) throw new Error(`${profile.name} could not fetch ${file.path}: ${t.error?.message ?? 'hash mismatch'}`)
+  }
   const id = (await profile.status()).peerId as string
   for (const file of files) {
     await profile.waitFor(async () => (await (await fetch(`${routing}/routing/v1/providers/${file.root}`)).text()).includes(id), 30_000, `${profile.name} listed as provider`)
   }
 }
+
+/**
+ * One timed read of `file` by `reader` (no origin configured): MB/s to the last plaintext byte,
+ * and the CPU of the processes matching `cpuMarkers` per MB. The CPU includes the reader hashing
+ * the whole file after the last byte (not in the timing), ≈ 3 ms per MB.
+ */
+async function timedRead (reader: Profile, file: PublishedFile, cpuMarkers: string[]): Promise<{ mbps: number, cpuMsPerMB: number }> {
+  const cpuBefore = cpuMs(cpuMarkers)
+  const t = await reader.fetchAll(file.link, 180_000)
+  const cpuMsPerMB = (cpuMs(cpuMarkers) - cpuBefore) / (t.bytes / 1e6)
+  if (t.sha256 !== file.sha256 || t.lastByteMs === undefined) throw new Error(`${reader.name} could not fetch ${file.path}: ${t.error?.message ?? 'hash mismatch'}`)
+  if ((t.stats?.fromOrigin ?? 0) > 0) throw new Error(`${reader.name} used the origin`)
+  return { mbps: mbps(t.bytes, t.lastByteMs), cpuMsPerMB }
+}
+
 async function main (): Promise<void> {
   globalSetup()
   const started = Date.now()
@@ -129,32 +170,21 @@ async function main (): Promise<void> {
   const baselineServer = await serveBaselinePage()
   const profiles: Profile[] = []
   const browsers: Browser[] = []
+  let foregroundDir: string | undefined
   try {
     // distinct files per run: Helia's bitswap does not fetch a CID again after its blocks were deleted
-    log(`publishing a warm-up file and ${RUNS} files of each of ${SIZES_MIB.join(' and ')} MiB…`)
-    const warmup = await publishRandomFile(devnet.dir, devnet.origin.dataDir, 16 * MiB, 'bench-warmup.bin')
-    const runsBySize = new Map<number, PublishedFile[]>()
-    for (const size of SIZES_MIB) {
-      const list: PublishedFile[] = []
-      for (let run = 0; run < RUNS; run++) list.push(await publishRandomFile(devnet.dir, devnet.origin.dataDir, size * MiB, `bench-${size}-${run}.bin`))
-      runsBySize.set(size, list)
-    }
-    const files = [warmup, ...[...runsBySize.values()].flat()]
+    log(`publishing a warm-up file and ${RUNS} files of each of ${SIZES_MIB.join(' and ')} MiB, twice…`)
+    const content = await publishRuns(devnet, 'bench')
+    const { warmup } = content
     // the control path gets files of its own (same sizes, other random bytes), so neither B finds the other path's A as a provider
-    const controlWarmup = await publishRandomFile(devnet.dir, devnet.origin.dataDir, 16 * MiB, 'bench-control-warmup.bin')
-    const controlBySize = new Map<number, PublishedFile[]>()
-    for (const size of SIZES_MIB) {
-      const list: PublishedFile[] = []
-      for (let run = 0; run < RUNS; run++) list.push(await publishRandomFile(devnet.dir, devnet.origin.dataDir, size * MiB, `bench-control-${size}-${run}.bin`))
-      controlBySize.set(size, list)
-    }
+    const control = await publishRuns(devnet, 'bench-control')
 
     // the baseline: two ordinary pages, one seeded with the same ciphertext blocks, connected over WebRTC
     log('baseline: starting two Helia pages…')
     const seeder = await baselinePage(baselineServer.url, devnet.relay.addr)
     const leecher = await baselinePage(baselineServer.url, devnet.relay.addr)
     browsers.push(seeder.browser, leecher.browser)
-    for (const file of files) await seeder.page.evaluate(async u => await (window as any).node.seed(u), `${devnet.origin.http}/ipfs/${file.root}?format=car`)
+    for (const file of content.all) await seeder.page.evaluate(async u => await (window as any).node.seed(u), `${devnet.origin.http}/ipfs/${file.root}?format=car`)
     const dialled = await leecher.page.evaluate(async a => await (window as any).node.dial(a), seeder.info.webrtc[0] as string) as { direct: boolean, addr: string }
     if (!dialled.direct || !dialled.addr.includes('/webrtc')) throw new Error(`baseline pages are not on a direct WebRTC connection: ${dialled.addr}`)
 
@@ -165,25 +195,17 @@ async function main (): Promise<void> {
     profiles.push(a)
     await a.configure({ ...common, gateways: [devnet.origin.http], donate: true })
     await a.waitReachable()
-    for (const file of files) {
-      const t = await a.fetchAll(file.link, 180_000)
-      if (t.sha256 !== file.sha256) throw new Error(`A could not fetch ${file.path}: ${t.error?.message ?? 'hash mismatch'}`)
-    }
-    await waitListed(a, files, devnet.relay.http)
+    await cacheAll(a, content.all, devnet.relay.http)
 
     // the control path: the same, in profiles whose renderers start their V8 isolate as foreground
     log('control: profile A (foreground isolates) caches its content…')
     const foreground = await foregroundIsolateArgs()
+    foregroundDir = foreground.dir
     const aFg = await Profile.launch('bench-a-fg', undefined, foreground)
     profiles.push(aFg)
     await aFg.configure({ ...common, gateways: [devnet.origin.http], donate: true })
     await aFg.waitReachable()
-    const controlFiles = [controlWarmup, ...[...controlBySize.values()].flat()]
-    for (const file of controlFiles) {
-      const t = await aFg.fetchAll(file.link, 180_000)
-      if (t.sha256 !== file.sha256) throw new Error(`A (foreground) could not fetch ${file.path}: ${t.error?.message ?? 'hash mismatch'}`)
-    }
-    await waitListed(aFg, controlFiles, devnet.relay.http)
+    await cacheAll(aFg, control.all, devnet.relay.http)
 
     // cold: fresh profiles, no connection to A, nothing cached — time to the first plaintext byte
     const cold: number[] = []
@@ -213,7 +235,7 @@ async function main (): Promise<void> {
     for (const p of [a, b, aFg, bFg]) await p.page.goto(`chrome-extension://${p.extensionId}/prompt.html`)
     // warm-up of every path (connection set up, JIT warm); not counted
     await b.fetchAll(warmup.link, 180_000)
-    await bFg.fetchAll(controlWarmup.link, 180_000)
+    await bFg.fetchAll(control.warmup.link, 180_000)
     await leecher.page.evaluate(async r => await (window as any).node.fetch(r), warmup.root)
 
     // CPU is counted per path over all processes of its two browsers (the baseline's come from chromium.launch)
@@ -221,28 +243,20 @@ async function main (): Promise<void> {
     const nodeCpu = [`--user-data-dir=${a.userDataDir}`, `--user-data-dir=${b.userDataDir}`]
     const fgCpu = [`--user-data-dir=${aFg.userDataDir}`, `--user-data-dir=${bFg.userDataDir}`]
     const rows: Array<{ sizeMiB: number, baseline: number[], node: number[], baselineCpu: number[], nodeCpu: number[], foreground: number[], foregroundCpu: number[] }> = []
-    for (const [size, list] of runsBySize) {
+    for (const [size, list] of content.bySize) {
       const row = { sizeMiB: size, baseline: [] as number[], node: [] as number[], baselineCpu: [] as number[], nodeCpu: [] as number[], foreground: [] as number[], foregroundCpu: [] as number[] }
       for (const [run, file] of list.entries()) {
-        let cpuBefore = cpuMs(baselineCpu)
+        const cpuBefore = cpuMs(baselineCpu)
         const base = await leecher.page.evaluate(async r => await (window as any).node.fetch(r), file.root) as { bytes: number, ms: number }
         row.baselineCpu.push((cpuMs(baselineCpu) - cpuBefore) / (base.bytes / 1e6))
         if (base.bytes < file.size) throw new Error(`baseline fetched ${base.bytes} of ${file.size} bytes`)
         row.baseline.push(mbps(base.bytes, base.ms))
-        cpuBefore = cpuMs(nodeCpu)
-        const t = await b.fetchAll(file.link, 180_000)
-        // includes B hashing the whole file after the last byte (not in the timing), ≈ 3 ms per MB
-        row.nodeCpu.push((cpuMs(nodeCpu) - cpuBefore) / (t.bytes / 1e6))
-        if (t.sha256 !== file.sha256 || t.lastByteMs === undefined) throw new Error(`B could not fetch: ${t.error?.message ?? 'hash mismatch'}`)
-        if ((t.stats?.fromOrigin ?? 0) > 0) throw new Error('B used the origin')
-        row.node.push(mbps(t.bytes, t.lastByteMs))
-        const controlFile = (controlBySize.get(size) as PublishedFile[])[run] as PublishedFile
-        cpuBefore = cpuMs(fgCpu)
-        const c = await bFg.fetchAll(controlFile.link, 180_000)
-        row.foregroundCpu.push((cpuMs(fgCpu) - cpuBefore) / (c.bytes / 1e6))
-        if (c.sha256 !== controlFile.sha256 || c.lastByteMs === undefined) throw new Error(`B (foreground) could not fetch: ${c.error?.message ?? 'hash mismatch'}`)
-        if ((c.stats?.fromOrigin ?? 0) > 0) throw new Error('B (foreground) used the origin')
-        row.foreground.push(mbps(c.bytes, c.lastByteMs))
+        const node = await timedRead(b, file, nodeCpu)
+        row.node.push(node.mbps)
+        row.nodeCpu.push(node.cpuMsPerMB)
+        const controlRun = await timedRead(bFg, (control.bySize.get(size) as PublishedFile[])[run] as PublishedFile, fgCpu)
+        row.foreground.push(controlRun.mbps)
+        row.foregroundCpu.push(controlRun.cpuMsPerMB)
         log(`${size} MiB run ${run + 1}/${RUNS}: baseline ${(row.baseline.at(-1) as number).toFixed(1)} MB/s, node ${(row.node.at(-1) as number).toFixed(1)} MB/s, control ${(row.foreground.at(-1) as number).toFixed(1)} MB/s`)
       }
       rows.push(row)
@@ -265,8 +279,6 @@ async function main (): Promise<void> {
     a.page = await a.context.newPage()
     await a.page.goto(`chrome-extension://${a.extensionId}/popup.html`)
     const leecherHeap = await leecher.page.evaluate(() => (window as any).node.memory()) as number | undefined
-    await rm(foreground.dir, { recursive: true, force: true })
-
 
     const results = {
       date: new Date().toISOString(),
@@ -320,6 +332,7 @@ async function main (): Promise<void> {
       await rm(profile.userDataDir, { recursive: true, force: true })
     }
     for (const browser of browsers) await browser.close().catch(() => {})
+    if (foregroundDir !== undefined) await rm(foregroundDir, { recursive: true, force: true })
     baselineServer.close()
     await devnet.stop()
   }
