@@ -30,7 +30,6 @@ import {
   unixfsChunkReader, ErrorCode, BadManifestError
 } from '@peerloom/shared'
 import type { ByteSource, Manifest, NodeSettings, NodeSettingsInput } from '@peerloom/shared'
-import { IDBDatastore } from 'datastore-idb'
 import { createHeliaLight } from 'helia'
 import { withLibp2pLight } from '@helia/libp2p'
 import type { HeliaWithLibp2p } from '@helia/libp2p'
@@ -62,8 +61,6 @@ export interface PeerloomNodeInit {
   db: StateDb
   /** Settings that apply until the user changes them (from the build). */
   defaults?: NodeSettingsInput
-  /** Name of the IndexedDB database holding libp2p's peer store and DHT state. @default 'peerloom-libp2p' */
-  libp2pDatastoreName?: string
 }
 
 export interface NodeError {
@@ -146,7 +143,6 @@ const MAX_ERRORS = 20
 export class PeerloomNode {
   private readonly db: StateDb
   private readonly settingsStore: SettingsStore
-  private readonly libp2pDatastoreName: string
   private settingsValue?: NodeSettings
   private identity?: Identity
   private cache?: BlockCache
@@ -174,7 +170,6 @@ export class PeerloomNode {
     })
     this.db = init.db
     this.settingsStore = new SettingsStore(init.db, init.defaults)
-    this.libp2pDatastoreName = init.libp2pDatastoreName ?? 'peerloom-libp2p'
     this.meter = new ServeMeter({
       store: {
         load: async () => await this.db.getAll('meter'),
@@ -225,10 +220,11 @@ export class PeerloomNode {
   private async startNetwork (settings: NodeSettings): Promise<void> {
     const identity = this.identity as Identity
     const relayHosts = settings.relays.map(relay => relay.slice(0, relay.lastIndexOf('/p2p/')))
-    const datastore = new IDBDatastore(this.libp2pDatastoreName)
-    await datastore.open()
+    // libp2p's peer store stays in memory: relays come from settings and providers from lookups,
+    // so it holds nothing worth keeping across restarts, and in IndexedDB it cost a read and a
+    // write on both sides of every new stream (libp2p merges the protocol into the peer's record),
+    // 20-50 ms before a fresh connection's first request
     const helia = createHeliaLight({
-      datastore,
       blockstore: (this.cache as BlockCache).blockstore() as never,
       routers: settings.routers.map(url => delegatedHTTPRouter({ url, timeout: 4000, cacheTTL: 0 }))
     })
