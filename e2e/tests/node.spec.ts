@@ -1,3 +1,7 @@
+import { join } from 'node:path'
+import * as dagJson from '@ipld/dag-json'
+import { ErrorCode, formatLink, manifestCid, parseLink } from '@peerloom/shared'
+import { FsBlockstore } from 'blockstore-fs'
 import { expect, test, CONTENT_BYTES } from '../src/fixtures.ts'
 
 test('1. profile A fetches a published 32 MB file from the origin; bytes verified', async ({ devnet, content, launch }) => {
@@ -172,4 +176,24 @@ test('7. the relay A uses is killed; A stays reachable through the second relay 
   } finally {
     await revived.stop()
   }
+})
+
+test('8. a manifest whose fields do not match its signature is refused before any content is opened', async ({ devnet, content, launch }) => {
+  // the origin holds a copy of the published manifest with another name, under its own CID
+  const link = parseLink(content.link)
+  const response = await fetch(`${devnet.origin.http}/ipfs/${link.manifest.toString()}?format=raw`)
+  const manifest = dagJson.decode<Record<string, unknown>>(new Uint8Array(await response.arrayBuffer()))
+  const forged = dagJson.encode({ ...manifest, name: 'renamed.bin' })
+  const forgedCid = await manifestCid(forged)
+  const origin = new FsBlockstore(join(devnet.origin.dataDir, 'blocks'))
+  await origin.open()
+  await origin.put(forgedCid as never, forged)
+  await origin.close()
+
+  const a = await launch('a')
+  await a.waitReachable()
+  const refused = await a.fetchAll(formatLink({ manifest: forgedCid, ...(link.key === undefined ? {} : { key: link.key }) }))
+  expect(refused.error?.code).toBe(ErrorCode.BAD_SIGNATURE)
+  expect(refused.bytes).toBe(0)
+  expect(refused.error?.message).toMatch(/not by its publisher/)
 })
