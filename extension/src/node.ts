@@ -25,9 +25,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Libp2p } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import {
-  ChunkCipher, DEFAULT_CHUNK_SIZE, NotFoundError, PeerloomError, createManifest, decodeManifest, decodeUnverifiedManifest, encodeManifest,
+  ChunkCipher, DEFAULT_CHUNK_SIZE, NotFoundError, PeerloomError, createManifest, decodeManifest, encodeManifest,
   fromHex, toHex, formatLink, importSealedFile, isPeerloomError, manifestCid, openRange, parseLink, signManifest,
-  unixfsChunkReader, verifyManifest, ErrorCode, BadManifestError
+  unixfsChunkReader, ErrorCode, BadManifestError
 } from '@peerloom/shared'
 import type { ByteSource, Manifest, NodeSettings, NodeSettingsInput } from '@peerloom/shared'
 import { createHeliaLight } from 'helia'
@@ -376,15 +376,7 @@ export class PeerloomNode {
     const key = cid.toString()
     const known = this.manifests.get(key)
     if (known !== undefined && this.cache?.has(cid) === true) return known
-    const manifest = decodeUnverifiedManifest(await session.get(cid, options))
-    // the root is asked for while the signature is checked (secp256k1 recovery, 5-20 ms of this
-    // thread): it is verified against its CID like every block, so a forged manifest costs one
-    // request; the check waits a task so that the request leaves first
-    session.pin(manifest.root)
-    session.discover(manifest.root)
-    session.get(manifest.root).catch(() => {}) // read again by the caller, then from the cache or this fetch
-    await new Promise(resolve => setTimeout(resolve, 0))
-    verifyManifest(manifest)
+    const manifest = decodeManifest(await session.get(cid, options))
     this.manifests.set(key, manifest)
     if (this.manifests.size > MAX_MEMO_MANIFESTS) this.manifests.delete(this.manifests.keys().next().value as string)
     return manifest

@@ -127,12 +127,8 @@ export async function manifestCid (bytes: Uint8Array): Promise<CID> {
   return CID.createV1(dagJson.code, await sha256.digest(bytes))
 }
 
-/**
- * Decodes and validates a manifest block without checking its signature: nothing in it may be
- * trusted until `verifyManifest` passes. For starting work whose result is verified on its own
- * (a block fetched by CID) while the signature is checked.
- */
-export function decodeUnverifiedManifest (bytes: Uint8Array): Manifest {
+/** Decodes and validates a manifest block and verifies its signature. */
+export function decodeManifest (bytes: Uint8Array): Manifest {
   if (bytes.length > MAX_MANIFEST_BYTES) throw new BadManifestError(`manifest is ${bytes.length} bytes; at most ${MAX_MANIFEST_BYTES} are allowed`)
   let value: unknown
   try {
@@ -140,12 +136,7 @@ export function decodeUnverifiedManifest (bytes: Uint8Array): Manifest {
   } catch (err) {
     throw new BadManifestError('manifest is not valid dag-json', { cause: err })
   }
-  return validate(signedSchema, value) as Manifest
-}
-
-/** Decodes and validates a manifest block and verifies its signature. */
-export function decodeManifest (bytes: Uint8Array): Manifest {
-  const manifest = decodeUnverifiedManifest(bytes)
+  const manifest = validate(signedSchema, value) as Manifest
   verifyManifest(manifest)
   return manifest
 }
