@@ -245,6 +245,60 @@ test('the cache keeps blocks across a restart and stays under its cap', async ()
   await second.stop()
 })
 
+test('small blocks are read from memory after their first write or read, up to 4 MiB; large, evicted and cleared ones are not', async () => {
+  const db = await openStateDb(`test-${process.pid}-hot`)
+  const reads: string[] = []
+  const get = db.get.bind(db)
+  ;(db as { get: unknown }).get = async (...args: Parameters<typeof get>) => {
+    reads.push(String(args[1]))
+    return await get(...args)
+  }
+  // stopped even when an assertion fails, or its timer keeps the test process alive
+  const withCache = async (check: (cache: BlockCache) => Promise<void>): Promise<void> => {
+    const cache = new BlockCache({ db, capBytes: 64 * 1024 * 1024, persistIntervalMs: 60_000 })
+    await cache.start()
+    try {
+      await check(cache)
+    } finally {
+      await cache.stop()
+    }
+  }
+  const small = await block(4 * 1024, 1)
+  const large = await block(256 * 1024, 2)
+  const many = await Promise.all(Array.from({ length: 64 }, async (_, i) => await block(64 * 1024, 100 + i)))
+
+  await withCache(async cache => {
+    await cache.put(small.cid, small.bytes)
+    await cache.put(large.cid, large.bytes)
+    assert.deepEqual(await cache.get(small.cid), small.bytes)
+    assert.deepEqual(await cache.get(large.cid), large.bytes)
+    assert.deepEqual(reads, [large.cid.toString()])
+  })
+
+  await withCache(async cache => {
+    // a new cache reads a small block from IndexedDB once
+    reads.length = 0
+    assert.deepEqual(await cache.get(small.cid), small.bytes)
+    assert.deepEqual(await cache.get(small.cid), small.bytes)
+    assert.deepEqual(reads, [small.cid.toString()])
+
+    // 4 MiB of them at most, the least recently used dropped first
+    for (const b of many) await cache.put(b.cid, b.bytes)
+    reads.length = 0
+    assert.deepEqual(await cache.get(many[63]!.cid), many[63]!.bytes)
+    assert.deepEqual(await cache.get(small.cid), small.bytes) // 4 KiB + 64 × 64 KiB is over 4 MiB
+    assert.deepEqual(reads, [small.cid.toString()])
+
+    // an evicted block is not served from memory, nor is anything after a clear
+    await cache.blockstore().delete(many[63]!.cid)
+    assert.equal(await cache.get(many[63]!.cid), undefined)
+    await cache.clear()
+    assert.equal(await cache.get(many[62]!.cid), undefined)
+    await cache.put(many[62]!.cid, many[62]!.bytes)
+    assert.equal(cache.stats().blocks, 1)
+  })
+})
+
 test('a full disk is handled: the cache evicts, retries, and otherwise reports a quota error', async () => {
   const db = await openStateDb(`test-${process.pid}-quota`)
   const cache = new BlockCache({ db, capBytes: 10 * 1024 * 1024, persistIntervalMs: 60_000 })
