@@ -51,21 +51,29 @@ export function encodeReceiptMessage (message: SignedReceipt): Uint8Array {
   }))
 }
 
-/** Parses and validates a signed receipt from a peer (signatures are checked by the caller). */
-export function decodeReceiptMessage (bytes: Uint8Array): SignedReceipt {
-  if (bytes.length > MAX_RECEIPT_MESSAGE_BYTES) throw new InvalidParamsError(`receipt message is ${bytes.length} bytes; at most ${MAX_RECEIPT_MESSAGE_BYTES}`)
+/**
+ * Parses JSON a peer sent (at most MAX_RECEIPT_MESSAGE_BYTES of UTF-8) and validates it against
+ * `schema`; anything else is an InvalidParamsError naming `what` and the first offending field.
+ */
+function decodeJson<T extends z.ZodType> (bytes: Uint8Array, schema: T, what: string): z.output<T> {
+  if (bytes.length > MAX_RECEIPT_MESSAGE_BYTES) throw new InvalidParamsError(`${what} is ${bytes.length} bytes; at most ${MAX_RECEIPT_MESSAGE_BYTES}`)
   let value: unknown
   try {
     value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
   } catch (err) {
-    throw new InvalidParamsError('receipt message is not JSON', { cause: err })
+    throw new InvalidParamsError(`${what} is not JSON`, { cause: err })
   }
-  const result = receiptMessageSchema.safeParse(value)
+  const result = schema.safeParse(value)
   if (!result.success) {
     const issue = result.error.issues[0]
-    throw new InvalidParamsError(`receipt message ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`)
+    throw new InvalidParamsError(`${what} ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`)
   }
-  return result.data as SignedReceipt
+  return result.data
+}
+
+/** Parses and validates a signed receipt from a peer (signatures are checked by the caller). */
+export function decodeReceiptMessage (bytes: Uint8Array): SignedReceipt {
+  return decodeJson(bytes, receiptMessageSchema, 'receipt message') as SignedReceipt
 }
 
 /**
@@ -91,17 +99,9 @@ export function encodeReceiptAnswer (answer: ReceiptAnswer): Uint8Array {
 
 /** Parses a server's answer to a receipt. */
 export function decodeReceiptAnswer (bytes: Uint8Array): ReceiptAnswer {
-  if (bytes.length > MAX_RECEIPT_MESSAGE_BYTES) throw new InvalidParamsError('receipt answer is too long')
-  let value: unknown
-  try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
-  } catch (err) {
-    throw new InvalidParamsError('receipt answer is not JSON', { cause: err })
-  }
-  const result = receiptAnswerSchema.safeParse(value)
-  if (!result.success) throw new InvalidParamsError(`receipt answer: ${result.error.issues[0]?.message ?? 'invalid'}`)
-  if (result.data.status === 'rejected' && result.data.message === undefined) return { status: 'rejected', epoch: result.data.epoch, message: 'rejected' }
-  return result.data as ReceiptAnswer
+  const answer = decodeJson(bytes, receiptAnswerSchema, 'receipt answer')
+  if (answer.status === 'rejected' && answer.message === undefined) return { status: 'rejected', epoch: answer.epoch, message: 'rejected' }
+  return answer as ReceiptAnswer
 }
 
 /** The epoch a server opens after `previous`: numbered by unix seconds, always increasing. */

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { Wallet, hexlify } from 'ethers'
-import { decodeReceiptMessage, encodeReceiptMessage, epochAt } from '../src/rewards.ts'
+import { decodeReceiptAnswer, decodeReceiptMessage, encodeReceiptAnswer, encodeReceiptMessage, epochAt } from '../src/rewards.ts'
 import type { SignedReceipt } from '../src/rewards.ts'
 import { peerloomDomain, signGrant, signReceipt, verifyReceipt, verifyGrant } from '../src/eip712.ts'
 import { InvalidParamsError } from '../src/errors.ts'
@@ -29,6 +29,24 @@ test('signed receipts survive the wire and still verify', async () => {
     verifyReceipt(domain, back.receipt, back.signature)
     verifyGrant(domain, back.grant, back.grantSignature, publisher.address)
   }), { numRuns: 25 })
+})
+
+test('receipt answers round-trip; malformed ones are refused with a named field', () => {
+  for (const answer of [
+    { status: 'accepted', epoch: 7n },
+    { status: 'epoch-closed', epoch: 2n ** 63n, message: 'claiming' },
+    { status: 'rejected', epoch: 1n, message: 'grant expired' }
+  ] as const) assert.deepEqual(decodeReceiptAnswer(encodeReceiptAnswer(answer)), answer)
+  const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v))
+  assert.deepEqual(decodeReceiptAnswer(enc({ status: 'rejected', epoch: '3' })), { status: 'rejected', epoch: 3n, message: 'rejected' })
+  const cases: Array<[Uint8Array, RegExp]> = [
+    [enc({ status: 'maybe', epoch: '1' }), /receipt answer status/],
+    [enc({ status: 'accepted', epoch: String(2n ** 64n) }), /receipt answer epoch/],
+    [enc({ status: 'accepted', epoch: '1', extra: true }), /receipt answer/],
+    [new TextEncoder().encode('{'), /receipt answer is not JSON/],
+    [new Uint8Array(4096), /receipt answer is 4096 bytes/]
+  ]
+  for (const [bytes, message] of cases) assert.throws(() => decodeReceiptAnswer(bytes), (err: unknown) => err instanceof InvalidParamsError && message.test(err.message), message.source)
 })
 
 test('malformed receipt messages are refused with a named field', () => {
