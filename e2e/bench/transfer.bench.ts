@@ -78,11 +78,10 @@ async function baselinePage (url: string, relay: string): Promise<{ browser: Bro
 }
 
 /**
- * Chromium starts the V8 isolate of every extension renderer as a background isolate (its
- * renderer client does not track widget visibility in extension processes), and V8 then runs
- * memory-reducing garbage collection: in the offscreen document a mark-compact every ≈ 250 ms
- * where an ordinary page needs one a second. Renderers started with the renderer switch
- * `--init-isolate-as-foreground` skip that. The browser does not pass the switch on to
+ * Chromium starts the V8 isolate of every extension renderer as a background isolate, and V8
+ * then runs memory-reducing garbage collection: over three 64 MiB reads, 44–77 mark-compacts per
+ * offscreen document against 8 with foreground isolates (transfer.README.md). Renderers started
+ * with the renderer switch `--init-isolate-as-foreground` skip that. The browser does not pass the switch on to
  * renderers, so a wrapper appends it (`--renderer-cmd-prefix`). No user's browser runs like
  * this: the control path only measures what the extension-process policy costs.
  */
