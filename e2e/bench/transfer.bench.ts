@@ -20,7 +20,7 @@ import type { Browser, Page } from 'playwright-core'
 import { publishRandomFile, startDevnet } from '../src/devnet.ts'
 import type { Devnet, PublishedFile } from '../src/devnet.ts'
 import globalSetup from '../src/global-setup.ts'
-import { CHROMIUM, Profile } from '../src/profile.ts'
+import { CHROMIUM, LEFT_OUT_PLAYWRIGHT_SWITCHES, Profile } from '../src/profile.ts'
 import { median } from './median.ts'
 import { cpuMs } from './process-cpu.ts'
 
@@ -63,6 +63,8 @@ async function baselinePage (url: string, relay: string): Promise<{ browser: Bro
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
+    // launched as the extension's profiles are (LEFT_OUT_PLAYWRIGHT_SWITCHES, less the extension one)
+    ignoreDefaultArgs: LEFT_OUT_PLAYWRIGHT_SWITCHES.filter(s => s !== '--disable-extensions'),
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream']
   })
