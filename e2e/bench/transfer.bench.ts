@@ -1,9 +1,8 @@
 /**
  * bench:transfer — extension A → extension B through the node path (block protocol over
  * WebRTC, verified, cached, chunks opened in B) against the baseline of Helia (bitswap) in
- * ordinary pages over WebRTC, in one run on the same content. A control path runs the node
- * path again, interleaved, in profiles whose renderers start V8 as foreground (see
- * foregroundIsolateArgs). Prints the results tables and writes bench/results/transfer.json.
+ * ordinary pages over WebRTC, in one run on the same content. Prints the results table and
+ * writes bench/results/transfer.json.
  * Method and numbers: bench/transfer.README.md.
  *
  *   npm run bench:transfer            (BENCH_RUNS=5 for more runs)
@@ -12,7 +11,7 @@ import { execFileSync, execSync } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { readFileSync } from 'node:fs'
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { chromium } from 'playwright-core'
@@ -77,22 +76,6 @@ async function baselinePage (url: string, relay: string): Promise<{ browser: Bro
     return { peerId: bench.peerId, webrtc: bench.webrtc }
   }, relay) as HeliaPage
   return { browser, page, info }
-}
-
-/**
- * Chromium starts the V8 isolate of every extension renderer as a background isolate, and V8
- * then runs memory-reducing garbage collection: over three 64 MiB reads, 44–77 mark-compacts per
- * offscreen document against 8 with foreground isolates (transfer.README.md). Renderers started
- * with the renderer switch `--init-isolate-as-foreground` skip that. The browser does not pass the switch on to
- * renderers, so a wrapper appends it (`--renderer-cmd-prefix`). No user's browser runs like
- * this: the control path only measures what the extension-process policy costs.
- */
-async function foregroundIsolateArgs (): Promise<{ args: string[], dir: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'peerloom-fg-renderer-'))
-  const wrapper = join(dir, 'renderer.sh')
-  await writeFile(wrapper, '#!/bin/sh\nexec "$@" --init-isolate-as-foreground\n')
-  await chmod(wrapper, 0o755)
-  return { args: [`--renderer-cmd-prefix=${wrapper}`], dir }
 }
 
 interface ProcessMemory {
@@ -171,14 +154,11 @@ async function main (): Promise<void> {
   const baselineServer = await serveBaselinePage()
   const profiles: Profile[] = []
   const browsers: Browser[] = []
-  let foregroundDir: string | undefined
   try {
     // distinct files per run: Helia's bitswap does not fetch a CID again after its blocks were deleted
-    log(`publishing a warm-up file and ${RUNS} files of each of ${SIZES_MIB.join(' and ')} MiB, twice…`)
+    log(`publishing a warm-up file and ${RUNS} files of each of ${SIZES_MIB.join(' and ')} MiB…`)
     const content = await publishRuns(devnet, 'bench')
     const { warmup } = content
-    // the control path gets files of its own (same sizes, other random bytes), so neither B finds the other path's A as a provider
-    const control = await publishRuns(devnet, 'bench-control')
 
     // the baseline: two ordinary pages, one seeded with the same ciphertext blocks, connected over WebRTC
     log('baseline: starting two Helia pages…')
@@ -197,16 +177,6 @@ async function main (): Promise<void> {
     await a.configure({ ...common, gateways: [devnet.origin.http], donate: true })
     await a.waitReachable()
     await cacheAll(a, content.all, devnet.relay.http)
-
-    // the control path: the same, in profiles whose renderers start their V8 isolate as foreground
-    log('control: profile A (foreground isolates) caches its content…')
-    const foreground = await foregroundIsolateArgs()
-    foregroundDir = foreground.dir
-    const aFg = await Profile.launch('bench-a-fg', undefined, foreground)
-    profiles.push(aFg)
-    await aFg.configure({ ...common, gateways: [devnet.origin.http], donate: true })
-    await aFg.waitReachable()
-    await cacheAll(aFg, control.all, devnet.relay.http)
 
     // cold: fresh profiles, no connection to A, nothing cached — time to the first plaintext byte
     const cold: number[] = []
@@ -227,25 +197,19 @@ async function main (): Promise<void> {
     profiles.push(b)
     await b.configure({ ...common, gateways: [] })
     await b.waitReachable()
-    const bFg = await Profile.launch('bench-b-fg', undefined, foreground)
-    profiles.push(bFg)
-    await bFg.configure({ ...common, gateways: [] })
-    await bFg.waitReachable()
     // drive A and B from a static extension page (the consent prompt, with no request): the popup's live
     // dashboard would share the extension process's main thread with the node; the baseline pages render nothing
-    for (const p of [a, b, aFg, bFg]) await p.page.goto(`chrome-extension://${p.extensionId}/prompt.html`)
+    for (const p of [a, b]) await p.page.goto(`chrome-extension://${p.extensionId}/prompt.html`)
     // warm-up of every path (connection set up, JIT warm); not counted
     await b.fetchAll(warmup.link, 180_000)
-    await bFg.fetchAll(control.warmup.link, 180_000)
     await leecher.page.evaluate(async r => await (window as any).node.fetch(r), warmup.root)
 
     // CPU is counted per path over all processes of its two browsers (the baseline's come from chromium.launch)
     const baselineCpu = ['playwright_chromiumdev_profile']
     const nodeCpu = [`--user-data-dir=${a.userDataDir}`, `--user-data-dir=${b.userDataDir}`]
-    const fgCpu = [`--user-data-dir=${aFg.userDataDir}`, `--user-data-dir=${bFg.userDataDir}`]
-    const rows: Array<{ sizeMiB: number, baseline: number[], node: number[], baselineCpu: number[], nodeCpu: number[], foreground: number[], foregroundCpu: number[] }> = []
+    const rows: Array<{ sizeMiB: number, baseline: number[], node: number[], baselineCpu: number[], nodeCpu: number[] }> = []
     for (const [size, list] of content.bySize) {
-      const row = { sizeMiB: size, baseline: [] as number[], node: [] as number[], baselineCpu: [] as number[], nodeCpu: [] as number[], foreground: [] as number[], foregroundCpu: [] as number[] }
+      const row = { sizeMiB: size, baseline: [] as number[], node: [] as number[], baselineCpu: [] as number[], nodeCpu: [] as number[] }
       for (const [run, file] of list.entries()) {
         const cpuBefore = cpuMs(baselineCpu)
         const base = await leecher.page.evaluate(async r => await (window as any).node.fetch(r), file.root) as { bytes: number, ms: number }
@@ -255,10 +219,7 @@ async function main (): Promise<void> {
         const node = await timedRead(b, file, nodeCpu)
         row.node.push(node.mbps)
         row.nodeCpu.push(node.cpuMsPerMB)
-        const controlRun = await timedRead(bFg, (control.bySize.get(size) as PublishedFile[])[run] as PublishedFile, fgCpu)
-        row.foreground.push(controlRun.mbps)
-        row.foregroundCpu.push(controlRun.cpuMsPerMB)
-        log(`${size} MiB run ${run + 1}/${RUNS}: baseline ${(row.baseline.at(-1) as number).toFixed(1)} MB/s, node ${(row.node.at(-1) as number).toFixed(1)} MB/s, control ${(row.foreground.at(-1) as number).toFixed(1)} MB/s`)
+        log(`${size} MiB run ${run + 1}/${RUNS}: baseline ${(row.baseline.at(-1) as number).toFixed(1)} MB/s, node ${(row.node.at(-1) as number).toFixed(1)} MB/s`)
       }
       rows.push(row)
     }
@@ -294,14 +255,7 @@ async function main (): Promise<void> {
         nodeRuns: r.node,
         baselineCpuMsPerMB: median(r.baselineCpu),
         nodeCpuMsPerMB: median(r.nodeCpu),
-        cpuRatio: median(r.nodeCpu) / median(r.baselineCpu),
-        foregroundIsolates: {
-          nodeMBps: median(r.foreground),
-          ratio: median(r.foreground) / median(r.baseline),
-          runs: r.foreground,
-          cpuMsPerMB: median(r.foregroundCpu),
-          cpuRatio: median(r.foregroundCpu) / median(r.baselineCpu)
-        }
+        cpuRatio: median(r.nodeCpu) / median(r.baselineCpu)
       })),
       coldFirstByteMs: { median: median(cold), runs: cold },
       idleNodeMemory: { fresh: freshIdle, afterServing },
@@ -317,11 +271,6 @@ async function main (): Promise<void> {
     console.log('|---|---|---|---|---|')
     for (const s of results.sizes) console.log(`| ${s.sizeMiB} MiB | ${f(s.baselineMBps)} | ${f(s.nodeMBps)} | ${s.ratio.toFixed(2)} | ${s.baselineCpuMsPerMB.toFixed(0)} / ${s.nodeCpuMsPerMB.toFixed(0)} (${s.cpuRatio.toFixed(2)}) |`)
     console.log('')
-    console.log('control, in the same runs: the node path with the extension renderers\' V8 isolates started as foreground, as an ordinary page\'s are')
-    console.log('| content | node path, foreground isolates (MB/s) | ratio to the baseline | CPU ms per MB (ratio to the baseline) |')
-    console.log('|---|---|---|---|')
-    for (const s of results.sizes) console.log(`| ${s.sizeMiB} MiB | ${f(s.foregroundIsolates.nodeMBps)} | ${s.foregroundIsolates.ratio.toFixed(2)} | ${s.foregroundIsolates.cpuMsPerMB.toFixed(0)} (${s.foregroundIsolates.cpuRatio.toFixed(2)}) |`)
-    console.log('')
     console.log(`cold first byte (no connection → first plaintext byte, 16 MiB file): median ${results.coldFirstByteMs.median.toFixed(0)} ms (runs: ${cold.map(c => c.toFixed(0)).join(', ')})`)
     const mem = (m: ProcessMemory): string => `PSS ${m.pssMiB.toFixed(0)} MiB (private ${m.privateMiB.toFixed(0)}, RSS ${m.rssMiB.toFixed(0)})`
     console.log(`idle node memory (extension renderer after ${IDLE_MS / 1000} s idle, no extension page open): fresh ${mem(freshIdle)}; A after the runs ${mem(afterServing)}`)
@@ -333,7 +282,6 @@ async function main (): Promise<void> {
       await rm(profile.userDataDir, { recursive: true, force: true })
     }
     for (const browser of browsers) await browser.close().catch(() => {})
-    if (foregroundDir !== undefined) await rm(foregroundDir, { recursive: true, force: true })
     baselineServer.close()
     await devnet.stop()
   }

@@ -24,12 +24,12 @@ export function chromiumArgs (extensionDir = EXTENSION_DIR): string[] {
 
 /**
  * Playwright switches a profile launches without. `--disable-extensions` would keep the extension
- * out. `--disable-renderer-backgrounding` stops the browser from setting renderer priorities, and
- * an extension renderer then keeps the V8 isolate it started with: a background isolate, which
- * collects garbage in memory-saving mode (45 mark-compacts in 4 s of a block-sized allocation
- * loop in the offscreen document, against 2–9 without the switch). No user's browser runs with
- * the switch; without it the node's isolate runs as in Chromium with its default switches,
- * headless or not (bench/transfer.README.md, 2026-11-21 22:00 UTC).
+ * out. With `--disable-renderer-backgrounding`, and the profile's page opened while the extension
+ * starts (as here), the extension renderer's V8 isolate ran in background mode, which collects
+ * garbage to save memory: 24–30 mark-compacts in 4 s of a block-sized allocation loop in the
+ * offscreen document, against 2–9 without the switch. Chromium with its default switches,
+ * headless or headful, never showed that mode in the same probes, and no user's browser runs
+ * with the switch (bench/transfer.README.md, the 22:06 UTC section).
  */
 export const LEFT_OUT_PLAYWRIGHT_SWITCHES = ['--disable-extensions', '--disable-renderer-backgrounding']
 
@@ -62,22 +62,19 @@ export class NodeCallError extends Error {
 export class Profile {
   readonly name: string
   readonly userDataDir: string
-  /** Chromium flags of this profile beyond chromiumArgs(). */
-  readonly extraArgs: string[]
   context!: BrowserContext
   extensionId!: string
   /** An extension page used to reach the node (the popup). */
   page!: Page
 
-  private constructor (name: string, userDataDir: string, extraArgs: string[]) {
+  private constructor (name: string, userDataDir: string) {
     this.name = name
     this.userDataDir = userDataDir
-    this.extraArgs = extraArgs
   }
 
-  /** Launches Chromium with the extension in a fresh (or the given) profile directory, with `options.args` added to its flags. */
-  static async launch (name: string, userDataDir?: string, options: { args?: string[] } = {}): Promise<Profile> {
-    const profile = new Profile(name, userDataDir ?? await mkdtemp(join(tmpdir(), `peerloom-${name}-`)), options.args ?? [])
+  /** Launches Chromium with the extension in a fresh (or the given) profile directory. */
+  static async launch (name: string, userDataDir?: string): Promise<Profile> {
+    const profile = new Profile(name, userDataDir ?? await mkdtemp(join(tmpdir(), `peerloom-${name}-`)))
     await profile.open()
     return profile
   }
@@ -87,7 +84,7 @@ export class Profile {
       executablePath: CHROMIUM,
       headless: true,
       ignoreDefaultArgs: LEFT_OUT_PLAYWRIGHT_SWITCHES,
-      args: [...chromiumArgs(), ...this.extraArgs],
+      args: chromiumArgs(),
       viewport: { width: 420, height: 760 }
     })
     const worker = this.context.serviceWorkers()[0] ?? await this.context.waitForEvent('serviceworker', { timeout: 60_000 })
