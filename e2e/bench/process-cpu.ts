@@ -6,14 +6,10 @@ const TICKS_PER_SECOND = Number(execSync('getconf CLK_TCK').toString().trim())
 
 /**
  * CPU time (ms, user + system) used so far by every live process whose command line contains
- * one of `markers`, e.g. a path's browsers with all their processes (browser, renderers, network
- * service). Read before and after a run, the difference is the CPU that run cost.
+ * one of `markers`, e.g. a path's browsers with all their processes, per process kind:
+ * `browser`, `renderer`, `utility` (the network service), `gpu-process`. Read before and after
+ * a run, the difference is the CPU that run cost.
  */
-export function cpuMs (markers: string[]): number {
-  return Object.values(cpuMsByProcess(markers)).reduce((sum, ms) => sum + ms, 0)
-}
-
-/** As `cpuMs`, per process kind: `browser`, `renderer`, `utility` (the network service), `gpu-process`. */
 export function cpuMsByProcess (markers: string[]): Record<string, number> {
   const totals: Record<string, number> = {}
   for (const line of execSync('ps -eo pid=,args=', { maxBuffer: 16 * 1024 * 1024 }).toString().split('\n')) {

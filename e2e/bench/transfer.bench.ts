@@ -21,7 +21,7 @@ import type { Devnet, PublishedFile } from '../src/devnet.ts'
 import globalSetup from '../src/global-setup.ts'
 import { CHROMIUM, LEFT_OUT_PLAYWRIGHT_SWITCHES, Profile } from '../src/profile.ts'
 import { median } from './median.ts'
-import { cpuMs } from './process-cpu.ts'
+import { cpuMsByProcess } from './process-cpu.ts'
 
 const MiB = 1024 * 1024
 const SIZES_MIB = [16, 64]
@@ -132,18 +132,38 @@ async function cacheAll (profile: Profile, files: PublishedFile[], routing: stri
   }
 }
 
+/** CPU per MB of a path's processes over one read, per process kind (browser, renderer, utility…). */
+type CpuPerMB = Record<string, number>
+
+/** Runs `read` and charges it the CPU the processes matching `markers` spent meanwhile, per MB read. */
+async function withCpu<T extends { bytes: number }> (markers: string[], read: () => Promise<T>): Promise<{ result: T, cpu: CpuPerMB }> {
+  const before = cpuMsByProcess(markers)
+  const result = await read()
+  const after = cpuMsByProcess(markers)
+  const cpu: CpuPerMB = {}
+  for (const kind of Object.keys(after)) cpu[kind] = ((after[kind] ?? 0) - (before[kind] ?? 0)) / (result.bytes / 1e6)
+  return { result, cpu }
+}
+
+const totalCpu = (cpu: CpuPerMB): number => Object.values(cpu).reduce((sum, ms) => sum + ms, 0)
+const formatCpu = (cpu: CpuPerMB): string => Object.entries(cpu).filter(([, ms]) => ms >= 1).map(([kind, ms]) => `${kind} ${ms.toFixed(0)}`).join(', ')
+
+/** Medians per process kind over a path's runs. */
+function medianCpu (runs: CpuPerMB[]): CpuPerMB {
+  const kinds = new Set(runs.flatMap(run => Object.keys(run)))
+  return Object.fromEntries([...kinds].map(kind => [kind, median(runs.map(run => run[kind] ?? 0))]))
+}
+
 /**
  * One timed read of `file` by `reader` (no origin configured): MB/s to the last plaintext byte,
  * and the CPU of the processes matching `cpuMarkers` per MB. The CPU includes the reader hashing
  * the whole file after the last byte (not in the timing), ≈ 3 ms per MB.
  */
-async function timedRead (reader: Profile, file: PublishedFile, cpuMarkers: string[]): Promise<{ mbps: number, cpuMsPerMB: number }> {
-  const cpuBefore = cpuMs(cpuMarkers)
-  const t = await reader.fetchAll(file.link, 180_000)
-  const cpuMsPerMB = (cpuMs(cpuMarkers) - cpuBefore) / (t.bytes / 1e6)
+async function timedRead (reader: Profile, file: PublishedFile, cpuMarkers: string[]): Promise<{ mbps: number, cpu: CpuPerMB }> {
+  const { result: t, cpu } = await withCpu(cpuMarkers, async () => await reader.fetchAll(file.link, 180_000))
   if (t.sha256 !== file.sha256 || t.lastByteMs === undefined) throw new Error(`${reader.name} could not fetch ${file.path}: ${t.error?.message ?? 'hash mismatch'}`)
   if ((t.stats?.fromOrigin ?? 0) > 0) throw new Error(`${reader.name} used the origin`)
-  return { mbps: mbps(t.bytes, t.lastByteMs), cpuMsPerMB }
+  return { mbps: mbps(t.bytes, t.lastByteMs), cpu }
 }
 
 async function main (): Promise<void> {
@@ -207,19 +227,18 @@ async function main (): Promise<void> {
     // CPU is counted per path over all processes of its two browsers (the baseline's come from chromium.launch)
     const baselineCpu = ['playwright_chromiumdev_profile']
     const nodeCpu = [`--user-data-dir=${a.userDataDir}`, `--user-data-dir=${b.userDataDir}`]
-    const rows: Array<{ sizeMiB: number, baseline: number[], node: number[], baselineCpu: number[], nodeCpu: number[] }> = []
+    const rows: Array<{ sizeMiB: number, baseline: number[], node: number[], baselineCpu: CpuPerMB[], nodeCpu: CpuPerMB[] }> = []
     for (const [size, list] of content.bySize) {
-      const row = { sizeMiB: size, baseline: [] as number[], node: [] as number[], baselineCpu: [] as number[], nodeCpu: [] as number[] }
+      const row = { sizeMiB: size, baseline: [] as number[], node: [] as number[], baselineCpu: [] as CpuPerMB[], nodeCpu: [] as CpuPerMB[] }
       for (const [run, file] of list.entries()) {
-        const cpuBefore = cpuMs(baselineCpu)
-        const base = await leecher.page.evaluate(async r => await (window as any).node.fetch(r), file.root) as { bytes: number, ms: number }
-        row.baselineCpu.push((cpuMs(baselineCpu) - cpuBefore) / (base.bytes / 1e6))
+        const { result: base, cpu } = await withCpu(baselineCpu, async () => await leecher.page.evaluate(async r => await (window as any).node.fetch(r), file.root) as { bytes: number, ms: number })
         if (base.bytes < file.size) throw new Error(`baseline fetched ${base.bytes} of ${file.size} bytes`)
         row.baseline.push(mbps(base.bytes, base.ms))
+        row.baselineCpu.push(cpu)
         const node = await timedRead(b, file, nodeCpu)
         row.node.push(node.mbps)
-        row.nodeCpu.push(node.cpuMsPerMB)
-        log(`${size} MiB run ${run + 1}/${RUNS}: baseline ${(row.baseline.at(-1) as number).toFixed(1)} MB/s, node ${(row.node.at(-1) as number).toFixed(1)} MB/s`)
+        row.nodeCpu.push(node.cpu)
+        log(`${size} MiB run ${run + 1}/${RUNS}: baseline ${(row.baseline.at(-1) as number).toFixed(1)} MB/s (CPU ms/MB: ${formatCpu(cpu)}), node ${node.mbps.toFixed(1)} MB/s (${formatCpu(node.cpu)})`)
       }
       rows.push(row)
     }
@@ -253,9 +272,11 @@ async function main (): Promise<void> {
         ratio: median(r.node) / median(r.baseline),
         baselineRuns: r.baseline,
         nodeRuns: r.node,
-        baselineCpuMsPerMB: median(r.baselineCpu),
-        nodeCpuMsPerMB: median(r.nodeCpu),
-        cpuRatio: median(r.nodeCpu) / median(r.baselineCpu)
+        baselineCpuMsPerMB: median(r.baselineCpu.map(totalCpu)),
+        nodeCpuMsPerMB: median(r.nodeCpu.map(totalCpu)),
+        cpuRatio: median(r.nodeCpu.map(totalCpu)) / median(r.baselineCpu.map(totalCpu)),
+        baselineCpuByProcess: medianCpu(r.baselineCpu),
+        nodeCpuByProcess: medianCpu(r.nodeCpu)
       })),
       coldFirstByteMs: { median: median(cold), runs: cold },
       idleNodeMemory: { fresh: freshIdle, afterServing },
@@ -270,6 +291,8 @@ async function main (): Promise<void> {
     console.log('| content | baseline: Helia page → page (MB/s) | node path: extension A → B (MB/s) | ratio | CPU ms per MB: baseline / node path (ratio) |')
     console.log('|---|---|---|---|---|')
     for (const s of results.sizes) console.log(`| ${s.sizeMiB} MiB | ${f(s.baselineMBps)} | ${f(s.nodeMBps)} | ${s.ratio.toFixed(2)} | ${s.baselineCpuMsPerMB.toFixed(0)} / ${s.nodeCpuMsPerMB.toFixed(0)} (${s.cpuRatio.toFixed(2)}) |`)
+    console.log('')
+    for (const s of results.sizes) console.log(`CPU ms per MB by process kind, ${s.sizeMiB} MiB (medians): baseline ${formatCpu(s.baselineCpuByProcess)}; node path ${formatCpu(s.nodeCpuByProcess)}`)
     console.log('')
     console.log(`cold first byte (no connection → first plaintext byte, 16 MiB file): median ${results.coldFirstByteMs.median.toFixed(0)} ms (runs: ${cold.map(c => c.toFixed(0)).join(', ')})`)
     const mem = (m: ProcessMemory): string => `PSS ${m.pssMiB.toFixed(0)} MiB (private ${m.privateMiB.toFixed(0)}, RSS ${m.rssMiB.toFixed(0)})`
