@@ -19,7 +19,7 @@ import type { Browser, Page } from 'playwright-core'
 import { publishRandomFile, startDevnet } from '../src/devnet.ts'
 import type { Devnet, PublishedFile } from '../src/devnet.ts'
 import globalSetup from '../src/global-setup.ts'
-import { CHROMIUM, LEFT_OUT_PLAYWRIGHT_SWITCHES, Profile } from '../src/profile.ts'
+import { CHROMIUM, Profile, SWITCHES_USERS_DO_NOT_HAVE } from '../src/profile.ts'
 import { median } from './median.ts'
 import { cpuMsByProcess } from './process-cpu.ts'
 
@@ -62,8 +62,7 @@ async function baselinePage (url: string, relay: string): Promise<{ browser: Bro
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    // launched as the extension's profiles are (LEFT_OUT_PLAYWRIGHT_SWITCHES, less the extension one)
-    ignoreDefaultArgs: LEFT_OUT_PLAYWRIGHT_SWITCHES.filter(s => s !== '--disable-extensions'),
+    ignoreDefaultArgs: SWITCHES_USERS_DO_NOT_HAVE,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream']
   })
@@ -156,7 +155,7 @@ function medianCpu (runs: CpuPerMB[]): CpuPerMB {
 
 /**
  * One timed read of `file` by `reader` (no origin configured): MB/s to the last plaintext byte,
- * and the CPU of the processes matching `cpuMarkers` per MB. The CPU includes the reader hashing
+ * and the CPU per MB of the processes matching `cpuMarkers`, per process kind. It includes the reader hashing
  * the whole file after the last byte (not in the timing), ≈ 3 ms per MB.
  */
 async function timedRead (reader: Profile, file: PublishedFile, cpuMarkers: string[]): Promise<{ mbps: number, cpu: CpuPerMB }> {

@@ -23,15 +23,15 @@ export function chromiumArgs (extensionDir = EXTENSION_DIR): string[] {
 }
 
 /**
- * Playwright switches a profile launches without. `--disable-extensions` would keep the extension
- * out. With `--disable-renderer-backgrounding`, and the profile's page opened while the extension
- * starts (as here), the extension renderer's V8 isolate ran in background mode, which collects
+ * Playwright default switches that no user's browser has, left out of every launch that stands
+ * for one. With `--disable-renderer-backgrounding`, and the profile's page opened while the
+ * extension starts (as `Profile.open` does), the extension renderer's V8 isolate ran in background mode, which collects
  * garbage to save memory: 24–30 mark-compacts in 4 s of a block-sized allocation loop in the
  * offscreen document, against 2–9 without the switch. Chromium with its default switches,
- * headless or headful, never showed that mode in the same probes, and no user's browser runs
- * with the switch (bench/transfer.README.md, the 22:06 UTC section).
+ * headless or headful, never showed that mode in the same probes (bench/transfer.README.md, the
+ * 22:06 UTC section).
  */
-export const LEFT_OUT_PLAYWRIGHT_SWITCHES = ['--disable-extensions', '--disable-renderer-backgrounding']
+export const SWITCHES_USERS_DO_NOT_HAVE = ['--disable-renderer-backgrounding']
 
 /** A transfer as the extension's test hook reports it (the extension's own type). */
 export type { TransferState }
@@ -83,7 +83,8 @@ export class Profile {
     this.context = await chromium.launchPersistentContext(this.userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
-      ignoreDefaultArgs: LEFT_OUT_PLAYWRIGHT_SWITCHES,
+      // and without --disable-extensions, which would keep the extension out
+      ignoreDefaultArgs: ['--disable-extensions', ...SWITCHES_USERS_DO_NOT_HAVE],
       args: chromiumArgs(),
       viewport: { width: 420, height: 760 }
     })
