@@ -16,6 +16,9 @@ export default defineConfig({
     description: 'Streams encrypted content from nearby peers and, if you choose, shares your spare bandwidth.',
     permissions: ['offscreen', 'alarms', 'unlimitedStorage'],
     minimum_chrome_version: '116',
+    // rendered from public/icon/peerloom.svg by extension/scripts/render-icons.ts
+    icons: { 16: 'icon/16.png', 32: 'icon/32.png', 48: 'icon/48.png', 128: 'icon/128.png' },
+    action: { default_title: 'Peerloom', default_icon: { 16: 'icon/16.png', 32: 'icon/32.png', 48: 'icon/48.png' } },
     // the page API: a hidden bridge frame and the player frame are embedded by web pages
     web_accessible_resources: [{ resources: ['bridge.html', 'player.html'], matches: ['<all_urls>'] }]
   }
