@@ -8,6 +8,7 @@ import { KEEPALIVE_ALARM_MINUTES } from '../src/constants.ts'
 import { ensureNodeDocument, forwardToNode } from '../src/node-document.ts'
 import type { NodeRequest } from '../src/rpc.ts'
 import { installPageApiRoutes } from '../src/page-api/worker-setup.ts'
+import { ONBOARDING_PATH } from '../src/ui/pages.ts'
 
 const KEEPALIVE_ALARM = 'peerloom-node-keepalive'
 
@@ -15,7 +16,11 @@ export default defineBackground(() => {
   // when this worker instance started; tests use it to see that Chrome really replaced the worker
   const workerStartedAt = Date.now() + Math.random()
   const ensure = (): void => { ensureNodeDocument().catch(err => { console.error('peerloom: could not create the node document', err) }) }
-  chrome.runtime.onInstalled.addListener(ensure)
+  chrome.runtime.onInstalled.addListener(details => {
+    ensure()
+    // a newcomer's first look: what Peerloom does and that sharing is off (not on updates or reloads)
+    if (details.reason === 'install') void chrome.tabs.create({ url: chrome.runtime.getURL(ONBOARDING_PATH) })
+  })
   chrome.runtime.onStartup.addListener(ensure)
   chrome.alarms.onAlarm.addListener(alarm => { if (alarm.name === KEEPALIVE_ALARM) ensure() })
   void chrome.alarms.create(KEEPALIVE_ALARM, { periodInMinutes: KEEPALIVE_ALARM_MINUTES })

@@ -1,10 +1,13 @@
-/** The popup's earnings card: rewards pending, claims submitted and paid, with transaction hashes. */
+/**
+ * The popup's earnings card: receipted bytes waiting for a claim, claims submitted and paid,
+ * with transaction hashes, and the open epoch as a time range.
+ */
 import { useState } from 'preact/hooks'
 import { formatUnits } from 'ethers'
 import type { Earnings as EarningsData } from '../rewards/index.ts'
 import { callNode } from './node-client.ts'
 import { usePolling } from './use-polling.ts'
-import { formatBytes, shortId } from './format.ts'
+import { count, formatBytes, formatEpoch, shortId } from './format.ts'
 
 /** How often the card refreshes, ms. @default 2000 */
 const REFRESH_MS = 2000
@@ -15,7 +18,8 @@ function tokens (baseUnits: string): string {
   return `${value.replace(/\.0$/, '')} LOOM`
 }
 
-export function Earnings () {
+/** `epochSeconds`: the epoch length from settings, to show when the open epoch ends. */
+export function Earnings ({ epochSeconds }: { epochSeconds: number | undefined }) {
   const [data, setData] = useState<EarningsData & { epoch: string }>()
   const [error, setError] = useState<string>()
   const [claiming, setClaiming] = useState(false)
@@ -33,32 +37,39 @@ export function Earnings () {
     }
   }
 
+  const epochText = (epoch: string): string => epochSeconds === undefined ? '…' : formatEpoch(epoch, epochSeconds)
+
   return (
-    <section class="card" data-testid="earnings">
-      <div class="spread" style={{ marginBottom: '4px' }}>
+    <section class="card" data-testid="earnings" style={{ display: 'grid', gap: '4px' }}>
+      <div class="spread">
         <h2 style={{ margin: 0 }}>Earnings</h2>
-        <span class="mono" data-testid="earnings-total" title="tokens paid to this node">{data === undefined ? '…' : tokens(data.totalPaid)}</span>
+        <span class="mono" data-testid="earnings-total" title="tokens paid to this node so far">{data === undefined ? '…' : tokens(data.totalPaid)}</span>
       </div>
       <div class="spread">
-        <span class="muted">Pending</span>
-        <span data-testid="earnings-pending">{data === undefined ? '…' : `${formatBytes(Number(data.pending.bytes))} in ${data.pending.receipts} receipt(s)`}</span>
+        <span class="muted" title="bytes the receiving peers signed for and that can be claimed">Receipted, to claim</span>
+        <span data-testid="earnings-pending">{data === undefined ? '…' : `${formatBytes(Number(data.pending.bytes))} in ${count(data.pending.receipts, 'receipt')}`}</span>
+      </div>
+      <div class="hint" data-testid="earnings-help">
+        Served counts the bytes your node sent. Receipted counts the bytes the receiving peers signed for: only those can be claimed.
       </div>
       {data?.submitted.map(s => (
         <div class="spread" key={s.txHash} data-testid="earnings-submitted">
-          <span class="muted">Submitted</span>
+          <span class="muted" title={`epoch ${s.epoch}`}>Claim sent · {epochText(s.epoch)}</span>
           <span class="mono" title={s.txHash}>{formatBytes(Number(s.bytes))} · {shortId(s.txHash, 6)}</span>
         </div>
       ))}
       {data?.paid.slice(0, 3).map(p => (
         <div class="spread" key={p.epoch} data-testid="earnings-paid">
-          <span class="muted">Paid</span>
+          <span class="muted" title={`epoch ${p.epoch}`}>Paid · {epochText(p.epoch)}</span>
           <span class="mono" title={p.txHash}>{tokens(p.paid)} for {formatBytes(Number(p.claimedBytes ?? p.bytes))}{p.txHash === undefined ? '' : ` · ${shortId(p.txHash, 6)}`}</span>
         </div>
       ))}
       {(data?.lastError ?? error) !== undefined && <div class="error">{data?.lastError ?? error} <span class="muted">(retried automatically)</span></div>}
       <div class="spread">
-        <span class="muted">Epoch {data?.epoch ?? '…'}</span>
-        <button data-testid="claim-now" disabled={claiming || data === undefined || data.pending.receipts === 0} onClick={() => { void claim() }}>{claiming ? 'Claiming…' : 'Claim now'}</button>
+        <span class="muted" data-testid="earnings-epoch" title={data === undefined ? undefined : `epoch ${data.epoch}; claimed when it ends, or earlier once its receipts are large`}>
+          This epoch: {data === undefined ? '…' : epochText(data.epoch)}
+        </span>
+        <button data-testid="claim-now" title="Close this epoch now and claim its receipts" disabled={claiming || data === undefined || data.pending.receipts === 0} onClick={() => { void claim() }}>{claiming ? 'Claiming…' : 'Claim now'}</button>
       </div>
     </section>
   )

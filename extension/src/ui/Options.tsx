@@ -1,86 +1,49 @@
-/** Options: donation caps, cache cap, network (relays, routers, gateways, ICE), identity and cache resets. */
+/** Options: donation caps, cache cap, network (relays, routers, gateways, ICE), rewards, identity and cache resets, sites. */
 import { useEffect, useState } from 'preact/hooks'
-import type { NodeSettings, NodeSettingsInput } from '@peerloom/shared'
+import type { ComponentChildren } from 'preact'
 import type { NodeStatus } from '../node.ts'
 import type { ClientUsage } from '../serve-meter.ts'
 import { nodeClient } from './node-client.ts'
-import { ago, formatBytes, shortId } from './format.ts'
+import { ago, count, formatBytes, shortId } from './format.ts'
+import { fieldOfNodeError, fromDraft, toDraft } from './settings-form.ts'
+import type { Draft, DraftErrors, DraftField } from './settings-form.ts'
 import { PermittedSites } from '../page-api/ui/PermittedSites.tsx'
+import { Logo } from './Logo.tsx'
 
-const MiB = 1024 * 1024
-
-interface Draft {
-  donate: boolean
-  uploadMiB: string
-  maxPeers: string
-  cacheMiB: string
-  relays: string
-  routers: string
-  gateways: string
-  iceServers: string
-  /** Rewards and gated content (see src/rewards/README.md). */
-  rpcUrl: string
-  chainId: string
-  rewardPool: string
-  contentRegistry: string
-  payoutAddress: string
-  keyServices: string
-  epochSeconds: string
+/** What each field is called in the summary next to Save. */
+const FIELD_LABELS: Record<DraftField, string> = {
+  donate: 'Sharing',
+  uploadMiB: 'Upload rate cap',
+  maxPeers: 'Peers served at once',
+  cacheMiB: 'Cache cap',
+  relays: 'Relays',
+  routers: 'Routing endpoints',
+  gateways: 'Origin gateways',
+  iceServers: 'ICE servers',
+  rpcUrl: 'Chain JSON-RPC URL',
+  chainId: 'Chain id',
+  rewardPool: 'RewardPool address',
+  contentRegistry: 'ContentRegistry address',
+  payoutAddress: 'Payout address',
+  keyServices: 'Key services',
+  epochSeconds: 'Epoch length'
 }
 
-function toDraft (s: NodeSettings): Draft {
-  return {
-    donate: s.donate,
-    uploadMiB: String(+(s.uploadRateBytesPerSec / MiB).toFixed(3)),
-    maxPeers: String(s.maxServeConnections),
-    cacheMiB: String(Math.round(s.cacheCapBytes / MiB)),
-    relays: s.relays.join('\n'),
-    routers: s.routers.join('\n'),
-    gateways: s.gateways.join('\n'),
-    iceServers: JSON.stringify(s.iceServers, null, 2),
-    rpcUrl: s.rpcUrl ?? '',
-    chainId: s.chainId === undefined ? '' : String(s.chainId),
-    rewardPool: s.rewardPool ?? '',
-    contentRegistry: s.contentRegistry ?? '',
-    payoutAddress: s.payoutAddress ?? '',
-    keyServices: s.keyServices.join('\n'),
-    epochSeconds: String(s.epochSeconds)
-  }
-}
-
-/** A text field that is optional in the settings: left out when blank. */
-const optional = <K extends string>(key: K, value: string): Partial<Record<K, string>> => value.trim() === '' ? {} : { [key]: value.trim() } as Record<K, string>
-
-const lines = (text: string): string[] => text.split('\n').map(l => l.trim()).filter(l => l !== '')
-
-function fromDraft (d: Draft): NodeSettingsInput {
-  let iceServers: unknown
-  try {
-    iceServers = JSON.parse(d.iceServers.trim() === '' ? '[]' : d.iceServers)
-  } catch {
-    throw new Error('ICE servers must be JSON, e.g. [{"urls": "stun:stun.example.org:3478"}]')
-  }
-  return {
-    donate: d.donate,
-    uploadRateBytesPerSec: Math.round(Number(d.uploadMiB) * MiB),
-    maxServeConnections: Number(d.maxPeers),
-    cacheCapBytes: Math.round(Number(d.cacheMiB) * MiB),
-    relays: lines(d.relays),
-    routers: lines(d.routers),
-    gateways: lines(d.gateways),
-    iceServers: iceServers as NodeSettingsInput['iceServers'],
-    ...optional('rpcUrl', d.rpcUrl),
-    ...(d.chainId.trim() === '' ? {} : { chainId: Number(d.chainId) }),
-    ...optional('rewardPool', d.rewardPool),
-    ...optional('contentRegistry', d.contentRegistry),
-    ...optional('payoutAddress', d.payoutAddress),
-    keyServices: lines(d.keyServices),
-    epochSeconds: Number(d.epochSeconds)
-  }
+/** A labelled input with its hint and, when the value is wrong, the problem right under it. */
+function Field ({ label, hint, error, testId, children }: { label: string, hint?: ComponentChildren, error?: string, testId?: string, children: ComponentChildren }) {
+  return (
+    <label class={`field${error === undefined ? '' : ' invalid'}`}>
+      <span class="field-label">{label}</span>
+      {children}
+      {error !== undefined && <span class="field-error" role="alert" data-testid={testId === undefined ? undefined : `${testId}-error`}>{error}</span>}
+      {hint !== undefined && <span class="hint">{hint}</span>}
+    </label>
+  )
 }
 
 export function Options () {
   const [draft, setDraft] = useState<Draft>()
+  const [errors, setErrors] = useState<DraftErrors>({})
   const [status, setStatus] = useState<NodeStatus>()
   const [clients, setClients] = useState<ClientUsage[]>([])
   const [message, setMessage] = useState<{ tone: 'good' | 'bad', text: string }>()
@@ -90,6 +53,7 @@ export function Options () {
     try {
       const [s, st, cl] = await Promise.all([nodeClient.settings(), nodeClient.status(), nodeClient.servedClients()])
       setDraft(toDraft(s))
+      setErrors({})
       setStatus(st)
       setClients(cl)
     } catch (err) {
@@ -97,6 +61,9 @@ export function Options () {
     }
   }
   useEffect(() => { void load() }, [])
+  const loaded = draft !== undefined
+  // a link to a section (the consent prompt's to #sites) lands there once the form is drawn
+  useEffect(() => { if (loaded && location.hash.length > 1) document.getElementById(location.hash.slice(1))?.scrollIntoView() }, [loaded])
 
   const act = async (what: () => Promise<void>, done: string): Promise<void> => {
     setBusy(true)
@@ -111,68 +78,144 @@ export function Options () {
     }
   }
 
-  if (draft === undefined) return <main style={{ padding: '24px' }}>{message?.text ?? 'Loading…'}</main>
-  const set = (patch: Partial<Draft>): void => { setDraft({ ...draft, ...patch }) }
-  const field = (key: keyof Draft) => (e: Event) => { set({ [key]: (e.target as HTMLInputElement).value }) }
+  if (draft === undefined) return <main class="page">{message?.text ?? 'Loading…'}</main>
+  const set = (patch: Partial<Draft>): void => {
+    setDraft({ ...draft, ...patch })
+    // an edited field's old problem no longer applies
+    const cleared = { ...errors }
+    for (const key of Object.keys(patch) as DraftField[]) delete cleared[key]
+    setErrors(cleared)
+  }
+  const input = (key: DraftField) => ({
+    value: String(draft[key]),
+    onInput: (e: Event) => { set({ [key]: (e.target as HTMLInputElement).value }) },
+    'aria-invalid': errors[key] !== undefined
+  })
+
+  const save = async (): Promise<void> => {
+    setMessage(undefined)
+    const checked = fromDraft(draft)
+    if (checked.errors !== undefined) {
+      setErrors(checked.errors)
+      return
+    }
+    setBusy(true)
+    try {
+      setDraft(toDraft(await nodeClient.updateSettings(checked.settings)))
+      await load()
+      setMessage({ tone: 'good', text: 'Saved. The node applied the new settings.' })
+    } catch (err) {
+      const placed = fieldOfNodeError(err as Error & { data?: Record<string, unknown> })
+      if (placed !== undefined) setErrors({ [placed.field]: placed.message })
+      else setMessage({ tone: 'bad', text: (err as Error).message })
+    } finally {
+      setBusy(false)
+    }
+  }
+  const invalid = Object.keys(errors) as DraftField[]
 
   return (
-    <main style={{ maxWidth: '760px', margin: '0 auto', padding: '24px', display: 'grid', gap: '14px' }}>
-      <h1 style={{ fontSize: '20px' }}>Peerloom options</h1>
-      {message !== undefined && <div class={message.tone === 'bad' ? 'error' : 'card'} data-testid="options-message">{message.text}</div>}
+    <main class="page">
+      <header class="row" style={{ gap: '10px' }}>
+        <Logo size={28} />
+        <h1 style={{ fontSize: '20px', flex: 1 }}>Peerloom options</h1>
+        <a href="/onboarding.html" target="_blank">What is Peerloom?</a>
+      </header>
 
-      <section class="card" style={{ display: 'grid', gap: '10px' }}>
+      <section class="card form" id="sharing">
         <h2>Sharing</h2>
         <label class="spread">
-          <span>Serve cached content to other viewers <span class="muted">(off until you turn it on)</span></span>
+          <span>
+            <span style={{ fontWeight: 600 }}>Serve cached content to other viewers</span>
+            <span class="hint" style={{ display: 'block' }}>Off until you turn it on. While off, nothing of yours is sent to anyone.</span>
+          </span>
           <span class="switch"><input type="checkbox" data-testid="opt-donate" checked={draft.donate} onChange={e => { set({ donate: (e.target as HTMLInputElement).checked }) }} /><span /></span>
         </label>
         <div class="grid2">
-          <label>Upload rate cap (MiB/s)<input type="number" min="0.016" step="0.5" data-testid="opt-upload" value={draft.uploadMiB} onInput={field('uploadMiB')} /></label>
-          <label>Peers served at once<input type="number" min="1" max="256" data-testid="opt-peers" value={draft.maxPeers} onInput={field('maxPeers')} /></label>
+          <Field label="Upload rate cap (MiB/s)" error={errors.uploadMiB} testId="opt-upload" hint="At least 0.016 MiB/s.">
+            <input type="number" min="0.016" step="0.5" data-testid="opt-upload" {...input('uploadMiB')} />
+          </Field>
+          <Field label="Peers served at once" error={errors.maxPeers} testId="opt-peers" hint="1 to 256.">
+            <input type="number" min="1" max="256" data-testid="opt-peers" {...input('maxPeers')} />
+          </Field>
         </div>
       </section>
 
-      <section class="card" style={{ display: 'grid', gap: '10px' }}>
+      <section class="card form">
         <h2>Cache</h2>
-        <div class="spread">
-          <label style={{ flex: 1 }}>Cache cap (MiB)<input type="number" min="16" data-testid="opt-cache" value={draft.cacheMiB} onInput={field('cacheMiB')} /></label>
-          <div class="muted" style={{ flex: 1, textAlign: 'right' }}>Using {formatBytes(status?.cache.usedBytes ?? 0)} in {status?.cache.blocks ?? 0} blocks</div>
+        <div class="grid2">
+          <Field label="Cache cap (MiB)" error={errors.cacheMiB} testId="opt-cache" hint="At least 16 MiB.">
+            <input type="number" min="16" data-testid="opt-cache" {...input('cacheMiB')} />
+          </Field>
+          <div class="muted" style={{ alignSelf: 'center' }} data-testid="opt-cache-usage">
+            Using {formatBytes(status?.cache.usedBytes ?? 0)} in {count(status?.cache.blocks ?? 0, 'block')}
+          </div>
         </div>
-        <div class="muted">Only encrypted chunks are cached; the least recently used go first when the cap is reached.</div>
+        <div class="hint">Only encrypted chunks are cached; the least recently used go first when the cap is reached.</div>
       </section>
 
-      <section class="card" style={{ display: 'grid', gap: '10px' }}>
+      <section class="card form">
         <h2>Network</h2>
-        <label>Relays (multiaddrs ending in /p2p/&lt;peer id&gt;, one per line)<textarea data-testid="opt-relays" value={draft.relays} onInput={field('relays')} /></label>
-        <label>Routing endpoints (Delegated Routing V1, one URL per line)<textarea value={draft.routers} onInput={field('routers')} /></label>
-        <label>Origin gateways (used when no peer has a block, one URL per line)<textarea value={draft.gateways} onInput={field('gateways')} /></label>
-        <label>ICE servers (JSON)<textarea value={draft.iceServers} onInput={field('iceServers')} /></label>
+        <Field label="Relays" hint={<>Multiaddrs ending in <span class="mono">/p2p/&lt;peer id&gt;</span>, one per line.</>} error={errors.relays} testId="opt-relays">
+          <textarea data-testid="opt-relays" {...input('relays')} />
+        </Field>
+        <Field label="Routing endpoints" hint="Delegated Routing V1 URLs, one per line." error={errors.routers} testId="opt-routers">
+          <textarea data-testid="opt-routers" {...input('routers')} />
+        </Field>
+        <Field label="Origin gateways" hint="Asked when no peer has a block; one URL per line." error={errors.gateways} testId="opt-gateways">
+          <textarea data-testid="opt-gateways" {...input('gateways')} />
+        </Field>
+        <Field label="ICE servers (JSON)" hint={<>For example <span class="mono">[{'{'}"urls": "stun:stun.example.org:3478"{'}'}]</span>.</>} error={errors.iceServers} testId="opt-ice">
+          <textarea data-testid="opt-ice" {...input('iceServers')} />
+        </Field>
       </section>
 
-      <section class="card" style={{ display: 'grid', gap: '10px' }}>
+      <section class="card form">
         <h2>Rewards and gated content</h2>
-        <label>Chain JSON-RPC URL<input data-testid="opt-rpc" value={draft.rpcUrl} onInput={field('rpcUrl')} placeholder="http://127.0.0.1:8545" /></label>
-        <div class="row">
-          <label style={{ flex: 1 }}>Chain id<input type="number" min="1" data-testid="opt-chain-id" value={draft.chainId} onInput={field('chainId')} /></label>
-          <label style={{ flex: 1 }}>Epoch (seconds)<input type="number" min="2" value={draft.epochSeconds} onInput={field('epochSeconds')} /></label>
+        <Field label="Chain JSON-RPC URL" error={errors.rpcUrl} testId="opt-rpc">
+          <input type="text" data-testid="opt-rpc" placeholder="http://127.0.0.1:8545" {...input('rpcUrl')} />
+        </Field>
+        <div class="grid2">
+          <Field label="Chain id" error={errors.chainId} testId="opt-chain-id">
+            <input type="number" min="1" data-testid="opt-chain-id" {...input('chainId')} />
+          </Field>
+          <Field label="Epoch length (seconds)" error={errors.epochSeconds} testId="opt-epoch" hint="Receipts are claimed once an epoch ends.">
+            <input type="number" min="2" data-testid="opt-epoch" {...input('epochSeconds')} />
+          </Field>
         </div>
-        <label>RewardPool address<input class="mono" data-testid="opt-pool" value={draft.rewardPool} onInput={field('rewardPool')} placeholder="0x…" /></label>
-        <label>ContentRegistry address<input class="mono" value={draft.contentRegistry} onInput={field('contentRegistry')} placeholder="0x…" /></label>
-        <label>Payout address (empty: this node's address)<input class="mono" value={draft.payoutAddress} onInput={field('payoutAddress')} placeholder="0x…" /></label>
-        <label>Key services for gated content (origin URLs, one per line; empty: the gateways)<textarea value={draft.keyServices} onInput={field('keyServices')} /></label>
-        <div class="muted">Claims are sent from this node's address, which needs a little ETH for gas. Receipts are kept until a claim succeeds, across restarts.</div>
+        <Field label="RewardPool address" error={errors.rewardPool} testId="opt-pool">
+          <input type="text" class="mono" spellcheck={false} data-testid="opt-pool" placeholder="0x…" {...input('rewardPool')} />
+        </Field>
+        <Field label="ContentRegistry address" error={errors.contentRegistry} testId="opt-registry">
+          <input type="text" class="mono" spellcheck={false} data-testid="opt-registry" placeholder="0x…" {...input('contentRegistry')} />
+        </Field>
+        <Field label="Payout address" hint="Leave empty to be paid at this node's own address." error={errors.payoutAddress} testId="opt-payout">
+          <input type="text" class="mono" spellcheck={false} data-testid="opt-payout" placeholder="0x…" {...input('payoutAddress')} />
+        </Field>
+        <Field label="Key services for gated content" hint="Origin URLs, one per line; empty: the origin gateways." error={errors.keyServices} testId="opt-keys">
+          <textarea data-testid="opt-keys" {...input('keyServices')} />
+        </Field>
+        <div class="hint">Claims are sent from this node's address, which needs a little ETH for gas. Receipts are kept until a claim succeeds, across restarts.</div>
       </section>
 
-      <div class="row">
-        <button class="primary" data-testid="opt-save" disabled={busy} onClick={() => { void act(async () => { setDraft(toDraft(await nodeClient.updateSettings(fromDraft(draft)))); await load() }, 'Saved. The node applied the new settings.') }}>Save</button>
-        <button disabled={busy} onClick={() => { void load() }}>Revert</button>
+      <div class="save-bar" data-testid="save-bar">
+        <div class="row">
+          <button class="primary" data-testid="opt-save" disabled={busy} onClick={() => { void save() }}>Save</button>
+          <button disabled={busy} onClick={() => { void load(); setMessage(undefined) }}>Revert</button>
+          {invalid.length > 0 && (
+            <span class="field-error" role="alert" data-testid="opt-save-errors">
+              Not saved: fix {invalid.length === 1 ? FIELD_LABELS[invalid[0] as DraftField] : `${invalid.length} fields (${invalid.map(f => FIELD_LABELS[f]).join(', ')})`}.
+            </span>
+          )}
+        </div>
+        {message !== undefined && <div class={message.tone === 'bad' ? 'error' : 'notice'} data-testid="options-message">{message.text}</div>}
       </div>
 
-      <section class="card" style={{ display: 'grid', gap: '8px' }}>
+      <section class="card form">
         <h2>Identity</h2>
-        <div class="spread"><span class="muted">Peer ID</span><span class="mono">{status?.peerId}</span></div>
-        <div class="spread"><span class="muted">Address</span><span class="mono">{status?.address}</span></div>
-        <div class="muted">One key is both your peer id and the address your rewards are paid to. Resetting it creates a new one; the old address's unclaimed rewards stay with the old key.</div>
+        <div class="spread"><span class="muted">Peer ID</span><span class="mono wrap" data-testid="opt-peer-id">{status?.peerId}</span></div>
+        <div class="spread"><span class="muted">Address</span><span class="mono wrap" data-testid="opt-address">{status?.address}</span></div>
+        <div class="hint">One key is both your peer id and the address your rewards are paid to. Resetting it creates a new one; the old address's unclaimed rewards stay with the old key.</div>
         <div class="row">
           <button class="danger" disabled={busy} data-testid="opt-reset-identity" onClick={() => {
             if (!confirm('Create a new identity? Your peer id and address will change.')) return

@@ -6,9 +6,10 @@ import type { HistorySeries } from '../transfer-history.ts'
 import type { NodeSettings } from '@peerloom/shared'
 import { nodeClient } from './node-client.ts'
 import { usePolling } from './use-polling.ts'
-import { formatBytes, formatRate, shortId } from './format.ts'
+import { count, formatBytes, formatRate, shortId } from './format.ts'
 import { TransferChart } from './TransferChart.tsx'
 import { Earnings } from './Earnings.tsx'
+import { Logo } from './Logo.tsx'
 
 /** How often the popup refreshes, ms. @default 1000 */
 const REFRESH_MS = 1000
@@ -81,7 +82,7 @@ export function Popup () {
     <main style={{ width: '380px', padding: '14px', display: 'grid', gap: '10px' }}>
       <header class="spread">
         <div class="row">
-          <svg width="22" height="22" viewBox="0 0 24 24" aria-hidden="true"><circle cx="6" cy="12" r="3" fill="#6ea8ff" /><circle cx="18" cy="6" r="3" fill="#3ecf8e" /><circle cx="18" cy="18" r="3" fill="#3ecf8e" /><path d="M8.5 11 15.5 7M8.5 13l7 4" stroke="#8d99b5" stroke-width="1.5" /></svg>
+          <Logo size={22} />
           <h1>Peerloom</h1>
         </div>
         <span class="pill" data-testid="node-state"><span class={`dot ${tone}`} />{stateText}</span>
@@ -109,7 +110,7 @@ export function Popup () {
       </section>
 
       <section class="grid2">
-        <div class="card stat">
+        <div class="card stat" title="peers this node is connected to right now">
           <div class="label">Peers</div>
           <div class="value" data-testid="peer-count">{status?.peers.length ?? 0}</div>
           <div class="muted">{direct} direct</div>
@@ -120,12 +121,12 @@ export function Popup () {
           <div class="muted">of {formatBytes(cache?.capBytes ?? 0)}</div>
           <div class="bar"><div style={{ width: `${cachePct}%` }} /></div>
         </div>
-        <div class="card stat">
+        <div class="card stat" title="bytes your node sent to other peers (donating); see Earnings for what they signed for">
           <div class="label">Served</div>
           <div class="value" data-testid="served-bytes">{formatBytes(status?.served.bytes ?? 0)}</div>
-          <div class="muted">to {status?.served.clients ?? 0} peer(s)</div>
+          <div class="muted">to {count(status?.served.clients ?? 0, 'peer')}</div>
         </div>
-        <div class="card stat">
+        <div class="card stat" title="bytes this node fetched, from peers and from the origin">
           <div class="label">Received</div>
           <div class="value">{formatBytes((status?.received.fromPeers ?? 0) + (status?.received.fromOrigin ?? 0))}</div>
           <div class="muted">{formatBytes(status?.received.fromPeers ?? 0)} from peers</div>
@@ -137,14 +138,14 @@ export function Popup () {
           <h2 style={{ margin: 0 }}>Last 10 minutes</h2>
           <div class="legend"><span><i style={{ background: 'var(--served)' }} />served</span><span><i style={{ background: 'var(--received)' }} />received</span></div>
         </div>
-        <TransferChart series={history} width={354} />
+        <TransferChart series={history} />
       </section>
 
       <section class="card spread">
         <div>
           <div style={{ fontWeight: 600 }}>Share with other viewers</div>
           <div class="muted">
-            {settings === undefined ? '…' : `Up to ${formatRate(settings.uploadRateBytesPerSec)}, ${settings.maxServeConnections} peers at once`}
+            {settings === undefined ? '…' : settings.donate ? `Up to ${formatRate(settings.uploadRateBytesPerSec)}, ${count(settings.maxServeConnections, 'peer')} at once` : `Off: nothing is sent to anyone. When on: up to ${formatRate(settings.uploadRateBytesPerSec)}, ${count(settings.maxServeConnections, 'peer')} at once.`}
           </div>
         </div>
         <label class="switch" title="Serve cached content to other peers">
@@ -154,7 +155,7 @@ export function Popup () {
         </label>
       </section>
 
-      <Earnings />
+      <Earnings epochSeconds={settings?.epochSeconds} />
 
       {recentErrors.length > 0 && (
         <section style={{ display: 'grid', gap: '4px' }} data-testid="node-errors">
@@ -163,7 +164,7 @@ export function Popup () {
       )}
 
       <footer class="spread muted">
-        <span>{status?.multiaddrs.filter(a => a.includes('/webrtc')).length ?? 0} WebRTC address(es)</span>
+        <span title={status?.multiaddrs.join('\n')}>{count(status?.multiaddrs.filter(a => a.includes('/webrtc')).length ?? 0, 'WebRTC address', 'WebRTC addresses')}</span>
         <a href="/options.html" target="_blank">Options</a>
       </footer>
     </main>

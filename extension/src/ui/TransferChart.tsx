@@ -5,22 +5,28 @@ import 'uplot/dist/uPlot.min.css'
 import type { HistorySeries } from '../transfer-history.ts'
 import { formatRate } from './format.ts'
 
-export function TransferChart ({ series, width, height = 120 }: { series: HistorySeries | undefined, width: number, height?: number }) {
+/** Space for the rate axis: room for its longest label ("1023.9 KiB/s"), px. */
+const RATE_AXIS_PX = 78
+
+/** Draws at the width of its container, so the chart and its labels never reach past the card. */
+export function TransferChart ({ series, height = 120 }: { series: HistorySeries | undefined, height?: number }) {
   const el = useRef<HTMLDivElement>(null)
   const plot = useRef<uPlot>()
 
   useEffect(() => {
     if (el.current === null) return
-    const axis = { stroke: '#8d99b5', grid: { stroke: '#2a3552', width: 1 }, ticks: { stroke: '#2a3552' } }
+    const axis = { stroke: '#8d99b5', font: '11px system-ui, sans-serif', grid: { stroke: '#2a3552', width: 1 }, ticks: { stroke: '#2a3552' } }
     plot.current = new uPlot({
-      width,
+      width: el.current.clientWidth,
       height,
       legend: { show: false },
       cursor: { show: false },
+      // room on the right so the last time label is not cut in half
+      padding: [8, 16, 0, 0],
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max, 1024) * 1.15] } },
       axes: [
-        { ...axis, values: (_u, ticks) => ticks.map(t => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })) },
-        { ...axis, size: 70, space: 24, values: (_u, ticks) => ticks.map(t => formatRate(t)) }
+        { ...axis, space: 60, values: (_u, ticks) => ticks.map(t => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })) },
+        { ...axis, size: RATE_AXIS_PX, space: 24, values: (_u, ticks) => ticks.map(t => formatRate(t)) }
       ],
       series: [
         {},
@@ -29,11 +35,11 @@ export function TransferChart ({ series, width, height = 120 }: { series: Histor
       ]
     }, [[], [], []], el.current)
     return () => { plot.current?.destroy() }
-  }, [width, height])
+  }, [height])
 
   useEffect(() => {
     if (series !== undefined) plot.current?.setData([series.t, series.served, series.received])
   }, [series])
 
-  return <div ref={el} data-testid="transfer-chart" />
+  return <div ref={el} data-testid="transfer-chart" style={{ width: '100%', overflow: 'hidden' }} />
 }

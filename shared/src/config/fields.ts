@@ -12,5 +12,5 @@ export const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$/
 export const httpUrl = z.string().url('must be a URL').refine(value => /^https?:\/\//.test(value), 'must be an http:// or https:// URL')
 
 
-/** A positive whole number of bytes. */
-export const byteCount = (min: number) => z.number().int('must be a whole number').min(min, `must be at least ${min}`).max(Number.MAX_SAFE_INTEGER)
+/** A positive whole number of bytes; `shown` is the minimum as the error message names it. */
+export const byteCount = (min: number, shown = String(min)) => z.number().int('must be a whole number').min(min, `must be at least ${shown}`).max(Number.MAX_SAFE_INTEGER)

@@ -40,9 +40,9 @@ export const nodeSettingsSchema = z.strictObject({
   gateways: z.array(httpUrl).default([]),
   iceServers: z.array(iceServerSchema).default([]),
   donate: z.boolean().default(NODE_DEFAULTS.donate),
-  cacheCapBytes: byteCount(16 * MiB).default(NODE_DEFAULTS.cacheCapBytes),
-  uploadRateBytesPerSec: byteCount(16 * 1024).default(NODE_DEFAULTS.uploadRateBytesPerSec),
-  maxServeConnections: z.number().int().min(1).max(256).default(NODE_DEFAULTS.maxServeConnections),
+  cacheCapBytes: byteCount(16 * MiB, '16 MiB').default(NODE_DEFAULTS.cacheCapBytes),
+  uploadRateBytesPerSec: byteCount(16 * 1024, '16 KiB/s (0.016 MiB/s)').default(NODE_DEFAULTS.uploadRateBytesPerSec),
+  maxServeConnections: z.number().int('must be a whole number').min(1, 'must be at least 1').max(256, 'must be at most 256').default(NODE_DEFAULTS.maxServeConnections),
   hedgeDelayMs: z.number().int().min(0).max(60_000).default(NODE_DEFAULTS.hedgeDelayMs),
   /** Origins whose key service (`/keys/v1`) grants keys to gated content; the gateways when empty. */
   keyServices: z.array(httpUrl).default([]),
@@ -57,7 +57,7 @@ export const nodeSettingsSchema = z.strictObject({
   /** ContentRegistry: who published a content (grants must be signed by them). */
   contentRegistry: address.optional(),
   /** Length of a reward epoch: receipts are claimed once it ends. @default 3600 */
-  epochSeconds: z.number().int().min(2).max(7 * 24 * 3600).default(NODE_DEFAULTS.epochSeconds),
+  epochSeconds: z.number().int('must be a whole number of seconds').min(2, 'must be at least 2 seconds').max(7 * 24 * 3600, 'must be at most 604800 seconds (7 days)').default(NODE_DEFAULTS.epochSeconds),
   /** An epoch is claimed early once its receipts cover this many bytes. @default 256 MiB */
   claimThresholdBytes: byteCount(1).default(NODE_DEFAULTS.claimThresholdBytes)
 })

@@ -1,4 +1,4 @@
-/** Options: the sites the user answered for, with a button to revoke (or forget a refusal). */
+/** Options: the sites the user answered for, with buttons to revoke, to allow a refused site, or to forget a refusal. */
 import { useEffect, useState } from 'preact/hooks'
 import { ConsentStore, forgetOrigin } from '../consent.ts'
 import type { ConsentRecord } from '../consent.ts'
@@ -17,19 +17,22 @@ export function PermittedSites () {
   }
   useEffect(() => { void load() }, [])
 
-  const forget = async (origin: string): Promise<void> => {
+  const change = async (what: (db: Awaited<ReturnType<typeof openPageApiDb>>) => Promise<void>): Promise<void> => {
     try {
-      await forgetOrigin(await openPageApiDb(), origin)
+      await what(await openPageApiDb())
       await load()
     } catch (err) {
       setError((err as Error).message)
     }
   }
+  const forget = async (origin: string): Promise<void> => { await change(async db => { await forgetOrigin(db, origin) }) }
+  // the user's own answer, given here instead of in a prompt the site would have to open again
+  const allow = async (origin: string): Promise<void> => { await change(async db => { await new ConsentStore(db).set(origin, 'allowed') }) }
 
   return (
-    <section class="card" style={{ display: 'grid', gap: '8px' }} data-testid="permitted-sites">
+    <section class="card" id="sites" style={{ display: 'grid', gap: '8px' }} data-testid="permitted-sites">
       <h2>Sites</h2>
-      <div class="muted">Sites that asked to use Peerloom through <span class="mono">window.peerloom</span>. Revoking one shuts it out at once; it must ask again.</div>
+      <div class="hint">Sites that asked to use Peerloom through <span class="mono">window.peerloom</span>. Revoke shuts a site out at once (it must ask again); Allow lets in a site you denied; Forget lets it ask again.</div>
       {error !== undefined && <div class="error">{error}</div>}
       {sites === undefined
         ? <div class="muted">Loading…</div>
@@ -41,10 +44,13 @@ export function PermittedSites () {
               <tbody>
                 {sites.map(site => (
                   <tr key={site.origin} data-site-origin={site.origin}>
-                    <td class="mono">{site.origin}</td>
+                    <td class="mono wrap" style={{ textAlign: 'left' }}>{site.origin}</td>
                     <td><span class="pill"><span class={`dot ${site.decision === 'allowed' ? 'good' : 'bad'}`} />{site.decision}</span></td>
                     <td class="muted">{new Date(site.at).toLocaleString()}</td>
-                    <td style={{ textAlign: 'right' }}><button class="danger" onClick={() => { void forget(site.origin) }}>{site.decision === 'allowed' ? 'Revoke' : 'Forget'}</button></td>
+                    <td style={{ textAlign: 'right', whiteSpace: 'nowrap' }}>
+                      {site.decision === 'denied' && <button data-testid="site-allow" onClick={() => { void allow(site.origin) }}>Allow</button>}{' '}
+                      <button class="danger" data-testid="site-forget" onClick={() => { void forget(site.origin) }}>{site.decision === 'allowed' ? 'Revoke' : 'Forget'}</button>
+                    </td>
                   </tr>
                 ))}
               </tbody>
