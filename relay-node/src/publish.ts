@@ -73,20 +73,51 @@ export function signerFromHex (text: string, where: string): Wallet {
   }
 }
 
-/** Decides where to publish when given a data directory: upload if an origin runs there, else write the files. */
-export async function targetForDataDir (dir: string): Promise<PublishTarget> {
-  let running: { pid?: unknown, http?: unknown } | undefined
-  try {
-    running = JSON.parse(await readFile(join(dir, DATA_FILES.running), 'utf8')) as typeof running
-  } catch {
-    running = undefined
-  }
-  if (running !== undefined && typeof running.pid === 'number' && typeof running.http === 'string' && isAlive(running.pid)) {
+/**
+ * Decides where to publish when given a data directory: upload if an origin runs there, else
+ * write the files. A directory that does not exist or holds no origin data is refused unless
+ * `init` says to start a new one there, so a mistyped --data does not publish into nowhere.
+ */
+export async function targetForDataDir (dir: string, options: { init?: boolean } = {}): Promise<PublishTarget> {
+  const running = await runningOrigin(dir)
+  if (running !== undefined) {
     const token = await readUploadToken(dir)
     if (token === undefined) throw new ConfigError(`an origin runs on ${dir} but has no upload token there`)
     return { kind: 'http', url: running.http, token }
   }
+  if (options.init !== true) await assertOriginData(dir)
   return { kind: 'data', dir }
+}
+
+/** `{ pid, http }` of the origin running on `dir`, from its origin.json, if its process lives. */
+export async function runningOrigin (dir: string): Promise<{ pid: number, http: string } | undefined> {
+  let running: { pid?: unknown, http?: unknown } | undefined
+  try {
+    running = JSON.parse(await readFile(join(dir, DATA_FILES.running), 'utf8')) as typeof running
+  } catch {
+    return undefined
+  }
+  if (running === undefined || typeof running.pid !== 'number' || typeof running.http !== 'string' || !isAlive(running.pid)) return undefined
+  return { pid: running.pid, http: running.http }
+}
+
+/** Throws a ConfigError with a hint unless `dir` is an origin's data directory. */
+export async function assertOriginData (dir: string): Promise<void> {
+  const hint = `pass the --data directory your origin runs with (peerloom-relay --origin --data DIR), or add --init to start a new origin data directory at ${dir}`
+  let info
+  try {
+    info = await stat(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ConfigError(`--data ${dir}: no such directory; ${hint}`, { cause: err })
+    throw new ConfigError(`--data ${dir}: cannot read it: ${(err as Error).message}`, { cause: err })
+  }
+  if (!info.isDirectory()) throw new ConfigError(`--data ${dir} is a file, not a data directory; ${hint}`)
+  const present = async (name: string): Promise<boolean> => await stat(join(dir, name)).then(() => true, () => false)
+  if (await present(DATA_FILES.published) || await present(DATA_FILES.blocks)) return
+  if (await present(DATA_FILES.identity)) {
+    throw new ConfigError(`--data ${dir} belongs to a relay that has never run as an origin (it has no ${DATA_FILES.published}/ or ${DATA_FILES.blocks}/); start it once with --origin, or add --init to publish into it anyway`)
+  }
+  throw new ConfigError(`--data ${dir} holds no origin data (no ${DATA_FILES.published}/ or ${DATA_FILES.blocks}/); ${hint}`)
 }
 
 function isAlive (pid: number): boolean {

@@ -1,6 +1,8 @@
 /** The relay's command-line contract: configuration errors, the ready line, identity, SIGTERM. */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { RELAY_BIN, removeDir, runCli, startRelay, tempDir } from './helpers.ts'
 
 describe('peerloom-relay configuration', () => {
@@ -13,7 +15,12 @@ describe('peerloom-relay configuration', () => {
       [['--listen', '/ip4/127.0.0.1/tcp/0/tls/ws'], {}, /TLS is terminated by a proxy/],
       [['--max-reservations', 'lots'], {}, /--max-reservations: must be a whole number \(got "lots"\)/],
       [['--bootstrap', '/ip4/127.0.0.1/tcp/4001'], {}, /--bootstrap: must end in \/p2p\/<peer id>/],
-      [['--frobnicate'], {}, /Unknown option '--frobnicate'/],
+      [['--frobnicate'], {}, /unknown option --frobnicate; see peerloom-relay --help/],
+      [['--orgin'], {}, /unknown option --orgin \(did you mean --origin\?\)/],
+      [['--max-reservation', '5'], {}, /unknown option --max-reservation \(did you mean --max-reservations\?\)/],
+      [['--http'], {}, /--http needs a value/],
+      [['--json=yes'], {}, /--json takes no value/],
+      [['extra'], {}, /unexpected argument "extra": peerloom-relay takes options only/],
       [[], { PEERLOOM_MAX_RESERVATIONS: '0' }, /PEERLOOM_MAX_RESERVATIONS: must be at least 1 \(got 0\)/],
       [[], { PEERLOOM_ORIGIN: 'maybe' }, /PEERLOOM_ORIGIN: must be true or false \(got "maybe"\)/],
       [[], { PEERLOOM_HTTP: 'localhost' }, /PEERLOOM_HTTP: must be host:port/]
@@ -28,6 +35,22 @@ describe('peerloom-relay configuration', () => {
       })
     } finally {
       await removeDir(data)
+    }
+  })
+
+  it('refuses a --data path that is mistyped or names an unrelated directory', async () => {
+    const work = await tempDir()
+    try {
+      await writeFile(join(work, 'notes.txt'), 'not relay data')
+      const missingParent = await runCli(RELAY_BIN, ['--data', join(work, 'no', 'such', 'dir'), '--http', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0/ws'])
+      assert.equal(missingParent.code, 2, missingParent.stderr)
+      assert.match(missingParent.stderr, /--data .*no\/such\/dir: neither it nor its parent .*no\/such exists; check the path/)
+      const unrelated = await runCli(RELAY_BIN, ['--data', work, '--http', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0/ws'])
+      assert.equal(unrelated.code, 2, unrelated.stderr)
+      assert.match(unrelated.stderr, /--data .* holds other files \(notes\.txt\) and no relay data/)
+      assert.deepEqual(await readdir(work), ['notes.txt'], 'nothing was written into either')
+    } finally {
+      await removeDir(work)
     }
   })
 

@@ -80,8 +80,9 @@ describe('origin', () => {
     await writeFile(join(work, 'key'), PUBLISHER_KEY + '\n')
     // published before the origin starts: written straight into its data directory
     const dataDir = join(work, 'origin')
-    const cli = await runCli(PEERLOOM_BIN, ['publish', join(work, 'clip.mp4'), '--data', dataDir, '--key-file', join(work, 'key'), '--chunk-size', '64KiB'])
+    const cli = await runCli(PEERLOOM_BIN, ['publish', join(work, 'clip.mp4'), '--data', dataDir, '--init', '--key-file', join(work, 'key'), '--chunk-size', '64KiB'])
     assert.equal(cli.code, 0, cli.stderr)
+    assert.doesNotMatch(cli.stderr, /sealing/, 'no progress line when stderr is not a terminal')
     fromDataDir = JSON.parse(cli.stdout) as Published
     relay = await startRelay()
     origin = await startRelay(['--origin', '--bootstrap', relay.ws.toString()], { data: dataDir })
@@ -214,14 +215,20 @@ describe('peerloom publish errors', () => {
       await writeFile(file, 'hello')
       const key = { PEERLOOM_PUBLISHER_KEY: PUBLISHER_KEY }
       const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
-        [['publish', file, '--data', work], { PEERLOOM_PUBLISHER_KEY: undefined, PEERLOOM_PUBLISHER_KEY_FILE: undefined }, /a publisher key is needed.*--key-file FILE or set PEERLOOM_PUBLISHER_KEY/],
-        [['publish', join(work, 'missing.mp4'), '--data', work], key, /cannot read .*missing\.mp4: no such file/],
-        [['publish', work, '--data', work], key, /is not a regular file/],
+        [['publish', file, '--data', work, '--init'], { PEERLOOM_PUBLISHER_KEY: undefined, PEERLOOM_PUBLISHER_KEY_FILE: undefined }, /a publisher key is needed.*--key-file FILE or set PEERLOOM_PUBLISHER_KEY/],
+        [['publish', join(work, 'missing.mp4'), '--data', work, '--init'], key, /cannot read .*missing\.mp4: no such file/],
+        [['publish', work, '--data', work, '--init'], key, /is not a regular file/],
         [['publish', file, '--data', work, '--content-id', '0x1234'], key, /--content-id: content id must be 32 bytes/],
         [['publish', file, '--data', work, '--chunk-size', '10'], key, /--chunk-size: chunk size must be an integer from 1024/],
         [['publish', file, '--data', work, '--mime', 'video'], key, /--mime: "video" is not a MIME type/],
-        [['publish', file, '--data', work, '--key-file', join(work, 'nokey')], {}, /--key-file: cannot read/],
-        [['publish', file, '--data', work], { PEERLOOM_PUBLISHER_KEY: 'xyz' }, /PEERLOOM_PUBLISHER_KEY does not hold a publisher key/],
+        [['publish', file, '--data', work, '--init', '--key-file', join(work, 'nokey')], {}, /--key-file: cannot read/],
+        [['publish', file, '--data', work, '--init'], { PEERLOOM_PUBLISHER_KEY: 'xyz' }, /PEERLOOM_PUBLISHER_KEY does not hold a publisher key/],
+        [['publish', file, '--data', join(work, 'wrong', 'dir')], key, /--data .*wrong\/dir: no such directory; pass the --data directory your origin runs with .*or add --init .*\[ConfigError 5009\]/],
+        [['publish', file, '--data', work], key, /--data .* holds no origin data \(no published\/ or blocks\/\); .*--init/],
+        [['publish', file, '--data', file], key, /--data .*a\.txt is a file, not a data directory/],
+        [['publish', file, '--dtaa', work], key, /unknown option --dtaa \(did you mean --data\?\); see peerloom publish --help/],
+        [['publish', file, '--quite'], key, /unknown option --quite \(did you mean --quiet\?\)/],
+        [['publish', file, '--data'], key, /--data needs a value/],
         [['publish', file], { ...key, PEERLOOM_DATA: undefined }, /say where to publish/],
         [['publish', file, '--origin', 'http://127.0.0.1:9'], { ...key, PEERLOOM_UPLOAD_TOKEN: undefined }, /--origin needs the upload token/]
       ]

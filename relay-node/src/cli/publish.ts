@@ -1,11 +1,9 @@
 /**
- * `peerloom publish FILE`: options → publishFile, with a progress bar on stderr and the JSON
+ * `peerloom publish FILE`: options → publishFile, with a progress line on a terminal's stderr and the JSON
  * result on stdout. Exit 0 on success, 1 when publishing fails, 2 on bad options.
  */
 import { basename } from 'node:path'
 import { readFile } from 'node:fs/promises'
-import { parseArgs } from 'node:util'
-import cliProgress from 'cli-progress'
 import mime from 'mime'
 import { ConfigError, DEFAULT_CHUNK_SIZE, InvalidParamsError, assertChunkSize, fromHex, isPeerloomError } from '@peerloom/shared'
 import type { Wallet } from 'ethers'
@@ -13,6 +11,8 @@ import { publishFile, signerFromHex, targetForDataDir } from '../publish.ts'
 import type { PublishTarget } from '../publish.ts'
 import { chainOptionsFrom, registerPublished, resolveRotation, CHAIN_USAGE } from '../keys/publish-chain.ts'
 import type { ChainOptions } from '../keys/publish-chain.ts'
+import { describeError, parseOptions } from './args.ts'
+import { PublishProgress } from './progress.ts'
 import type { Stdio } from './relay.ts'
 
 export const PUBLISH_USAGE = `Usage: peerloom publish FILE [options]
@@ -24,6 +24,9 @@ Where to store (one of):
   --data <dir>          an origin's data directory (PEERLOOM_DATA). If an origin runs
                         there, the file is uploaded to it and announced at once; if not,
                         it is written into the directory and announced when the origin starts.
+                        The directory must hold origin data already, unless you add
+  --init                to create a new origin data directory (start it with
+                        peerloom-relay --origin --data <dir> to serve what you publish).
   --origin <url>        a running origin's HTTP address (PEERLOOM_ORIGIN_URL), with
   --token-file <file>   its upload token (PEERLOOM_UPLOAD_TOKEN holds the token itself);
                         the token is <data>/upload-token on the origin's machine.
@@ -37,8 +40,30 @@ Content:
   --mime <type>         MIME type (default: guessed from the extension, else application/octet-stream)
   --chunk-size <bytes>  plaintext chunk size, 1024 to 1048576, e.g. 262144 or 256KiB (default ${DEFAULT_CHUNK_SIZE})
   --content-id <0x…>    the 32-byte content id (default: random)
-  --quiet               no progress bar
+  --quiet               no progress line (it is drawn only when stderr is a terminal)
 ${CHAIN_USAGE}`
+
+const PUBLISH_OPTIONS = {
+  data: { type: 'string' },
+  init: { type: 'boolean' },
+  origin: { type: 'string' },
+  'token-file': { type: 'string' },
+  'key-file': { type: 'string' },
+  name: { type: 'string' },
+  mime: { type: 'string' },
+  'chunk-size': { type: 'string' },
+  'content-id': { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean' },
+  gated: { type: 'boolean' },
+  rotate: { type: 'boolean' },
+  policy: { type: 'string' },
+  rate: { type: 'string' },
+  budget: { type: 'string' },
+  'budget-days': { type: 'string' },
+  rpc: { type: 'string' },
+  deployment: { type: 'string' }
+} as const
 
 /** `262144`, `256KiB`, `1MiB` → bytes. */
 export function parseSize (text: string): number {
@@ -87,7 +112,7 @@ async function readTarget (values: Record<string, string | boolean | undefined>,
     if (token === undefined) throw new ConfigError('--origin needs the upload token: pass --token-file <data>/upload-token or set PEERLOOM_UPLOAD_TOKEN')
     return { kind: 'http', url, token }
   }
-  if (dir !== undefined) return await targetForDataDir(dir)
+  if (dir !== undefined) return await targetForDataDir(dir, { init: values.init === true })
   throw new ConfigError('say where to publish: --data <origin data dir> or --origin <url> --token-file <file>')
 }
 
@@ -96,32 +121,9 @@ export async function runPublish (argv: string[], env: NodeJS.ProcessEnv, io: St
   let values: Record<string, string | boolean | undefined>
   let positionals: string[]
   try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        data: { type: 'string' },
-        origin: { type: 'string' },
-        'token-file': { type: 'string' },
-        'key-file': { type: 'string' },
-        name: { type: 'string' },
-        mime: { type: 'string' },
-        'chunk-size': { type: 'string' },
-        'content-id': { type: 'string' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean' },
-        gated: { type: 'boolean' },
-        rotate: { type: 'boolean' },
-        policy: { type: 'string' },
-        rate: { type: 'string' },
-        budget: { type: 'string' },
-        'budget-days': { type: 'string' },
-        rpc: { type: 'string' },
-        deployment: { type: 'string' }
-      }
-    }))
+    ({ values, positionals } = parseOptions(argv, PUBLISH_OPTIONS, 'peerloom publish', true) as { values: Record<string, string | boolean | undefined>, positionals: string[] })
   } catch (err) {
-    io.stderr(`peerloom publish: ${(err as Error).message}; see peerloom publish --help`)
+    io.stderr(`peerloom publish: ${describeError(err)}`)
     return 2
   }
   if (values.help === true) {
@@ -150,22 +152,19 @@ export async function runPublish (argv: string[], env: NodeJS.ProcessEnv, io: St
     options = { file, name, mime: type, chunkSize, signer: await readSigner(values, env), target, ...(contentId === undefined ? {} : { contentId }) }
     if (chain !== undefined) options = { ...options, ...await resolveRotation(chain, options.signer, contentId) }
   } catch (err) {
-    io.stderr(`peerloom publish: ${(err as Error).message}`)
+    io.stderr(`peerloom publish: ${describeError(err)}`)
     return 2
   }
 
-  const bar = values.quiet === true ? undefined : new cliProgress.SingleBar({
-    format: 'sealing {bar} {percentage}% | {value}/{total} bytes | {chunks} chunks | {eta_formatted} left',
-    stream: process.stderr,
-    hideCursor: true
-  }, cliProgress.Presets.shades_classic)
+  // progress redraws one line: on a pipe or in a log it would only be noise
+  const bar = new PublishProgress(values.quiet !== true && (io.stderrIsTTY ?? process.stderr.isTTY === true))
   try {
     const result = await publishFile({
       ...options,
-      onStart: total => bar?.start(total, 0, { chunks: 0 }),
-      onProgress: ({ bytes, chunks }) => bar?.update(bytes, { chunks })
+      onStart: total => { bar.start(total) },
+      onProgress: ({ bytes, chunks }) => { bar.update(bytes, chunks) }
     })
-    bar?.stop()
+    bar.stop()
     io.stderr(`published ${options.name} (${options.mime}) to ${options.target.kind === 'http' ? options.target.url : `${options.target.dir} (announced when the origin starts)`}`)
     const printed = { link: result.link, manifest: result.manifest, root: result.root, contentId: result.contentId }
     if (chain === undefined) {
@@ -177,9 +176,8 @@ export async function runPublish (argv: string[], env: NodeJS.ProcessEnv, io: St
     io.stdout(JSON.stringify({ ...printed, registration }))
     return 0
   } catch (err) {
-    bar?.stop()
-    const code = isPeerloomError(err) ? ` [${err.name} ${err.code}]` : ''
-    io.stderr(`peerloom publish: ${(err as Error).message}${code}`)
+    bar.stop()
+    io.stderr(`peerloom publish: ${describeError(err)}`)
     return isPeerloomError(err) && (err.name === 'InvalidParamsError' || err.name === 'ConfigError') ? 2 : 1
   }
 }

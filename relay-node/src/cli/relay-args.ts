@@ -3,7 +3,6 @@
  * variables, variables over defaults. Every failure is a ConfigError naming the flag, its
  * variable and the value, so the entry point can exit 2 with it.
  */
-import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 // subpath imports keep argument parsing light: a bad flag is reported before the stack loads
 import { ConfigError } from '@peerloom/shared/errors'
@@ -11,6 +10,7 @@ import type { PeerloomError } from '@peerloom/shared/errors'
 import { parseConfig } from '@peerloom/shared/config/parse'
 import { RELAY_DEFAULTS, relayConfigSchema } from '@peerloom/shared/config/relay'
 import type { RelayConfig } from '@peerloom/shared/config/relay'
+import { parseOptions } from './args.ts'
 
 type Kind = 'list' | 'string' | 'bool' | 'int'
 
@@ -115,12 +115,7 @@ function checkListen (addr: string): string | undefined {
 export function parseRelayArgs (argv: string[], env: NodeJS.ProcessEnv): RelayArgs {
   const options: Record<string, { type: 'string' | 'boolean', multiple?: boolean }> = { help: { type: 'boolean' }, version: { type: 'boolean' } }
   for (const opt of RELAY_OPTIONS) options[opt.flag] = opt.kind === 'bool' ? { type: 'boolean' } : { type: 'string', ...(opt.kind === 'list' ? { multiple: true } : {}) }
-  let values: Record<string, string | boolean | string[] | undefined>
-  try {
-    values = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as typeof values
-  } catch (err) {
-    throw new ConfigError(`${(err as Error).message}; see peerloom-relay --help`, { cause: err })
-  }
+  const { values } = parseOptions(argv, options, 'peerloom-relay', false)
   if (values.help === true) return { kind: 'help' }
   if (values.version === true) return { kind: 'version' }
 

@@ -7,7 +7,7 @@
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { ErrorCode, InvalidParamsError, NotFoundError } from '@peerloom/shared/errors'
+import { ErrorCode, InvalidParamsError, NotFoundError, isPeerloomError } from '@peerloom/shared/errors'
 import { MAX_URL_LENGTH } from '../constants.ts'
 import type { RelayNode } from '../relay.ts'
 import type { Gateway } from './gateway.ts'
@@ -141,13 +141,23 @@ export class HttpApi {
       status = await match.handler(req, res, param, url.searchParams)
     } catch (err) {
       status = sendError(res, err)
-      if (status >= 500) this.log(`HTTP ${req.method ?? '?'} ${(req.url ?? '').slice(0, 200)} failed: ${(err as Error).stack ?? String(err)}`)
+      this.logFailure(req, status, err)
       // a rejected upload may leave a body unread; do not keep reading it
       if (req.method === 'PUT' || req.method === 'POST') req.resume()
     } finally {
       this.relay.metrics.httpRequests.inc({ route, status: String(status) })
       this.relay.metrics.httpDuration.observe({ route }, Number(process.hrtime.bigint() - started) / 1e9)
     }
+  }
+
+  /**
+   * A refusal the relay meant to give (4xx, 501, 503, a Peerloom error with its code) is one
+   * line an operator can grep; only an unexpected failure carries its stack.
+   */
+  private logFailure (req: IncomingMessage, status: number, err: unknown): void {
+    const request = `HTTP ${req.method ?? '?'} ${(req.url ?? '').slice(0, 200)} → ${status}`
+    if (isPeerloomError(err) && status !== 500) this.log(`${request} ${err.name} ${err.code}: ${err.message.slice(0, 300)}`)
+    else this.log(`${request}: ${(err as Error).stack ?? String(err)}`)
   }
 
   private health (res: ServerResponse): number {
