@@ -52,5 +52,7 @@ export const DATA_FILES = {
   /** Bearer token for uploads into a running origin, mode 0600. */
   uploadToken: 'upload-token',
   /** Written while an origin runs: `{ pid, http }`, so `peerloom publish --data` finds it. */
-  running: 'origin.json'
+  running: 'origin.json',
+  /** Bytes the origin served, per content id (the origin's half of the offload report). */
+  served: 'served.json'
 } as const

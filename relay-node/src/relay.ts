@@ -12,8 +12,8 @@
  * await relay.stop()
  * ```
  */
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readdir, stat } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { autoNAT } from '@libp2p/autonat'
@@ -35,6 +35,7 @@ import { LevelDatastore } from 'datastore-level'
 import { createLibp2p } from 'libp2p'
 import type { Libp2pOptions } from 'libp2p'
 import type { CID } from 'multiformats/cid'
+import { ConfigError } from '@peerloom/shared'
 import type { RelayConfig } from '@peerloom/shared'
 import { BOOTSTRAP_DIAL_TIMEOUT_MS, CONNECTION_PING_INTERVAL_MS, BOOTSTRAP_RETRY_MAX_MS, BOOTSTRAP_RETRY_MS, DATA_FILES, PROVIDE_TIMEOUT_MS } from './constants.ts'
 import { loadOrCreateIdentity } from './identity.ts'
@@ -42,6 +43,7 @@ import { RelayGate, openCircuits } from './limits.ts'
 import { RelayMetrics } from './metrics.ts'
 import { parseCid } from './origin/blocks.ts'
 import type { OriginStore } from './origin/store.ts'
+import type { ServedLedger } from './origin/served.ts'
 
 /** Extra hop/stop streams a connection may hold beyond its circuits: reservations and refreshes. */
 const STREAM_HEADROOM = 4
@@ -80,6 +82,8 @@ export class RelayNode {
   readonly metrics: RelayMetrics
   /** The origin's content store; set by start() when the config says --origin. */
   origin?: OriginStore
+  /** What the origin served per content id; set with `origin`. */
+  served?: ServedLedger
   private readonly log: (line: string) => void
   private node?: Libp2p<RelayServices>
   /** Stops the origin's Helia node, which owns `node`, when there is one. */
@@ -112,7 +116,7 @@ export class RelayNode {
 
   async start (): Promise<void> {
     const { config } = this
-    await mkdir(config.data, { recursive: true })
+    await prepareDataDir(config.data, this.log)
     const privateKey = await loadOrCreateIdentity(config.data)
     this.datastore = new LevelDatastore(join(config.data, DATA_FILES.datastore))
     try {
@@ -123,8 +127,11 @@ export class RelayNode {
     if (config.origin) {
       // origin modules (Helia, UnixFS, manifests) load only for origins: a plain relay stays small
       const { OriginStore } = await import('./origin/store.ts')
+      const { ServedLedger } = await import('./origin/served.ts')
       this.origin = new OriginStore(config.data)
       await this.origin.open()
+      this.served = new ServedLedger(config.data, this.origin, err => { this.log(`served-bytes ledger: ${err.message}`) })
+      await this.served.open((file, err) => { this.log(`skipping published record ${file}: ${err.message}`) })
     }
 
     const gate = new RelayGate({
@@ -140,7 +147,9 @@ export class RelayNode {
       this.node = await createLibp2p({ ...options, datastore: this.datastore as unknown as Libp2pOptions['datastore'] })
     } else {
       const { startOriginNode } = await import('./origin/node.ts')
-      const origin = await startOriginNode(options, { blockstore: this.origin.blockstore as never, datastore: this.datastore as never })
+      const served = this.served
+      const blockstore = countingReads(this.origin.blockstore, (cid, bytes) => { served?.note(cid, bytes, 'bitswap') })
+      const origin = await startOriginNode(options, { blockstore: blockstore as never, datastore: this.datastore as never })
       this.node = origin.libp2p
       this.stopOrigin = async () => { await origin.helia.stop() }
     }
@@ -280,8 +289,62 @@ export class RelayNode {
     this.shutdown.abort()
     if (this.stopOrigin !== undefined) await this.stopOrigin()
     else await this.node?.stop()
+    await this.served?.close()
     await this.origin?.close()
     await this.datastore?.close()
+  }
+}
+
+/**
+ * The blockstore Helia (and so bitswap) reads, counting every block read through it: the origin
+ * reads blocks through Helia only to send them to a bitswap peer; its gateway uses the store
+ * directly and counts on its own.
+ */
+function countingReads<B extends { get: (cid: CID, options?: { signal?: AbortSignal }) => AsyncGenerator<Uint8Array> }> (blockstore: B, onRead: (cid: CID, bytes: number) => void): B {
+  return new Proxy(blockstore, {
+    get (target, property) {
+      if (property === 'get') {
+        return async function * (cid: CID, options?: { signal?: AbortSignal }): AsyncGenerator<Uint8Array> {
+          let bytes = 0
+          for await (const chunk of target.get(cid, options)) {
+            bytes += chunk.length
+            yield chunk
+          }
+          onRead(cid, bytes)
+        }
+      }
+      const value: unknown = Reflect.get(target, property, target)
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+    }
+  })
+}
+
+/**
+ * Checks --data before anything is written: a missing directory is created only when its
+ * parent exists (so a mistyped path fails instead of growing a tree), and an existing one must
+ * be empty or hold relay data (so --data pointed at an unrelated folder is refused).
+ */
+async function prepareDataDir (dir: string, log: (line: string) => void): Promise<void> {
+  let info
+  try {
+    info = await stat(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`--data ${dir}: cannot read it: ${(err as Error).message}`, { cause: err })
+  }
+  if (info === undefined) {
+    const parent = dirname(resolve(dir))
+    if (!await stat(parent).then(parentInfo => parentInfo.isDirectory(), () => false)) {
+      throw new ConfigError(`--data ${dir}: neither it nor its parent ${parent} exists; check the path (the relay creates only the last directory itself)`)
+    }
+    await mkdir(dir)
+    log(`created the data directory ${dir}: a new peer identity is generated there`)
+    return
+  }
+  if (!info.isDirectory()) throw new ConfigError(`--data ${dir} is a file; pass a directory`)
+  const entries = await readdir(dir)
+  const known: string[] = [...Object.values(DATA_FILES), 'keys']
+  if (entries.length > 0 && !entries.some(name => known.includes(name))) {
+    throw new ConfigError(`--data ${dir} holds other files (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}) and no relay data; pass the relay's own data directory, or an empty or new one`)
   }
 }
 

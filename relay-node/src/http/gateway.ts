@@ -22,6 +22,8 @@ const IMMUTABLE = 'public, max-age=29030400, immutable'
 export interface GatewayInit {
   store: OriginStore
   metrics: RelayMetrics
+  /** Called for every block sent (not for HEAD), e.g. to count it per content. */
+  onServed?: (cid: CID, bytes: number) => void
   /** @default DEFAULT_GATEWAY_TIMEOUT_MS */
   timeoutMs?: number
 }
@@ -40,10 +42,12 @@ export class Gateway {
   private readonly store: OriginStore
   private readonly metrics: RelayMetrics
   private readonly timeoutMs: number
+  private readonly onServed: (cid: CID, bytes: number) => void
 
   constructor (init: GatewayInit) {
     this.store = init.store
     this.metrics = init.metrics
+    this.onServed = init.onServed ?? (() => {})
     this.timeoutMs = init.timeoutMs ?? DEFAULT_GATEWAY_TIMEOUT_MS
   }
 
@@ -77,8 +81,7 @@ export class Gateway {
       return 200
     }
     res.end(bytes)
-    this.metrics.blocksServed.inc()
-    this.metrics.bytesServed.inc(bytes.length)
+    this.counted(cid, bytes.length)
     return 200
   }
 
@@ -112,8 +115,7 @@ export class Gateway {
         if (seen.has(key)) continue
         seen.add(key)
         await writer.put(block)
-        this.metrics.blocksServed.inc()
-        this.metrics.bytesServed.inc(block.bytes.length)
+        this.counted(block.cid, block.bytes.length)
       }
       await writer.close()
       await pump
@@ -125,6 +127,12 @@ export class Gateway {
       await pump.catch(() => {})
     }
     return 200
+  }
+
+  private counted (cid: CID, bytes: number): void {
+    this.metrics.blocksServed.inc()
+    this.metrics.bytesServed.inc(bytes)
+    this.onServed(cid, bytes)
   }
 }
 

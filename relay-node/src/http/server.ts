@@ -13,12 +13,13 @@ import type { RelayNode } from '../relay.ts'
 import type { Gateway } from './gateway.ts'
 import { CORS_HEADERS, HttpError, sendError, sendJson } from './respond.ts'
 import { RoutingApi } from './routing.ts'
+import type { ReportApi } from './report.ts'
 import type { UploadApi } from './upload.ts'
 
 export interface HttpApiInit {
   relay: RelayNode
   /** The origin's routes (see origin-routes.ts); without them /ipfs and /api answer 501. */
-  origin?: { gateway: Gateway, upload: UploadApi }
+  origin?: { gateway: Gateway, upload: UploadApi, report: ReportApi }
   log?: (line: string) => void
   /** The origin's key service (`POST /keys/v1`, relay-node/src/keys/). */
   keys?: { handle: (req: IncomingMessage, res: ServerResponse) => Promise<number> }
@@ -51,6 +52,7 @@ export class HttpApi {
     const notOrigin: Handler = async () => { throw new HttpError(501, ErrorCode.UNSUPPORTED_METHOD, 'this relay is not an origin; start it with --origin to serve and accept content') }
     const gateway = init.origin?.gateway
     const upload = init.origin?.upload
+    const report = init.origin?.report
     this.routes = [
       { name: 'health', method: 'GET', prefix: '/health', param: false, handler: async (_req, res) => this.health(res) },
       { name: 'metrics', method: 'GET', prefix: '/metrics', param: false, handler: async (_req, res) => await this.metrics(res) },
@@ -59,6 +61,7 @@ export class HttpApi {
       { name: 'gateway', method: 'GET', prefix: '/ipfs/', param: true, handler: gateway === undefined ? notOrigin : async (req, res, rest, query) => await gateway.serve(req, res, rest, query) },
       { name: 'upload', method: 'PUT', prefix: '/api/v1/blocks', param: false, handler: upload === undefined ? notOrigin : async (req, res) => await upload.blocks(req, res) },
       { name: 'publish', method: 'POST', prefix: '/api/v1/publish/', param: true, handler: upload === undefined ? notOrigin : async (req, res, cid) => await upload.publish(req, res, cid) },
+      { name: 'report', method: 'GET', prefix: '/api/v1/report/', param: true, handler: report === undefined ? notOrigin : async (req, res, id) => await report.report(req, res, id) },
       { name: 'keys', method: 'POST', prefix: '/keys/v1', param: false, handler: init.keys === undefined ? notOrigin : async (req, res) => await (init.keys as NonNullable<HttpApiInit['keys']>).handle(req, res) }
     ]
   }

@@ -82,6 +82,7 @@ export class UploadApi {
   async publish (req: IncomingMessage, res: ServerResponse, cidText: string): Promise<number> {
     this.authorize(req)
     const record = await this.store.commit(parseCid(cidText))
+    await this.relay.served?.index(record)
     this.relay.notePublished()
     let announced = true
     try {

@@ -130,6 +130,21 @@ export class Registry {
     }
   }
 
+  /**
+   * Bytes of `contentId` that servers (peers) were paid for: the sum of the registry's
+   * `RewardPaid` events since the deployment, i.e. receipts the RewardPool verified in a claim,
+   * each capped by its grant. Deliveries not claimed yet are not in it.
+   */
+  async claimedBytes (contentId: string): Promise<{ bytes: bigint, claims: number, toBlock: number }> {
+    return await onChain(this.rpcUrl, `read the claims of ${contentId}`, async () => {
+      const toBlock = await this.provider.getBlockNumber()
+      const events = await this.contract.queryFilter(this.contract.getEvent('RewardPaid')(contentId), this.deployment.blockNumber, toBlock)
+      let bytes = 0n
+      for (const event of events) bytes += (event as unknown as { args: { byteCount: bigint } }).args.byteCount
+      return { bytes, claims: events.length, toBlock }
+    })
+  }
+
   /** Whether `account` passes the policy, by the registry's own check, and what it holds. */
   async access (contentId: string, policy: AccessPolicy, account: string): Promise<{ allowed: boolean, balance: bigint }> {
     const allowed = await onChain(this.rpcUrl, 'check access', async () => await this.contract.getFunction('hasAccess')(contentId, account)) as boolean

@@ -12,6 +12,9 @@ import type { Manifest } from '@peerloom/shared'
 import { DATA_FILES } from '../constants.ts'
 import { linksOf, parseCid, verifyBlock } from './blocks.ts'
 
+/** Next to `<manifest>.json`: the content's block CIDs, one a line, so served blocks map to their content. */
+const BLOCK_LIST_SUFFIX = '.blocks'
+
 /** What the origin remembers about one published piece of content. */
 export interface PublishedRecord {
   manifest: string
@@ -83,8 +86,9 @@ export class OriginStore {
       if (err instanceof NotFoundError) throw new NotFoundError(`manifest ${manifestCid.toString()} was not uploaded`, { cause: err })
       throw err
     }
-    let blocks = 1
-    for await (const _block of this.walk(manifest.root, options)) blocks++
+    const cids = [manifestCid.toString()]
+    for await (const block of this.walk(manifest.root, options)) cids.push(block.cid.toString())
+    const blocks = cids.length
     const record: PublishedRecord = {
       manifest: manifestCid.toString(),
       root: manifest.root.toString(),
@@ -95,10 +99,34 @@ export class OriginStore {
       blocks,
       publishedAt: new Date().toISOString()
     }
+    await this.writeBlockList(record.manifest, cids)
     const file = join(this.publishedDir, `${record.manifest}.json`)
     await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2) + '\n')
     await rename(`${file}.tmp`, file)
     return record
+  }
+
+  /**
+   * The CIDs of a published content's blocks (manifest first), from the list commit wrote next
+   * to the record; for records from before that list existed, walked once and written.
+   */
+  async blocksOf (record: PublishedRecord): Promise<string[]> {
+    const file = join(this.publishedDir, `${record.manifest}${BLOCK_LIST_SUFFIX}`)
+    try {
+      return (await readFile(file, 'utf8')).split('\n').filter(line => line !== '')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    const cids = [record.manifest]
+    for await (const block of this.walk(parseCid(record.root))) cids.push(block.cid.toString())
+    await this.writeBlockList(record.manifest, cids)
+    return cids
+  }
+
+  private async writeBlockList (manifest: string, cids: string[]): Promise<void> {
+    const file = join(this.publishedDir, `${manifest}${BLOCK_LIST_SUFFIX}`)
+    await writeFile(`${file}.tmp`, cids.join('\n') + '\n')
+    await rename(`${file}.tmp`, file)
   }
 
   /** Every published record, oldest first; unreadable files are reported and skipped. */
