@@ -15,12 +15,12 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p } from '@libp2p/interface'
-import { Contract, JsonRpcProvider, getAddress } from 'ethers'
+import { Contract, getAddress } from 'ethers'
 import type { TypedDataDomain, Wallet } from 'ethers'
 import { peerloomDomain } from '@peerloom/shared'
 import type { Manifest, NodeSettings } from '@peerloom/shared'
 import registryAbi from '@peerloom/shared/abi/ContentRegistry.json'
-import { Claimer } from './claimer.ts'
+import { Claimer, rpcProvider } from './claimer.ts'
 import { KeyClient } from './key-client.ts'
 import { ReceiptBook } from './receipt-book.ts'
 import type { Earnings } from './receipt-book.ts'
@@ -30,6 +30,7 @@ import { openRewardsDb } from './rewards-db.ts'
 import type { RewardsDb, StoredGrant } from './rewards-db.ts'
 
 export type { Earnings } from './receipt-book.ts'
+export type { ClaimStatus, ClaimFailure } from './claimer.ts'
 
 /** Where the viewer's receipt accounts are kept in the rewards database. */
 const RECEIPT_ACCOUNTS = 'receiptAccounts'
@@ -143,7 +144,7 @@ export class Rewards {
     if (known !== undefined) return known
     const { rpcUrl, chainId, contentRegistry } = this.init.settings()
     if (rpcUrl === undefined || chainId === undefined || contentRegistry === undefined) throw new Error('no chain configured to look up publishers')
-    const provider = new JsonRpcProvider(rpcUrl, chainId, { staticNetwork: true, batchMaxCount: 1 })
+    const provider = rpcProvider(rpcUrl, chainId)
     const publisher = getAddress(await new Contract(contentRegistry, registryAbi, provider).getFunction('publisherOf')(contentId) as string)
     if (BigInt(publisher) === 0n) return undefined
     this.publishers.set(contentId, publisher) // a registration's publisher never changes
@@ -193,11 +194,16 @@ export class Rewards {
     return this.client?.summary() ?? []
   }
 
-  /** Pending, submitted and paid rewards of this node as a donor. */
+  /**
+   * Pending, submitted and paid rewards of this node as a donor, and the claimer's status
+   * (`claim`); while claims wait for the chain, `lastError` is that status's message.
+   */
   async earnings (): Promise<Earnings & { epoch: string }> {
     const book = this.book
-    if (book === undefined) throw new Error('rewards are not started')
-    return { ...await book.earnings(), epoch: book.epoch.toString() }
+    const claimer = this.claimer
+    if (book === undefined || claimer === undefined) throw new Error('rewards are not started')
+    const [earnings, claim] = await Promise.all([book.earnings(), claimer.status()])
+    return { ...earnings, ...(claim.message === undefined ? {} : { lastError: claim.message }), claim, epoch: book.epoch.toString() }
   }
 
   /** Closes the open epoch and claims now instead of at the epoch's end. */

@@ -8,6 +8,7 @@ import { nextEpoch } from '@peerloom/shared'
 import type { SignedReceipt } from '@peerloom/shared'
 import type { SignedReceiptWithGrant } from '@peerloom/contracts/claim'
 import type { RewardsDb, StoredEpoch, StoredReceipt } from './rewards-db.ts'
+import type { ClaimStatus } from './claimer.ts'
 
 const CURRENT = 'currentEpoch'
 
@@ -21,7 +22,10 @@ export interface Earnings {
   paid: Array<{ epoch: string, bytes: string, paid: string, claimedBytes?: string, txHash?: string, paidAt?: number }>
   /** Tokens (base units) paid in total. */
   totalPaid: string
+  /** The newest failure of a pending epoch; while claims wait for the chain, the claim status's message. */
   lastError?: string
+  /** Whether claims wait for the chain, why (with an error code) and when they are retried; set by `Rewards.earnings`. */
+  claim?: ClaimStatus
 }
 
 export class ReceiptBook {
