@@ -132,6 +132,7 @@ export class RelayNode {
       await this.origin.open()
       this.served = new ServedLedger(config.data, this.origin, err => { this.log(`served-bytes ledger: ${err.message}`) })
       await this.served.open((file, err) => { this.log(`skipping published record ${file}: ${err.message}`) })
+      await this.served.flush() // so the time counting began is kept from the first start on
     }
 
     const gate = new RelayGate({

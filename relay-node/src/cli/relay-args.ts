@@ -30,7 +30,7 @@ export const RELAY_OPTIONS: readonly Option[] = [
   option('listen', 'list', ['listen'], `libp2p address to listen on; repeatable (default ${RELAY_DEFAULTS.listen.join(' and ')})`),
   option('announce', 'list', ['announce'], 'address to advertise instead of the listening ones, e.g. behind a TLS proxy; repeatable'),
   option('http', 'string', ['http'], `host:port of the HTTP API: health, metrics, routing, gateway (default ${RELAY_DEFAULTS.http})`),
-  option('data', 'string', ['data'], `directory for the identity, peer store, DHT records and origin blocks (default ${RELAY_DEFAULTS.data})`),
+  option('data', 'string', ['data'], `directory for the identity, peer store, DHT records and origin blocks; created if missing, but only inside an existing parent (default ${RELAY_DEFAULTS.data})`),
   option('bootstrap', 'list', ['bootstrap'], 'another relay to join the DHT through, ending in /p2p/<peer id>; repeatable'),
   option('origin', 'bool', ['origin'], 'also act as an origin: store, serve and announce published content'),
   option('json', 'bool', ['json'], 'print one JSON line {"peerId","multiaddrs","http"} when ready instead of one address per line'),

@@ -153,7 +153,7 @@ function table (report: Report): string {
   const rows: Array<[string, string, string, string]> = [
     ['from peers', peers === null ? 'unknown' : formatBytes(peers), peers === null ? '' : percent(peers, total), peers === null ? '' : `claimed on chain in ${report.peerClaims ?? 0} claim${report.peerClaims === 1 ? '' : 's'}`],
     ['from origin', formatBytes(report.originBytes), peers === null ? '' : percent(report.originBytes, total), `served by the origin since ${report.since.slice(0, 16).replace('T', ' ')} UTC`],
-    ['total', peers === null ? '' : formatBytes(total), '', '']
+    ...(peers === null ? [] : [['total', formatBytes(total), '', ''] as [string, string, string, string]])
   ]
   const width = (i: number): number => Math.max(...rows.map(row => row[i]?.length ?? 0))
   const lines = rows.map(([a, b, c, d]) => `  ${a.padEnd(width(0))}  ${b.padStart(width(1))}  ${c.padStart(width(2))}  ${d}`.trimEnd())

@@ -27,6 +27,8 @@ export interface ServedCounts {
 
 interface LedgerFile {
   version: 1
+  /** When this origin started counting at all; content published earlier is counted from here. */
+  since: string
   contents: Record<string, ServedCounts>
 }
 
@@ -36,6 +38,7 @@ export class ServedLedger {
   /** Block CID → content id, for every published content's blocks. */
   private readonly contentOf = new Map<string, string>()
   private contents: Record<string, ServedCounts> = {}
+  private since = new Date().toISOString()
   private timer?: NodeJS.Timeout
   private writing: Promise<void> = Promise.resolve()
   private readonly onError: (err: Error) => void
@@ -50,7 +53,10 @@ export class ServedLedger {
   async open (onBadRecord?: (file: string, err: Error) => void): Promise<void> {
     try {
       const parsed = JSON.parse(await readFile(this.file, 'utf8')) as Partial<LedgerFile>
-      if (parsed.version === 1 && typeof parsed.contents === 'object' && parsed.contents !== null) this.contents = parsed.contents
+      if (parsed.version === 1 && typeof parsed.contents === 'object' && parsed.contents !== null) {
+        this.contents = parsed.contents
+        if (typeof parsed.since === 'string') this.since = parsed.since
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onError(new Error(`${this.file} is unreadable (${(err as Error).message}); counting starts again from zero`))
     }
@@ -61,7 +67,9 @@ export class ServedLedger {
   async index (record: PublishedRecord): Promise<void> {
     const contentId = record.contentId.toLowerCase()
     for (const cid of await this.store.blocksOf(record)) if (!this.contentOf.has(cid)) this.contentOf.set(cid, contentId)
-    this.contents[contentId] ??= { bytes: 0, blocks: 0, gatewayBytes: 0, bitswapBytes: 0, since: new Date().toISOString() }
+    // ISO 8601 strings in UTC order as the times they name
+    const since = record.publishedAt > this.since ? record.publishedAt : this.since
+    this.contents[contentId] ??= { bytes: 0, blocks: 0, gatewayBytes: 0, bitswapBytes: 0, since }
   }
 
   /** The content a block belongs to, if it belongs to published content. */
@@ -91,7 +99,7 @@ export class ServedLedger {
   async flush (): Promise<void> {
     clearTimeout(this.timer)
     this.timer = undefined
-    const text = JSON.stringify({ version: 1, contents: this.contents } satisfies LedgerFile, null, 2) + '\n'
+    const text = JSON.stringify({ version: 1, since: this.since, contents: this.contents } satisfies LedgerFile, null, 2) + '\n'
     this.writing = this.writing.then(async () => {
       await writeFile(`${this.file}.tmp`, text)
       await rename(`${this.file}.tmp`, this.file)
