@@ -9,6 +9,9 @@ import './polyfills.ts'
 import 'fake-indexeddb/auto'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { once } from 'node:events'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Connection, PeerId, Stream, StreamHandler } from '@libp2p/interface'
@@ -21,6 +24,7 @@ import type { NodeSettings, SignedReceipt } from '@peerloom/shared'
 import registryAbi from '@peerloom/shared/abi/ContentRegistry.json' with { type: 'json' }
 import tokenAbi from '@peerloom/shared/abi/PeerloomToken.json' with { type: 'json' }
 import { Claimer } from '../src/rewards/claimer.ts'
+import type { ClaimStatus } from '../src/rewards/claimer.ts'
 import { ReceiptBook } from '../src/rewards/receipt-book.ts'
 import { ReceiptClient, ReceiptServer, addressOfPeer } from '../src/rewards/receipt-protocol.ts'
 import type { StoredAccount } from '../src/rewards/receipt-protocol.ts'
@@ -191,6 +195,26 @@ describe('receipts protocol', () => {
   })
 })
 
+/** A loopback HTTP server answering every JSON-RPC request with `answer`; resolves with its URL. */
+async function rpcServer (answer: (req: IncomingMessage, body: string, res: ServerResponse) => void): Promise<{ url: string, server: Server }> {
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (chunk: Buffer) => { body += chunk.toString() })
+    req.on('end', () => { answer(req, body, res) })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server }
+}
+
+/** A loopback URL nothing listens on: connections are refused. */
+async function refusedUrl (): Promise<string> {
+  const { url, server } = await rpcServer(() => {})
+  server.close()
+  await once(server, 'close')
+  return url
+}
+
 describe('claimer on a real chain', () => {
   let chain: Chain
   let deployment: Deployment
@@ -212,20 +236,26 @@ describe('claimer on a real chain', () => {
 
   after(async () => { await chain?.stop() })
 
-  it('claims a closed epoch (bytes × rate to the payout address); with the chain down or no gas the epoch waits and is claimed later; a second claim pays nothing', async () => {
-    const server = await party()
+  /** Receipts from `count` new clients (100 kB, 200 kB, …) accepted into the open epoch; resolves with their bytes. */
+  async function receiptsFrom (count: number, server: Party, book: ReceiptBook): Promise<bigint> {
     const domain = peerloomDomain(chain.chainId, deployment.pool)
-    const book = new ReceiptBook(await openRewardsDb(dbName()))
-    await book.start()
-    const clients = [randomWallet(), randomWallet(), randomWallet()]
     let total = 0n
-    for (const [i, client] of clients.entries()) {
+    for (let i = 0; i < count; i++) {
+      const client = randomWallet()
       const bytes = BigInt(100_000 * (i + 1))
       total += bytes
       const receipt = { server: server.wallet.address, client: client.address, contentId: CONTENT, epoch: book.epoch, bytes }
       const { grant, grantSignature } = await grantFor(publisher, client.address, undefined, domain)
       assert.equal((await book.accept({ receipt, signature: await signReceipt(client, domain, receipt), grant, grantSignature })).accepted, true)
     }
+    return total
+  }
+
+  it('claims a closed epoch (bytes × rate to the payout address); with the chain down or no gas the epoch waits and is claimed later; a second claim pays nothing', async () => {
+    const server = await party()
+    const book = new ReceiptBook(await openRewardsDb(dbName()))
+    await book.start()
+    const total = await receiptsFrom(3, server, book)
     const payout = randomWallet().address
     let settings: NodeSettings = parseConfig(nodeSettingsSchema, { rpcUrl: 'http://127.0.0.1:9', chainId: chain.chainId, rewardPool: deployment.pool, contentRegistry: deployment.registry, payoutAddress: payout, epochSeconds: 2 }, 'settings')
     const errors: unknown[] = []
@@ -260,5 +290,107 @@ describe('claimer on a real chain', () => {
     await claimer.tick()
     assert.equal(await token.getFunction('balanceOf')(payout), total * RATE)
     assert.equal((await book.earnings()).totalPaid, (total * RATE).toString())
+  })
+
+  it('an unreachable chain (refused, silent, answering errors) keeps every receipt, says so with a code and backs off; once back, each kept epoch is paid exactly once, across a restart and a lost answer too', async () => {
+    const server = await party()
+    const name = dbName()
+    let book = new ReceiptBook(await openRewardsDb(name))
+    await book.start()
+    const refused = await refusedUrl()
+    const silent = await rpcServer(() => {}) // accepts, never answers
+    const failing = await rpcServer((_req, body, res) => {
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: (JSON.parse(body) as { id: number }).id, error: { code: -32603, message: 'internal error' } }))
+    })
+    // forwards to anvil, but the answer to the claim transaction is lost on the way back (it is mined)
+    const lossy = await rpcServer((req, body, res) => {
+      void fetch(chain.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(async upstream => {
+        const text = await upstream.text()
+        if ((JSON.parse(body) as { method: string }).method === 'eth_sendRawTransaction') req.socket.destroy()
+        else res.setHeader('content-type', 'application/json').end(text)
+      })
+    })
+    try {
+      const payout = randomWallet().address
+      await provider.send('anvil_setBalance', [server.wallet.address, '0x8ac7230489e80000'])
+      let settings: NodeSettings = parseConfig(nodeSettingsSchema, { rpcUrl: refused, chainId: chain.chainId, rewardPool: deployment.pool, contentRegistry: deployment.registry, payoutAddress: payout, epochSeconds: 2 }, 'settings')
+      let clock = Date.now()
+      const errors: Array<{ code?: number }> = []
+      const claimerFor = (receiptBook: ReceiptBook): Claimer => new Claimer({ book: receiptBook, settings: () => settings, signer: () => server.wallet, now: () => clock, rpcTimeoutMs: 300, onError: err => errors.push(err as { code?: number }) })
+      let claimer = claimerFor(book)
+      const status = async (): Promise<ClaimStatus> => await claimer.status()
+      const attempts = async (): Promise<number[]> => (await book.unsettled()).map(e => e.attempts)
+
+      const first = await receiptsFrom(2, server, book)
+      await claimer.tick({ closeNow: true })
+      let claim = await status()
+      assert.equal(claim.state, 'retrying')
+      assert.equal(claim.code, 5012)
+      assert.equal(claim.reason, 'unreachable')
+      assert.equal(claim.message, `chain unreachable at ${refused} (connection refused); 1 epoch of receipts kept, retry in 1 s`)
+      assert.deepEqual(claim.kept, { epochs: 1, receipts: 2, bytes: first.toString() })
+      assert.equal(errors.at(-1)?.code, 5012, 'the node\'s error log gets the coded error')
+      assert.deepEqual(await attempts(), [1])
+
+      await claimer.tick()
+      assert.deepEqual(await attempts(), [1], 'no attempt before the retry is due')
+      clock += 1000
+      await claimer.tick()
+      claim = await status()
+      assert.deepEqual([claim.failures, await attempts()], [2, [2]], 'retried once due')
+      assert.equal((claim.nextAttemptAt ?? 0) - (claim.lastAttemptAt ?? 0), 2000, 'the wait doubles')
+
+      const second = await receiptsFrom(1, server, book)
+      await book.close(clock)
+      settings = { ...settings, rpcUrl: silent.url }
+      await claimer.tick()
+      claim = await status()
+      assert.equal(claim.code, 5010)
+      assert.equal(claim.reason, 'timeout')
+      assert.equal(claim.message, `chain unreachable at ${silent.url} (no answer within 0.3 s); 2 epochs of receipts kept, retry in 1 s`)
+      settings = { ...settings, rpcUrl: failing.url }
+      await claimer.tick()
+      claim = await status()
+      assert.equal(claim.reason, 'rpc-error')
+      assert.match(claim.message ?? '', new RegExp(`^chain RPC at ${failing.url} answered with an error: internal error; 2 epochs of receipts kept, retry in 1 s$`))
+      const waiting = await book.earnings()
+      assert.deepEqual([waiting.pending.bytes, waiting.pending.receipts, waiting.paid.length], [(first + second).toString(), 3, 0], 'every receipt kept, nothing paid')
+
+      // the browser restarts while the chain is still down: the epochs and their receipts are in IndexedDB
+      claimer.stop()
+      book = new ReceiptBook(await openRewardsDb(name))
+      await book.start(clock)
+      claimer = claimerFor(book)
+      settings = { ...settings, rpcUrl: refused }
+      await claimer.tick()
+      claim = await status()
+      assert.deepEqual([claim.reason, claim.failures, claim.kept], ['unreachable', 1, { epochs: 2, receipts: 3, bytes: (first + second).toString() }])
+
+      // the chain is back, but the answer to the first claim is lost: mined, and recorded once from its event
+      settings = { ...settings, rpcUrl: lossy.url }
+      await claimer.tick()
+      assert.equal((await status()).reason, 'unreachable')
+      const token = new Contract(deployment.token, tokenAbi, provider)
+      assert.equal(await token.getFunction('balanceOf')(payout), first * RATE, 'the first epoch was paid on chain')
+      settings = { ...settings, rpcUrl: chain.rpcUrl }
+      await claimer.tick()
+      claim = await status()
+      assert.deepEqual([claim.state, claim.failures, claim.kept], ['ok', 0, { epochs: 0, receipts: 0, bytes: '0' }])
+      const paid = await book.earnings()
+      assert.equal(paid.lastError, undefined)
+      assert.deepEqual(paid.paid.map(p => [p.claimedBytes, p.paid]).sort(), [[first.toString(), (first * RATE).toString()], [second.toString(), (second * RATE).toString()]].sort())
+      for (const p of paid.paid) assert.match(p.txHash ?? '', /^0x[0-9a-f]{64}$/)
+      assert.equal(paid.totalPaid, ((first + second) * RATE).toString())
+      assert.equal(await token.getFunction('balanceOf')(payout), (first + second) * RATE, 'each epoch paid exactly once')
+
+      clock += 60_000
+      await claimer.tick({ closeNow: true })
+      assert.equal(await token.getFunction('balanceOf')(payout), (first + second) * RATE, 'a further claim pays nothing')
+      assert.equal((await book.earnings()).totalPaid, ((first + second) * RATE).toString())
+    } finally {
+      silent.server.closeAllConnections()
+      for (const s of [silent.server, failing.server, lossy.server]) s.close()
+    }
   })
 })

@@ -115,7 +115,7 @@ export function classify (err: unknown, rpcUrl: string, timeoutMs: number): Fail
     return { reason: own, text: err.message, error: err, rpcUrl }
   } else if (code === 'TIMEOUT' || code === 'ETIMEDOUT') {
     reason = 'timeout'
-    text = `chain unreachable at ${rpcUrl} (no answer within ${Math.round(timeoutMs / 1000)} s)`
+    text = `chain unreachable at ${rpcUrl} (no answer within ${timeoutMs / 1000} s)`
   } else if (code === 'ECONNREFUSED' || cause === 'ECONNREFUSED') {
     reason = 'unreachable'
     text = `chain unreachable at ${rpcUrl} (connection refused)`
