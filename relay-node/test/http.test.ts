@@ -23,6 +23,17 @@ async function rawRequest (http: string, bytes: string): Promise<string> {
 describe('HTTP API', () => {
   let relay: RunningRelay
 
+  /** Waits until the relay's stderr holds a line matching `pattern` (it is written just after the answer). */
+  const logLine = async (pattern: RegExp): Promise<string> => {
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const line = relay.stderr().split('\n').find(candidate => pattern.test(candidate))
+      if (line !== undefined) return line
+      if (Date.now() > deadline) assert.fail(`no log line matching ${String(pattern)} in:\n${relay.stderr()}`)
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  }
+
   before(async () => { relay = await startRelay() })
   after(async () => {
     await relay.stop()
@@ -72,6 +83,18 @@ describe('HTTP API', () => {
     assert.equal(preflight.status, 204)
     assert.equal(preflight.headers.get('access-control-allow-origin'), '*')
     assert.match(preflight.headers.get('access-control-allow-methods') ?? '', /GET/)
+  })
+
+  it('logs a routine refusal as one line with method, path, status and code, without a stack', async () => {
+    const notOrigin = await fetch(`${relay.http}/api/v1/report/0x${'ab'.repeat(32)}`)
+    assert.equal(notOrigin.status, 501)
+    const keys = await fetch(`${relay.http}/keys/v1`, { method: 'POST', body: '{}' })
+    assert.equal(keys.status, 501)
+    const line501 = await logLine(/HTTP GET \/api\/v1\/report\/0xabab\S* → 501 HttpError 4200: this relay is not an origin; start it with --origin to report/)
+    assert.ok(line501.length < 400, line501)
+    await logLine(/HTTP POST \/keys\/v1 → 501 HttpError 4200: this relay is not an origin; start it with --origin to run a key service/)
+    await logLine(/HTTP GET \/nothing-here → 404 NotFoundError 5001: no such endpoint/)
+    assert.doesNotMatch(relay.stderr(), /\n\s+at /, 'no stack trace for routine answers')
   })
 
   it('exposes Prometheus metrics for connections, reservations, relaying and HTTP', async () => {

@@ -49,7 +49,7 @@ export class HttpApi {
     this.relay = init.relay
     this.log = init.log ?? (() => {})
     const routing = new RoutingApi({ libp2p: init.relay.libp2p, relayedAddresses: peer => init.relay.relayedAddresses(peer) })
-    const notOrigin: Handler = async () => { throw new HttpError(501, ErrorCode.UNSUPPORTED_METHOD, 'this relay is not an origin; start it with --origin to serve and accept content') }
+    const notOrigin = (what: string): Handler => async () => { throw new HttpError(501, ErrorCode.UNSUPPORTED_METHOD, `this relay is not an origin; start it with --origin to ${what}`) }
     const gateway = init.origin?.gateway
     const upload = init.origin?.upload
     const report = init.origin?.report
@@ -58,11 +58,11 @@ export class HttpApi {
       { name: 'metrics', method: 'GET', prefix: '/metrics', param: false, handler: async (_req, res) => await this.metrics(res) },
       { name: 'providers', method: 'GET', prefix: '/routing/v1/providers/', param: true, handler: async (req, res, cid) => await routing.providers(req, res, cid) },
       { name: 'peers', method: 'GET', prefix: '/routing/v1/peers/', param: true, handler: async (req, res, id) => await routing.peers(req, res, id) },
-      { name: 'gateway', method: 'GET', prefix: '/ipfs/', param: true, handler: gateway === undefined ? notOrigin : async (req, res, rest, query) => await gateway.serve(req, res, rest, query) },
-      { name: 'upload', method: 'PUT', prefix: '/api/v1/blocks', param: false, handler: upload === undefined ? notOrigin : async (req, res) => await upload.blocks(req, res) },
-      { name: 'publish', method: 'POST', prefix: '/api/v1/publish/', param: true, handler: upload === undefined ? notOrigin : async (req, res, cid) => await upload.publish(req, res, cid) },
-      { name: 'report', method: 'GET', prefix: '/api/v1/report/', param: true, handler: report === undefined ? notOrigin : async (req, res, id) => await report.report(req, res, id) },
-      { name: 'keys', method: 'POST', prefix: '/keys/v1', param: false, handler: init.keys === undefined ? notOrigin : async (req, res) => await (init.keys as NonNullable<HttpApiInit['keys']>).handle(req, res) }
+      { name: 'gateway', method: 'GET', prefix: '/ipfs/', param: true, handler: gateway === undefined ? notOrigin('serve published content') : async (req, res, rest, query) => await gateway.serve(req, res, rest, query) },
+      { name: 'upload', method: 'PUT', prefix: '/api/v1/blocks', param: false, handler: upload === undefined ? notOrigin('accept uploads') : async (req, res) => await upload.blocks(req, res) },
+      { name: 'publish', method: 'POST', prefix: '/api/v1/publish/', param: true, handler: upload === undefined ? notOrigin('accept uploads') : async (req, res, cid) => await upload.publish(req, res, cid) },
+      { name: 'report', method: 'GET', prefix: '/api/v1/report/', param: true, handler: report === undefined ? notOrigin('report on what it served') : async (req, res, id) => await report.report(req, res, id) },
+      { name: 'keys', method: 'POST', prefix: '/keys/v1', param: false, handler: init.keys === undefined ? notOrigin('run a key service (with --rpc, --deployment and --publisher-key-file)') : async (req, res) => await (init.keys as NonNullable<HttpApiInit['keys']>).handle(req, res) }
     ]
   }
 
