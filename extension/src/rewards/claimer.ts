@@ -119,7 +119,11 @@ export function classify (err: unknown, rpcUrl: string, timeoutMs: number): Fail
   } else if (code === 'ECONNREFUSED' || cause === 'ECONNREFUSED') {
     reason = 'unreachable'
     text = `chain unreachable at ${rpcUrl} (connection refused)`
-  } else if ((typeof code === 'string' && UNREACHABLE_CODES.has(code)) || (typeof cause === 'string' && UNREACHABLE_CODES.has(cause)) || err instanceof TypeError) {
+  } else if (err instanceof TypeError) {
+    // the browser's fetch says no more than "Failed to fetch" for a refused, reset or unresolved connection
+    reason = 'unreachable'
+    text = `chain unreachable at ${rpcUrl} (no connection: ${err.message})`
+  } else if ((typeof code === 'string' && UNREACHABLE_CODES.has(code)) || (typeof cause === 'string' && UNREACHABLE_CODES.has(cause))) {
     reason = 'unreachable'
     text = `chain unreachable at ${rpcUrl} (${describe(err)})`
   } else {
