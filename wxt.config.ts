@@ -5,6 +5,8 @@ import preact from '@preact/preset-vite'
 export default defineConfig({
   srcDir: 'extension',
   outDir: '.output',
+  // icons and other static files, copied as they are (WXT resolves this from the root, not srcDir)
+  publicDir: 'extension/public',
   browser: 'chrome',
   manifestVersion: 3,
   vite: () => ({
