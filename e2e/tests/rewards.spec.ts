@@ -6,6 +6,9 @@
  * never for a block) and plays it; B's receipts reach A, A claims them at the end of a short epoch, and A's
  * token balance rises by exactly bytes × rate; sending the same claim again pays nothing.
  * After a key rotation, a new viewer opening the old link gets the new key and manifest.
+ * Second test: the donor's chain RPC (a loopback TCP proxy in front of anvil) goes away at claim
+ * time; the claim fails with a coded status, the receipts are kept across a browser restart, and
+ * once the proxy is back they are paid exactly once.
  */
 import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
