@@ -10,10 +10,12 @@ import { CID } from 'multiformats/cid'
 import * as dagJson from '@ipld/dag-json'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { AccessDeniedError, formatLink, parseLink } from '@peerloom/shared'
-import type { Manifest } from '@peerloom/shared'
+import type { ContentStats, Manifest, OriginStats } from '@peerloom/shared'
+import { forgetOrigin } from '../src/page-api/consent.ts'
 import { PageApiHost, isUsableOrigin } from '../src/page-api/host.ts'
 import type { ConsentAnswer, PageApiNode } from '../src/page-api/host.ts'
 import { openPageApiDb } from '../src/page-api/page-db.ts'
+import type { PageApiDb } from '../src/page-api/page-db.ts'
 import { OriginRateLimit } from '../src/page-api/rate-limit.ts'
 import { IncomingStream } from '../src/page-api/wire.ts'
 import type { NodeMessage } from '../src/page-api/wire.ts'
@@ -21,7 +23,10 @@ import type { NodeMessage } from '../src/page-api/wire.ts'
 const SITE = 'https://site.example'
 const CHUNK = 64 * 1024
 
-async function fixture (answers: ConsentAnswer[] = ['allowed'], fromCache = false) {
+type Source = 'fromPeers' | 'fromOrigin' | 'fromCache'
+
+/** `source` picks where each chunk "comes from" (by chunk index); `now` is the host's clock. */
+async function fixture (answers: ConsentAnswer[] = ['allowed'], fromCache = false, options: { now?: () => number, source?: (chunk: number) => Source } = {}) {
   const file = new Uint8Array(randomBytes(300_000))
   const manifestCid = CID.createV1(dagJson.code, await sha256.digest(randomBytes(8)))
   const link = formatLink({ manifest: manifestCid, key: new Uint8Array(32).fill(7) })
@@ -42,8 +47,7 @@ async function fixture (answers: ConsentAnswer[] = ['allowed'], fromCache = fals
           pull: controller => {
             if (at >= end) { controller.close(); return }
             const next = Math.min(end, (Math.floor(at / CHUNK) + 1) * CHUNK)
-            if (fromCache) stats.fromCache += next - at
-            else stats.fromOrigin += next - at
+            stats[options.source?.(Math.floor(at / CHUNK)) ?? (fromCache ? 'fromCache' : 'fromOrigin')] += next - at
             controller.enqueue(file.slice(at, next))
             at = next
           }
@@ -63,7 +67,8 @@ async function fixture (answers: ConsentAnswer[] = ['allowed'], fromCache = fals
     db: await openPageApiDb(`host-${process.pid}-${Math.random()}`),
     askUser: async origin => { asked.push(origin); return answers.shift() ?? 'dismissed' },
     playerUrl: token => `chrome-extension://x/player.html#t=${token}`,
-    rateLimit: new OriginRateLimit({ perSecond: 1000, burst: 1000 })
+    rateLimit: new OriginRateLimit({ perSecond: 1000, burst: 1000 }),
+    ...(options.now === undefined ? {} : { now: options.now })
   })
   return { host, file, link, asked, published, manifestCid }
 }
@@ -275,4 +280,125 @@ test('player sessions end with the page that opened them', async () => {
   p.close() // the page went away
   await new Promise(resolve => setTimeout(resolve, 50))
   assert.equal(((await first()) as { error: { code: number } }).error.code, 4100)
+})
+
+test('a Deny refuses at once for a quiet time (longer after each Deny), then connect asks again; forgetting the site ends it', async () => {
+  let now = 1_000_000
+  const { host, asked } = await fixture(['denied', 'denied', 'allowed'], false, { now: () => now })
+  const p = page(host)
+  const refused = async (params: unknown = {}) => (await p.call('peerloom_connect', params) as { error: { code: number, message: string, data: { reason: string, retryAfterMs: number } } }).error
+  const first = await refused()
+  assert.deepEqual([first.code, first.data], [4001, { reason: 'denied', retryAfterMs: 10 * 60_000 }])
+  assert.match(first.message, /^you chose Deny; connect\(\) may ask again in 10 min; to allow it sooner, open Peerloom's Options, Sites, and forget the refusal for https:\/\/site\.example$/)
+  now += 5 * 60_000
+  const quiet = await refused()
+  assert.deepEqual([quiet.code, quiet.data], [4001, { reason: 'denied', retryAfterMs: 5 * 60_000 }])
+  assert.match(quiet.message, /^you refused https:\/\/site\.example 5 min ago; connect\(\) may ask again in 5 min/)
+  assert.equal((await refused({ prompt: false })).code, 4001)
+  assert.equal(((await p.call('peerloom_stats', {})) as { error: { code: number } }).error.code, 4100)
+  assert.equal(asked.length, 1, 'no prompt while the refusal stands')
+  now += 5 * 60_000
+  const again = await refused()
+  assert.equal(asked.length, 2, 'the quiet time passed: asked again')
+  assert.deepEqual(again.data, { reason: 'denied', retryAfterMs: 60 * 60_000 }, 'a second Deny waits longer')
+  assert.equal((await host.consent.get(SITE))?.denials, 2)
+  now += 30 * 60_000
+  assert.equal((await refused()).data.retryAfterMs, 30 * 60_000)
+  // Options → Sites → Forget
+  await forgetOrigin((host as unknown as { db: PageApiDb }).db, SITE)
+  assert.deepEqual(await p.call('peerloom_connect', {}), { t: 'result', id: 7, result: { peerId: '16Uiu2HAmTest' } })
+  assert.equal(asked.length, 3)
+  assert.deepEqual(await host.consent.get(SITE), { origin: SITE, decision: 'allowed', at: now })
+  p.close()
+})
+
+test('three prompts closed unanswered in a row make the site wait; prompt: false never asks', async () => {
+  let now = 5_000_000
+  const { host, asked } = await fixture(['dismissed', 'dismissed', 'dismissed', 'allowed'], false, { now: () => now })
+  const p = page(host)
+  const answer = async (params: unknown = {}) => await p.call('peerloom_connect', params) as { t: string, result?: unknown, error?: { code: number, data: unknown } }
+  assert.equal((await answer({ prompt: false })).error?.code, 4100)
+  assert.equal(asked.length, 0)
+  assert.deepEqual((await answer()).error?.data, { reason: 'dismissed', retryAfterMs: 0 })
+  assert.deepEqual((await answer()).error?.data, { reason: 'dismissed', retryAfterMs: 0 })
+  assert.deepEqual((await answer()).error?.data, { reason: 'dismissed', retryAfterMs: 10 * 60_000 })
+  now += 60_000
+  assert.deepEqual((await answer()).error?.data, { reason: 'dismissed', retryAfterMs: 9 * 60_000 })
+  assert.equal(asked.length, 3)
+  now += 9 * 60_000
+  assert.deepEqual((await answer()).result, { peerId: '16Uiu2HAmTest' })
+  assert.deepEqual((await answer({ prompt: false })).result, { peerId: '16Uiu2HAmTest' })
+  assert.equal(asked.length, 4)
+  p.close()
+})
+
+test('stats add up: peers + origin + cache = bytes read, in all and per content; a first read shows no cache row', async () => {
+  const sources: Source[] = ['fromPeers', 'fromOrigin', 'fromCache']
+  const { host, file, link, manifestCid } = await fixture(['allowed', 'allowed'], false, { source: chunk => sources[chunk % 3]! })
+  const p = page(host)
+  await p.call('peerloom_connect', {})
+  await p.call('peerloom_fetch', { link })
+  await p.body(2)
+  const bySource = (start: number, end: number): Record<Source, number> => {
+    const out = { fromPeers: 0, fromOrigin: 0, fromCache: 0 }
+    for (let at = start; at < end;) {
+      const next = Math.min(end, (Math.floor(at / CHUNK) + 1) * CHUNK)
+      out[sources[Math.floor(at / CHUNK) % 3]!] += next - at
+      at = next
+    }
+    return out
+  }
+  const whole = bySource(0, file.length)
+  assert.ok(whole.fromCache > 0 && whole.fromPeers > 0 && whole.fromOrigin > 0)
+  const stats = async () => ((await p.call('peerloom_stats', {})) as { result: OriginStats }).result
+  const first = await stats()
+  assert.deepEqual(
+    [first.bytesRead, first.bytesFromPeers, first.bytesFromOrigin, first.bytesFromCache, first.bytesDelivered],
+    [file.length, whole.fromPeers + whole.fromCache, whole.fromOrigin, 0, file.length],
+    'the first read of content: cached bytes count as from peers'
+  )
+  await p.call('peerloom_fetch', { link, range: 'bytes=70000-200000' })
+  await p.body(4)
+  const part = bySource(70000, 200001)
+  const second = await stats()
+  assert.equal(second.bytesFromCache, part.fromCache, 'a repeat read shows its cache row')
+  assert.equal(second.bytesRead, second.bytesFromPeers + second.bytesFromOrigin + second.bytesFromCache)
+  assert.equal(second.bytesRead, file.length + 130001)
+  const rows = ((await p.call('peerloom_contentStats', {})) as { result: ContentStats[] }).result
+  assert.equal(rows.length, 1)
+  const { lastAt, ...row } = rows[0]!
+  assert.ok(lastAt > 0)
+  assert.deepEqual(row, { cid: manifestCid.toString(), name: 'f.bin', size: file.length, published: false, fetches: 2, bytesDelivered: second.bytesDelivered, bytesRead: second.bytesRead, bytesFromPeers: second.bytesFromPeers, bytesFromOrigin: second.bytesFromOrigin, bytesFromCache: second.bytesFromCache })
+  // another origin sees none of it; forgetting the site forgets its rows
+  const other = page(host, 'https://other.example')
+  await other.call('peerloom_connect', {})
+  assert.deepEqual(((await other.call('peerloom_contentStats', {})) as { result: unknown }).result, [])
+  assert.equal(((await other.call('peerloom_stats', {})) as { result: OriginStats }).result.bytesRead, 0)
+  await host.revoke(SITE)
+  assert.deepEqual(await host.contentStats(SITE), [])
+  assert.equal((await host.originStats(SITE)).bytesRead, 0)
+  p.close(); other.close()
+})
+
+test('contentStats: content the site published is listed as published, with its later reads', async () => {
+  const { host, link, manifestCid } = await fixture()
+  const p = page(host)
+  await p.call('peerloom_connect', {})
+  const data = new Uint8Array(randomBytes(1000))
+  let sent = false
+  const ok = await p.call('peerloom_publish', { name: 'mine.txt', mime: 'text/plain', size: data.length }, (id, n) => {
+    if (sent || n <= 0) return
+    sent = true
+    const bytes = data.slice().buffer
+    p.port.postMessage({ t: 'data', id, bytes }, [bytes])
+    p.port.postMessage({ t: 'end', id })
+  })
+  assert.equal(ok.t, 'result')
+  let rows = ((await p.call('peerloom_contentStats', {})) as { result: ContentStats[] }).result
+  assert.deepEqual(rows.map(r => [r.cid, r.name, r.size, r.published, r.fetches]), [[manifestCid.toString(), 'mine.txt', 1000, true, 0]])
+  await p.call('peerloom_fetch', { link })
+  await p.body(4)
+  rows = ((await p.call('peerloom_contentStats', {})) as { result: ContentStats[] }).result
+  assert.deepEqual(rows.map(r => [r.published, r.fetches, r.bytesRead === r.bytesFromPeers + r.bytesFromOrigin + r.bytesFromCache]), [[true, 1, true]])
+  p.close()
 })

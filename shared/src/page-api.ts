@@ -27,7 +27,7 @@ const rangeHeader = z.string().max(100)
 
 /** Parameter schemas, one per method. Objects are strict: unknown keys are refused. */
 export const methodParams = {
-  peerloom_connect: z.strictObject({}),
+  peerloom_connect: z.strictObject({ prompt: z.boolean().optional() }),
   peerloom_fetch: z.strictObject({ link, range: rangeHeader.optional() }),
   peerloom_publish: z.strictObject({
     name: z.string().min(1).max(255),
@@ -37,6 +37,7 @@ export const methodParams = {
     contentId: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be 0x followed by 64 hex digits').optional()
   }),
   peerloom_stats: z.strictObject({}),
+  peerloom_contentStats: z.strictObject({}),
   peerloom_player: z.strictObject({ link })
 } as const
 

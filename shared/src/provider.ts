@@ -17,6 +17,25 @@ export interface ConnectResult {
   peerId: string
 }
 
+export interface ConnectOptions {
+  /**
+   * false: never open the prompt — resolve when the site is already allowed, reject with 4100
+   * when it has not asked yet, 4001 while a refusal stands. @default true
+   */
+  prompt?: boolean
+}
+
+/**
+ * `data` of a 4001 refusal from `connect()`: why, and when the site may ask again. A site
+ * can tell the user the extension is there but this site was refused, and how to allow it.
+ */
+export interface RefusalData {
+  /** 'denied': the user chose Deny; 'dismissed': the prompt was closed or timed out unanswered. */
+  reason: 'denied' | 'dismissed'
+  /** ms until connect() may open the prompt again (0: it may now). */
+  retryAfterMs: number
+}
+
 /** What `publish()` resolves with. */
 export interface PublishResult {
   /** `peerloom://<manifest cid>#k=<key>` */
@@ -25,15 +44,41 @@ export interface PublishResult {
   cid: string
 }
 
-/** What `stats()` resolves with: this origin's own transfers, nothing else. */
-export interface OriginStats {
-  origin: string
+/**
+ * Where the bytes of an origin's reads came from. `bytesRead` (the encrypted blocks the node
+ * read: whole chunks even for a Range, plus the manifest and tree nodes) is always
+ * `bytesFromPeers + bytesFromOrigin + bytesFromCache`; `bytesDelivered` is the plaintext the
+ * page received. The cache row counts only this origin's repeat reads of content it fetched
+ * or published before; on a first read, cached bytes count as from peers (the extension's
+ * page-API README, "Keys and privacy").
+ */
+export interface TransferCounts {
+  /** Reads: each fetch(), and each range request of a player. */
   fetches: number
   bytesDelivered: number
+  bytesRead: number
   bytesFromPeers: number
   bytesFromOrigin: number
+  bytesFromCache: number
+}
+
+/** What `stats()` resolves with: this origin's own transfers, nothing else. */
+export interface OriginStats extends TransferCounts {
+  origin: string
   published: number
   bytesPublished: number
+}
+
+/** One row of `contentStats()`: this origin's own transfers of one piece of content. */
+export interface ContentStats extends TransferCounts {
+  /** The manifest CID. */
+  cid: string
+  name: string
+  size: number
+  /** This origin published it through `publish()`. */
+  published: boolean
+  /** ms since the epoch of its last read or publish. */
+  lastAt: number
 }
 
 /** The EIP-6963-style announcement detail. */
@@ -45,12 +90,84 @@ export interface ProviderInfo {
   rdns: string
 }
 
+/** A publish progress event: bytes handed to the node so far, with a smoothed rate and ETA. */
+export interface PublishProgress {
+  bytes: number
+  total: number
+  /** 0…1 */
+  fraction: number
+  /** Exponential moving average of the rate; null until enough data. */
+  bytesPerSecond: number | null
+  /** Seconds left at that rate; null until enough data. */
+  etaSeconds: number | null
+}
+
 export interface PublishOptions {
   name?: string
   mime?: string
   chunkSize?: number
   contentId?: string
-  onProgress?: (progress: { bytes: number, total: number }) => void
+  onProgress?: (progress: PublishProgress) => void
+}
+
+export interface ProgressMeterOptions {
+  /** Time for an old rate sample's weight to halve. @default 2000 */
+  halfLifeMs?: number
+  /** Updates closer together than this are folded into the next sample. @default 250 */
+  minSampleMs?: number
+  /** No rate or ETA before this much time and two samples. @default 1000 */
+  warmupMs?: number
+  now?: () => number
+}
+
+/**
+ * Turns "bytes so far" into a rate and an ETA that do not jump: the rate is an exponential
+ * moving average weighted by time (so bursts, like the first credit window, are smoothed),
+ * and nothing is estimated until there is enough data.
+ */
+export class ProgressMeter {
+  readonly total: number
+  private readonly halfLifeMs: number
+  private readonly minSampleMs: number
+  private readonly warmupMs: number
+  private readonly now: () => number
+  private readonly startedAt: number
+  private lastAt: number
+  private lastBytes = 0
+  private rate: number | null = null
+  private samples = 0
+
+  constructor (total: number, options: ProgressMeterOptions = {}) {
+    this.total = total
+    this.halfLifeMs = options.halfLifeMs ?? 2000
+    this.minSampleMs = options.minSampleMs ?? 250
+    this.warmupMs = options.warmupMs ?? 1000
+    this.now = options.now ?? (() => performance.now())
+    this.startedAt = this.now()
+    this.lastAt = this.startedAt
+  }
+
+  update (bytes: number): PublishProgress {
+    const at = this.now()
+    const dt = at - this.lastAt
+    if (dt >= this.minSampleMs) {
+      const instant = Math.max(0, bytes - this.lastBytes) / (dt / 1000)
+      const weight = 1 - 2 ** (-dt / this.halfLifeMs)
+      this.rate = this.rate === null ? instant : this.rate + weight * (instant - this.rate)
+      this.samples++
+      this.lastAt = at
+      this.lastBytes = bytes
+    }
+    const ready = this.rate !== null && this.rate > 0 && this.samples >= 2 && at - this.startedAt >= this.warmupMs
+    const left = Math.max(0, this.total - bytes)
+    return {
+      bytes,
+      total: this.total,
+      fraction: this.total === 0 ? 1 : Math.min(1, bytes / this.total),
+      bytesPerSecond: ready ? this.rate : null,
+      etaSeconds: left === 0 ? 0 : ready ? left / (this.rate as number) : null
+    }
+  }
 }
 
 export interface PlayerOptions {
@@ -62,10 +179,12 @@ export interface PlayerOptions {
 /** `window.peerloom`: what a site programs against. */
 export interface PeerloomProvider {
   readonly isPeerloom: true
-  connect: () => Promise<ConnectResult>
+  connect: (options?: ConnectOptions) => Promise<ConnectResult>
   fetch: (link: string, init?: { headers?: HeadersInit, signal?: AbortSignal }) => Promise<Response>
   player: (link: string, options?: PlayerOptions) => Promise<HTMLElement>
   publish: (file: Blob, options?: PublishOptions) => Promise<PublishResult>
   stats: () => Promise<OriginStats>
+  /** This origin's transfers per content it fetched or published, most recent first. */
+  contentStats: () => Promise<ContentStats[]>
   request: (request: { method: string, params?: unknown }) => Promise<unknown>
 }

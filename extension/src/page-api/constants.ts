@@ -65,3 +65,22 @@ export const BRIDGE_TIMEOUT_MS = 15_000
 
 /** Path prefix of player streams, answered by the service worker's fetch handler. */
 export const STREAM_PATH = '/stream/'
+
+/**
+ * After a Deny, `connect()` refuses at once (4001, no prompt) for this long, so a page cannot
+ * open prompt after prompt; then it may ask again. Each further Deny in a row waits longer.
+ * Forgetting the site in Options ends the wait.
+ * @default 10 min, then 1 h, then 24 h
+ */
+export const DENIAL_QUIET_MS = [10 * 60_000, 60 * 60_000, 24 * 60 * 60_000] as const
+
+/**
+ * Prompts closed unanswered this many times in a row make the origin wait
+ * DISMISSAL_QUIET_MS before it may open another (kept in memory only).
+ * @default 3 / 10 min
+ */
+export const DISMISSALS_BEFORE_QUIET = 3
+export const DISMISSAL_QUIET_MS = 10 * 60_000
+
+/** Rows `contentStats()` returns at most (the most recent). @default 500 */
+export const MAX_CONTENT_STATS = 500

@@ -14,11 +14,11 @@
  */
 import {
   InvalidParamsError, RateLimitedError, UnauthorizedError, UserRejectedError, UnsupportedMethodError,
-  ErrorCode, contentHead, isPeerloomError, parseLink, validatePageRequest, toBase64url
+  ErrorCode, PeerloomError, contentHead, isPeerloomError, parseLink, validatePageRequest, toBase64url
 } from '@peerloom/shared'
-import type { ContentHead, Manifest, OriginStats, PageParams, PublishResult } from '@peerloom/shared'
-import { ConsentStore, forgetOrigin } from './consent.ts'
-import { MAX_ACTIVE_PER_PORT, PLAYER_SESSION_TTL_MS, STREAM_IDLE_TIMEOUT_MS } from './constants.ts'
+import type { ContentHead, ContentStats, Manifest, OriginStats, PageParams, PublishResult, RefusalData } from '@peerloom/shared'
+import { ConsentStore, askAgainAt, forgetOrigin } from './consent.ts'
+import { DISMISSALS_BEFORE_QUIET, DISMISSAL_QUIET_MS, MAX_ACTIVE_PER_PORT, PLAYER_SESSION_TTL_MS, STREAM_IDLE_TIMEOUT_MS } from './constants.ts'
 import { OriginStatsBook } from './origin-stats.ts'
 import type { PageApiDb } from './page-db.ts'
 import { OriginRateLimit } from './rate-limit.ts'
@@ -51,6 +51,8 @@ export interface PageApiHostInit {
   playerUrl: (token: string) => string
   rateLimit?: OriginRateLimit
   timing?: CacheTimingGuard
+  /** ms since the epoch (tests move it). @default Date.now */
+  now?: () => number
 }
 
 interface PlayerSession {
@@ -71,8 +73,22 @@ export function isUsableOrigin (origin: unknown): origin is string {
 }
 
 function wireError (err: unknown): WireError {
-  if (isPeerloomError(err)) return { code: err.code, message: err.message }
+  if (isPeerloomError(err)) return { code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }) }
   return { code: ErrorCode.DISCONNECTED, message: err instanceof Error ? err.message : String(err) }
+}
+
+/** "just now", "3 min ago", "2 h ago". */
+function ago (ms: number): string {
+  if (ms < 60_000) return 'just now'
+  return ms < 2 * 60 * 60_000 ? `${Math.round(ms / 60_000)} min ago` : `${Math.round(ms / (60 * 60_000))} h ago`
+}
+
+/** A 4001 that says why, when the site may ask again and how the user can allow it now. */
+function refusal (origin: string, reason: RefusalData['reason'], retryAfterMs: number, what: string): PeerloomError {
+  const wait = Math.ceil(retryAfterMs / 60_000)
+  const when = retryAfterMs <= 0 ? 'connect() will ask again' : `connect() may ask again in ${wait} min`
+  const how = reason === 'denied' ? `; to allow it sooner, open Peerloom's Options, Sites, and forget the refusal for ${origin}` : ''
+  return new UserRejectedError(`${what}; ${when}${how}`, { data: { reason, retryAfterMs: Math.max(0, Math.round(retryAfterMs)) } satisfies RefusalData })
 }
 
 export class PageApiHost {
@@ -86,6 +102,9 @@ export class PageApiHost {
   private readonly rateLimit: OriginRateLimit
   private readonly prompts = new Map<string, Promise<ConsentAnswer>>()
   private readonly players = new Map<string, PlayerSession>()
+  /** Prompts closed unanswered in a row, per origin (memory only: a restart forgives them). */
+  private readonly dismissals = new Map<string, { count: number, at: number }>()
+  private readonly now: () => number
 
   constructor (init: PageApiHostInit) {
     this.node = init.node
@@ -96,6 +115,7 @@ export class PageApiHost {
     this.askUser = init.askUser
     this.playerUrl = init.playerUrl
     this.rateLimit = init.rateLimit ?? new OriginRateLimit()
+    this.now = init.now ?? Date.now
   }
 
   /** Serves one page's port; `origin` is the page's, as the bridge frame read it. */
@@ -134,24 +154,52 @@ export class PageApiHost {
     }
   }
 
-  /** Resolves when the user answered for `origin` (one prompt per origin at a time). */
-  async connect (origin: string): Promise<{ peerId: string }> {
-    const decision = (await this.consent.get(origin))?.decision
-    if (decision === 'denied') throw new UserRejectedError(`you refused ${origin} earlier; allow it in Peerloom's options`)
-    if (decision !== 'allowed') {
-      let pending = this.prompts.get(origin)
-      if (pending === undefined) {
-        pending = this.askUser(origin).then(async answer => {
-          if (answer !== 'dismissed') await this.consent.set(origin, answer)
-          return answer
-        }).finally(() => { this.prompts.delete(origin) })
-        this.prompts.set(origin, pending)
+  /**
+   * Resolves when `origin` is allowed. Without a decision it asks the user (one prompt per
+   * origin at a time); after a Deny it refuses at once until the quiet time passed (then it
+   * asks again), and so after several prompts closed unanswered. `prompt: false` never asks.
+   */
+  async connect (origin: string, options: { prompt?: boolean } = {}): Promise<{ peerId: string }> {
+    const record = await this.consent.get(origin)
+    if (record?.decision !== 'allowed') {
+      const now = this.now()
+      const deniedUntil = askAgainAt(record) ?? 0
+      if (deniedUntil > now) throw refusal(origin, 'denied', deniedUntil - now, `you refused ${origin} ${ago(now - (record as { at: number }).at)}`)
+      const dismissed = this.dismissals.get(origin)
+      const dismissedUntil = dismissed !== undefined && dismissed.count >= DISMISSALS_BEFORE_QUIET ? dismissed.at + DISMISSAL_QUIET_MS : 0
+      if (dismissedUntil > now) throw refusal(origin, 'dismissed', dismissedUntil - now, `the Peerloom prompt for ${origin} was closed unanswered ${dismissed!.count} times`)
+      if (options.prompt === false) {
+        if (record?.decision === 'denied') throw refusal(origin, 'denied', 0, `you refused ${origin} ${ago(now - record.at)}`)
+        throw new UnauthorizedError(`${origin} has not connected to Peerloom yet; call peerloom.connect() to ask the user`)
       }
-      if (await pending !== 'allowed') throw new UserRejectedError(`the user did not let ${origin} use Peerloom`)
+      const answer = await this.ask(origin)
+      if (answer === 'dismissed') {
+        const count = (this.dismissals.get(origin)?.count ?? 0) + 1
+        this.dismissals.set(origin, { count, at: this.now() })
+        throw refusal(origin, 'dismissed', count >= DISMISSALS_BEFORE_QUIET ? DISMISSAL_QUIET_MS : 0, 'the Peerloom prompt was closed without an answer')
+      }
+      this.dismissals.delete(origin)
+      if (answer === 'denied') {
+        const quiet = (askAgainAt(await this.consent.get(origin)) ?? 0) - this.now()
+        throw refusal(origin, 'denied', Math.max(0, quiet), 'you chose Deny')
+      }
     }
     const peerId = this.node.peerId()
     if (peerId === undefined) throw new UnsupportedMethodError('the node has not started yet')
     return { peerId }
+  }
+
+  /** One prompt per origin at a time; every caller gets its answer, which is stored once. */
+  private async ask (origin: string): Promise<ConsentAnswer> {
+    let pending = this.prompts.get(origin)
+    if (pending === undefined) {
+      pending = this.askUser(origin).then(async answer => {
+        if (answer !== 'dismissed') await this.consent.set(origin, answer, this.now())
+        return answer
+      }).finally(() => { this.prompts.delete(origin) })
+      this.prompts.set(origin, pending)
+    }
+    return await pending
   }
 
   /** Forgets an origin: consent, stats and fetch history; its players stop working. */
@@ -166,6 +214,10 @@ export class PageApiHost {
 
   originStats (origin: string): Promise<OriginStats> {
     return this.stats.get(origin)
+  }
+
+  contentStats (origin: string): Promise<ContentStats[]> {
+    return this.stats.content(origin)
   }
 
   /** Forgets player sessions (their page went away). */
@@ -193,8 +245,10 @@ export class PageApiHost {
     parseLink(link)
     const startedAt = performance.now()
     let head: ContentHead | undefined
+    let info: { name: string, size: number } | undefined
     const opened = await this.node.openContent(link, {
       range: manifest => {
+        info = { name: manifest.name, size: manifest.size }
         head = contentHead(manifest, range)
         return head.range
       }
@@ -207,15 +261,12 @@ export class PageApiHost {
     send({ t: 'head', id, status, headers })
     let delivered = 0
     let firstByteMs: number | undefined
-    /** The cache answered before any byte came over the network. */
-    let cacheAnswered: boolean | undefined
     try {
       const complete = await out.run(bytes => {
         firstByteMs ??= performance.now() - startedAt
         send({ t: 'chunk', id, bytes }, [bytes])
       }, STREAM_IDLE_TIMEOUT_MS, async chunk => {
         const fromCacheOnly = opened.stats.fromPeers + opened.stats.fromOrigin === 0
-        cacheAnswered ??= fromCacheOnly
         await pacer.beforeChunk(chunk.length, fromCacheOnly)
         delivered += chunk.length
       })
@@ -224,9 +275,14 @@ export class PageApiHost {
       streams.delete(id)
       const { fromPeers, fromOrigin, fromCache } = opened.stats
       if (fromCache === 0 && firstByteMs !== undefined) this.timing.recordNetwork(firstByteMs, delivered, (performance.now() - startedAt) / 1000)
-      // a first fetch the cache answered is reported as coming from peers: "from the cache" would reveal what is cached
-      const hidden = firstTime && cacheAnswered === true ? Math.max(0, delivered - fromPeers - fromOrigin) : 0
-      await this.stats.add(origin, { fetches: 1, bytesDelivered: delivered, bytesFromPeers: fromPeers + hidden, bytesFromOrigin: fromOrigin })
+      // on a first read, cached bytes count as from peers: "from the cache" would reveal what someone else fetched
+      const cid = opened.manifestCid.toString()
+      await this.stats.addRead(origin, { cid, name: info?.name ?? '', size: info?.size ?? 0 }, {
+        bytesDelivered: delivered,
+        bytesFromPeers: fromPeers + (firstTime ? fromCache : 0),
+        bytesFromOrigin: fromOrigin,
+        bytesFromCache: firstTime ? 0 : fromCache
+      })
     }
   }
 
@@ -250,7 +306,7 @@ export class PageApiHost {
       ...(params.contentId === undefined ? {} : { contentId: params.contentId })
     })
     await this.timing.seen(origin, published.manifest) // its own content: its fetches need no guard
-    await this.stats.add(origin, { published: 1, bytesPublished: params.size })
+    await this.stats.addPublished(origin, { cid: published.manifest, name: params.name, size: params.size })
     return { link: published.link, cid: published.manifest }
   }
 
@@ -321,10 +377,11 @@ class PageSession {
 
   /** Runs a validated call; fetches answer with a stream instead of a result (undefined). */
   private async run (id: number, call: ReturnType<typeof validatePageRequest>): Promise<unknown> {
-    if (call.method === 'peerloom_connect') return await this.host.connect(this.origin)
+    if (call.method === 'peerloom_connect') return await this.host.connect(this.origin, call.params as PageParams<'peerloom_connect'>)
     await this.host.authorised(this.origin)
     switch (call.method) {
       case 'peerloom_stats': return await this.host.originStats(this.origin)
+      case 'peerloom_contentStats': return await this.host.contentStats(this.origin)
       case 'peerloom_player': {
         const { url, token } = await this.host.player(this.origin, (call.params as PageParams<'peerloom_player'>).link)
         this.players.add(token)

@@ -1,18 +1,20 @@
 /**
  * The page API's own IndexedDB database, shared by the node's document (which enforces
  * consent), the consent prompt and the options page (which lists and revokes): consent per
- * origin, each origin's transfer stats, and which content each origin has fetched (for the
- * cache-timing guard). Kept apart from the node's database so neither migrates the other.
+ * origin, each origin's transfer stats (in all and per content), and which content each origin
+ * has fetched (for the cache-timing guard). Kept apart from the node's database so neither migrates the other.
  */
 import { openDB } from 'idb'
 import type { DBSchema, IDBPDatabase } from 'idb'
-import type { OriginStats } from '@peerloom/shared'
+import type { ContentStats, OriginStats } from '@peerloom/shared'
 
 export interface ConsentRecord {
   origin: string
   decision: 'allowed' | 'denied'
   /** ms since the epoch. */
   at: number
+  /** Denies in a row (each makes the site wait longer before it may ask again). */
+  denials?: number
 }
 
 export interface PageApiSchema extends DBSchema {
@@ -20,6 +22,8 @@ export interface PageApiSchema extends DBSchema {
   stats: { key: string, value: OriginStats }
   /** Key: `${origin} ${manifest cid}`; value: first fetch time. */
   seen: { key: string, value: number }
+  /** Key: `${origin} ${manifest cid}`. */
+  content: { key: string, value: ContentStats & { origin: string } }
 }
 
 export type PageApiDb = IDBPDatabase<PageApiSchema>
@@ -28,11 +32,14 @@ export type PageApiDb = IDBPDatabase<PageApiSchema>
 export const PAGE_API_DB_NAME = 'peerloom-page-api'
 
 export async function openPageApiDb (name = PAGE_API_DB_NAME): Promise<PageApiDb> {
-  return await openDB<PageApiSchema>(name, 1, {
-    upgrade (db) {
-      db.createObjectStore('consent', { keyPath: 'origin' })
-      db.createObjectStore('stats', { keyPath: 'origin' })
-      db.createObjectStore('seen')
+  return await openDB<PageApiSchema>(name, 2, {
+    upgrade (db, oldVersion) {
+      if (oldVersion < 1) {
+        db.createObjectStore('consent', { keyPath: 'origin' })
+        db.createObjectStore('stats', { keyPath: 'origin' })
+        db.createObjectStore('seen')
+      }
+      if (oldVersion < 2) db.createObjectStore('content')
     }
   })
 }

@@ -5,7 +5,8 @@
  * origin.
  */
 import { ErrorCode, PeerloomError, errorFromJSON } from '@peerloom/shared/errors'
-import type { ConnectResult, OriginStats, PeerloomProvider, PlayerOptions, PublishOptions, PublishResult } from '@peerloom/shared/provider'
+import { ProgressMeter } from '@peerloom/shared/provider'
+import type { ConnectOptions, ConnectResult, ContentStats, OriginStats, PeerloomProvider, PlayerOptions, PublishOptions, PublishResult } from '@peerloom/shared/provider'
 import { BRIDGE_TIMEOUT_MS, PUBLISH_SLICE_BYTES } from './constants.ts'
 import { IncomingStream } from './wire.ts'
 import type { NodeMessage, PageMessage } from './wire.ts'
@@ -152,6 +153,7 @@ class NodeConnection {
 
 /** Sends `file` in slices as the node grants credit; resolves once every byte went out. */
 function sendFile (connection: NodeConnection, file: Blob, onProgress?: PublishOptions['onProgress']): { onCredit: (id: number, n: number) => void } {
+  const meter = new ProgressMeter(file.size)
   let credit = 0
   let offset = 0
   let sending = false
@@ -166,7 +168,7 @@ function sendFile (connection: NodeConnection, file: Blob, onProgress?: PublishO
         credit--
         offset = end
         connection.post({ t: 'data', id, bytes }, [bytes])
-        onProgress?.({ bytes: offset, total: file.size })
+        onProgress?.(meter.update(offset))
       }
       if (offset >= file.size) {
         ended = true
@@ -194,8 +196,9 @@ export function createProvider (): PeerloomProvider {
   const connection = new NodeConnection()
   const provider: PeerloomProvider = {
     isPeerloom: true,
-    connect: async () => await connection.call('peerloom_connect', {}) as ConnectResult,
+    connect: async (options: ConnectOptions = {}) => await connection.call('peerloom_connect', options.prompt === undefined ? {} : { prompt: options.prompt }) as ConnectResult,
     stats: async () => await connection.call('peerloom_stats', {}) as OriginStats,
+    contentStats: async () => await connection.call('peerloom_contentStats', {}) as ContentStats[],
     fetch: async (link, init) => {
       const range = headerRange(init?.headers)
       return await connection.call('peerloom_fetch', { link, ...(range === undefined ? {} : { range }) }, init?.signal === undefined ? {} : { signal: init.signal }) as Response
