@@ -2,7 +2,8 @@
  * Fetches blocks for one piece of content: from peers that provide it (found through the
  * relays), several in parallel, and from the origin gateway when no peer can help. Every
  * block is verified against its CID before anyone sees it; peers that send bad bytes, refuse,
- * fail or stall are no longer asked. Verified blocks go into the cache.
+ * fail or stall are no longer asked, and those that lied, stalled or failed are remembered
+ * (PeerReputation) so later sessions skip or demote them. Verified blocks go into the cache.
  */
 import { IntegrityError, NotFoundError, isPeerloomError } from '@peerloom/shared'
 import type { Connection, PeerId } from '@libp2p/interface'
@@ -14,11 +15,20 @@ import { equals } from 'uint8arrays/equals'
 import type { BlockCache } from './block-cache.ts'
 import { BlockRefusedError, BlockStatus, BlockStreamPool } from './block-protocol.ts'
 import type { BlockStream } from './block-protocol.ts'
+import type { PeerReputation, Standing } from './peer-reputation.ts'
 import {
   BLOCK_REQUEST_TIMEOUT_MS, ORIGIN_REQUEST_TIMEOUT_MS, PEER_FAILURE_LIMIT, PER_PEER_INFLIGHT,
   PROVIDER_DIAL_TIMEOUT_MS, PROVIDER_LOOKUP_TIMEOUT_MS, MAX_BLOCK_BYTES, PROVIDER_DIAL_GRACE_MS, PROVIDER_DIAL_ATTEMPTS, PROVIDER_DIAL_BACKOFF_MS,
   ORIGIN_HEAD_BLOCKS_WHILE_DIALING, ORIGIN_HEAD_ONLY_MS, STREAM_OPEN_ALLOWANCE_MS
 } from './constants.ts'
+
+/**
+ * How long a peer may leave every request sent to it unanswered before it counts as stalled:
+ * it gets no new requests, the ones it holds race the origin at once, and it is demoted. A
+ * 256 KiB block took at most a few hundred ms between two loaded browsers on loopback.
+ * @default 3_000
+ */
+export const PEER_SILENCE_MS = 3_000
 
 /** Throws IntegrityError unless `bytes` hash to `cid` (sha2-256, the only hash Peerloom content uses). */
 export async function verifyBlock (cid: CID, bytes: Uint8Array): Promise<void> {
@@ -55,6 +65,8 @@ export interface BlockFetcherComponents {
    * being looked up and dialled, and per block when a peer is slow to answer. @default 0
    */
   hedgeDelayMs?: () => number
+  /** Peers that misbehaved in earlier sessions: banned ones are skipped, demoted ones asked last. */
+  reputation?: Pick<PeerReputation, 'standing' | 'penalize' | 'credit'>
 }
 
 export interface FetchStats {
@@ -63,8 +75,10 @@ export interface FetchStats {
   fromCache: number
   /** Bytes per provider peer id. */
   perPeer: Record<string, number>
-  /** Peers no longer asked, with the reason. */
+  /** Peers no longer asked, with the reason (including peers banned by an earlier session). */
   droppedPeers: Record<string, string>
+  /** Peers asked only when no other peer and no origin can deliver, with the reason. */
+  demotedPeers: Record<string, string>
   /** Block streams opened to peers. */
   streamsOpened: number
   /** Requests that failed (other than "not found"), with the last error per peer. */
@@ -87,6 +101,17 @@ interface ProviderState {
   restUntil: number
   /** Already connected, not (yet) named by a lookup. */
   speculative?: boolean
+  /** Demoted by its reputation: asked only when nothing else can deliver. */
+  demoted?: boolean
+  /** Left every request unanswered for PEER_SILENCE_MS: not asked until it answers. */
+  silent?: boolean
+  /** Requests sent and not yet answered. */
+  outstanding: number
+  silenceTimer?: ReturnType<typeof setTimeout>
+  /** Hedges of its pending requests, fired at once when it falls silent. */
+  hedges: Set<() => void>
+  /** Already penalized in this session (one strike per session, however many requests failed). */
+  penalized?: boolean
 }
 
 const SPECULATIVE_MISS = 'does not hold this content'
@@ -96,7 +121,7 @@ const SPECULATIVE_MISS = 'does not hold this content'
  * root once known); `get` returns verified blocks; `close` releases pins and streams.
  */
 export class ContentSession {
-  readonly stats: FetchStats = { fromPeers: 0, fromOrigin: 0, fromCache: 0, perPeer: {}, droppedPeers: {}, streamsOpened: 0, failedRequests: 0, lastErrors: {}, dials: {} }
+  readonly stats: FetchStats = { fromPeers: 0, fromOrigin: 0, fromCache: 0, perPeer: {}, droppedPeers: {}, demotedPeers: {}, streamsOpened: 0, failedRequests: 0, lastErrors: {}, dials: {} }
   private readonly components: BlockFetcherComponents
   private readonly providers = new Map<string, ProviderState>()
   private readonly dialing = new Set<string>()
@@ -145,8 +170,8 @@ export class ContentSession {
     this.discovering = true
     this.discoveryStartedAt = Date.now()
     for (const { id, connection } of this.components.connectedPeers?.() ?? []) {
-      if (id === this.components.selfId || this.providers.has(id)) continue
-      this.providers.set(id, { id, connection, inflight: 0, failures: 0, restUntil: 0, speculative: true })
+      if (id === this.components.selfId || this.providers.has(id) || this.banned(id)) continue
+      this.addProvider(id, connection, true)
     }
     for (const cid of this.undiscovered.splice(0)) this.lookup(cid)
   }
@@ -167,7 +192,7 @@ export class ContentSession {
               delete this.stats.droppedPeers[id]
             }
           }
-          if (id === this.components.selfId || known !== undefined || this.dialing.has(id)) continue
+          if (id === this.components.selfId || known !== undefined || this.dialing.has(id) || this.banned(id)) continue
           if (!provider.multiaddrs.some(ma => ma.toString().includes('/webrtc'))) continue // relays and origins speak bitswap/HTTP, not our protocol
           this.dialing.add(id)
           this.stats.dials[id] = { foundMs: Date.now() - this.discoveryStartedAt, attempts: 0 }
@@ -200,7 +225,7 @@ export class ContentSession {
       try {
         const connection = await this.components.dialProvider(provider, { signal })
         if (dial !== undefined) dial.connectedMs = Date.now() - this.discoveryStartedAt
-        this.providers.set(id, { id, connection, inflight: 0, failures: 0, restUntil: 0 })
+        this.addProvider(id, connection, false)
         return
       } catch (err) {
         lastError = err
@@ -208,6 +233,38 @@ export class ContentSession {
     }
     const inner = (lastError as { errors?: Error[] }).errors?.map(e => e.message).join('; ')
     this.stats.droppedPeers[provider.id.toString()] = `could not connect after ${PROVIDER_DIAL_ATTEMPTS} attempts: ${(lastError as Error).message}${inner === undefined || inner === '' ? '' : ` (${inner})`}`
+  }
+
+  /** True (and noted in the stats) when the peer is banned by its reputation. */
+  private banned (id: string): boolean {
+    const standing = this.components.reputation?.standing(id)
+    if (standing?.kind !== 'banned') return false
+    this.stats.droppedPeers[id] = `banned until ${new Date(standing.until).toISOString()}: ${standing.reason}`
+    return true
+  }
+
+  private addProvider (id: string, connection: Connection, speculative: boolean): void {
+    const provider: ProviderState = { id, connection, inflight: 0, failures: 0, restUntil: 0, outstanding: 0, hedges: new Set(), ...(speculative ? { speculative } : {}) }
+    this.applyStanding(provider, this.components.reputation?.standing(id) ?? { kind: 'good' })
+    this.providers.set(id, provider)
+  }
+
+  private applyStanding (provider: ProviderState, standing: Standing): void {
+    if (standing.kind === 'good') return
+    if (standing.kind === 'banned') {
+      this.drop(provider, `banned until ${new Date(standing.until).toISOString()}: ${standing.reason}`)
+      return
+    }
+    provider.demoted = true
+    this.stats.demotedPeers[provider.id] = `until ${new Date(standing.until).toISOString()}: ${standing.reason}`
+  }
+
+  /** One strike per peer and session, remembered beyond it. */
+  private penalize (provider: ProviderState, offence: 'integrity' | 'stalled' | 'failed', reason: string): void {
+    if (provider.penalized === true && offence !== 'integrity') return
+    provider.penalized = true
+    const reputation = this.components.reputation
+    if (reputation !== undefined) this.applyStanding(provider, reputation.penalize(provider.id, offence, reason))
   }
 
   /** Keeps `cid` in the cache for the life of the session (manifest, root, inner nodes). */
@@ -255,7 +312,7 @@ export class ContentSession {
     let originFailed: unknown
     while (true) {
       if (this.closed) throw new NotFoundError('the transfer was closed')
-      const provider = this.pick(tried)
+      const provider = this.pick(tried, originFailed !== undefined)
       if (provider !== undefined) {
         const hedged = await this.fromPeerHedged(provider, cid, originFailed === undefined)
         if (hedged.origin instanceof Uint8Array) return await this.keep(cid, hedged.origin, 'origin')
@@ -268,7 +325,7 @@ export class ContentSession {
         }
         continue
       }
-      const waitingForPeers = this.lookups > 0 || this.hasUsable(tried, true)
+      const waitingForPeers = this.lookups > 0 || this.hasUsable(tried, true, originFailed !== undefined)
       // peers being looked up get the hedge delay (from the first miss) before the origin is asked; found providers still being dialled a little more
       const hedgeAt = this.discoveryStartedAt + this.hedgeDelay() + (this.dialing.size > 0 && this.hedgeDelay() > 0 ? PROVIDER_DIAL_GRACE_MS : 0)
       // a found provider still being dialled: the origin serves what the reader waits on, the rest waits for the peer
@@ -305,7 +362,10 @@ export class ContentSession {
     // to a limit; an already connected peer asked on speculation gets no allowance (its connection
     // may be dead, and it probably does not hold the content)
     const timers: Array<ReturnType<typeof setTimeout>> = []
+    let fire = (): void => {}
     const hedge = new Promise<'hedge'>(resolve => {
+      fire = () => { resolve('hedge') }
+      provider.hedges.add(fire)
       let started = false
       const start = (): void => {
         if (started) return
@@ -318,6 +378,7 @@ export class ContentSession {
     })
     const first = await Promise.race([peer, hedge])
     for (const timer of timers) clearTimeout(timer)
+    provider.hedges.delete(fire)
     if (first !== 'hedge') return { peer: first }
     const origin = this.fromOrigin(cid).then(bytes => ({ bytes }), (err: unknown) => ({ err }))
     const winner = await Promise.race([peer.then(answer => ({ answer })), origin])
@@ -328,30 +389,58 @@ export class ContentSession {
     return 'bytes' in late ? { origin: late.bytes } : { peer: winner.answer, originError: late.err }
   }
 
+  /** Peers to wait for before the origin is asked: neither dropped, demoted nor silent. */
   private usableCount (): number {
     let count = 0
-    for (const provider of this.providers.values()) if (provider.dropped === undefined) count++
+    for (const provider of this.providers.values()) if (provider.dropped === undefined && provider.demoted !== true && provider.silent !== true) count++
     return count
   }
 
-  /** True when some peer could still be asked for this block (now, or once it has a free slot). */
-  private hasUsable (tried: Set<string>, includeBusy: boolean): boolean {
+  /** True when some peer could still be asked for this block (now, or once it has a free slot or answers again). */
+  private hasUsable (tried: Set<string>, includeBusy: boolean, allowDemoted: boolean): boolean {
     for (const provider of this.providers.values()) {
-      if (provider.dropped !== undefined || tried.has(provider.id)) continue
+      if (provider.dropped !== undefined || tried.has(provider.id) || (provider.demoted === true && !allowDemoted)) continue
       if (includeBusy || provider.inflight < PER_PEER_INFLIGHT) return true
     }
     return false
   }
 
-  /** The least loaded peer not yet asked for this block that has a free slot. */
-  private pick (tried: Set<string>): ProviderState | undefined {
+  /**
+   * The least loaded peer not yet asked for this block that has a free slot and is not silent;
+   * demoted peers only when `allowDemoted` (the origin could not deliver), after all others.
+   */
+  private pick (tried: Set<string>, allowDemoted: boolean): ProviderState | undefined {
     let best: ProviderState | undefined
     const now = Date.now()
     for (const provider of this.providers.values()) {
-      if (provider.dropped !== undefined || tried.has(provider.id) || provider.inflight >= PER_PEER_INFLIGHT || provider.restUntil > now) continue
-      if (best === undefined || provider.inflight < best.inflight) best = provider
+      if (provider.dropped !== undefined || tried.has(provider.id) || provider.inflight >= PER_PEER_INFLIGHT || provider.restUntil > now || provider.silent === true) continue
+      if (provider.demoted === true && !allowDemoted) continue
+      if (best === undefined || (best.demoted === true && provider.demoted !== true) || (best.demoted === provider.demoted && provider.inflight < best.inflight)) best = provider
     }
     return best
+  }
+
+  /** Starts the silence watchdog of a peer that has requests out and no running watchdog. */
+  private watchSilence (provider: ProviderState): void {
+    if (provider.silenceTimer !== undefined || provider.outstanding === 0 || this.closed) return
+    provider.silenceTimer = setTimeout(() => {
+      provider.silenceTimer = undefined
+      if (this.closed || provider.outstanding === 0 || provider.dropped !== undefined) return
+      provider.silent = true
+      const reason = `sent no answer for ${PEER_SILENCE_MS} ms to ${provider.outstanding} request(s)`
+      this.stats.lastErrors[provider.id] = reason
+      this.penalize(provider, 'stalled', reason)
+      for (const fire of [...provider.hedges]) fire() // its pending requests race the origin now
+      this.notify()
+    }, PEER_SILENCE_MS)
+  }
+
+  /** The peer answered (anything): it is not silent, and the watchdog starts over for what it still holds. */
+  private heard (provider: ProviderState): void {
+    clearTimeout(provider.silenceTimer)
+    provider.silenceTimer = undefined
+    provider.silent = false
+    this.watchSilence(provider)
   }
 
   /** The verified block, 'missing' when the peer does not hold it, 'failed' otherwise. */
@@ -370,13 +459,23 @@ export class ContentSession {
       stream = taken.stream
       if (taken.opened) this.stats.streamsOpened++
       const request = stream.request(cid, { signal })
+      provider.outstanding++
+      this.watchSilence(provider)
       onSent?.()
-      const bytes = await request
+      const bytes = await request.finally(() => {
+        provider.outstanding--
+        if (!signal.aborted) this.heard(provider)
+      })
       await verifyBlock(cid, bytes)
       this.streams.give(provider.connection, stream)
       provider.failures = 0
+      this.components.reputation?.credit(provider.id)
       return bytes
     } catch (err) {
+      if (this.closed) { // requests the session ended are not the peer's failures
+        stream?.abort(new Error('session closed'))
+        return 'failed'
+      }
       if (err instanceof BlockRefusedError) {
         this.streams.give(provider.connection, stream as BlockStream)
         if (err.status === BlockStatus.NOT_SERVING) this.drop(provider, 'not serving (donation is off)')
@@ -387,8 +486,14 @@ export class ContentSession {
         stream?.abort(err instanceof Error ? err : new Error(String(err)))
         this.stats.failedRequests++
         this.stats.lastErrors[provider.id] = signal.aborted ? 'stalled' : (err as Error).message
-        if (err instanceof IntegrityError) this.drop(provider, err.message)
-        else if (++provider.failures >= PEER_FAILURE_LIMIT) this.drop(provider, signal.aborted ? 'stalled' : (err as Error).message)
+        if (err instanceof IntegrityError) {
+          this.drop(provider, err.message)
+          this.penalize(provider, 'integrity', err.message)
+        } else if (++provider.failures >= PEER_FAILURE_LIMIT) {
+          const reason = signal.aborted ? `stalled (no answer within ${BLOCK_REQUEST_TIMEOUT_MS} ms)` : (err as Error).message
+          this.drop(provider, reason)
+          this.penalize(provider, signal.aborted ? 'stalled' : 'failed', reason)
+        }
       }
       return 'failed'
     } finally {
@@ -402,6 +507,9 @@ export class ContentSession {
   private drop (provider: ProviderState, reason: string): void {
     provider.dropped = reason
     this.stats.droppedPeers[provider.id] = reason
+    clearTimeout(provider.silenceTimer)
+    provider.silenceTimer = undefined
+    for (const fire of [...provider.hedges]) fire()
   }
 
   private async fromOrigin (cid: CID): Promise<Uint8Array> {
@@ -482,6 +590,7 @@ export class ContentSession {
     this.closed = true
     this.controller.abort(new Error('session closed'))
     for (const request of this.requests) request.abort(new Error('session closed'))
+    for (const provider of this.providers.values()) clearTimeout(provider.silenceTimer)
     for (const cid of this.pinned.splice(0)) this.components.cache.unpin(cid)
     this.notify()
   }

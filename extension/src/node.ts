@@ -40,14 +40,17 @@ import { ContentSession } from './block-fetcher.ts'
 import type { FetchStats, ProviderInfo } from './block-fetcher.ts'
 import { BlockServer } from './block-server.ts'
 import { BlockStreamPool } from './block-protocol.ts'
-import { DATA_CHANNEL_MESSAGE_BYTES, ANNOUNCE_INTERVAL_MS, PERSIST_INTERVAL_MS, RANGE_READ_AHEAD, RANGE_READ_AHEAD_INITIAL, MAX_BLOCK_BYTES, PER_PEER_INFLIGHT } from './constants.ts'
+import { BLOCK_PROTOCOL, DATA_CHANNEL_MESSAGE_BYTES, ANNOUNCE_INTERVAL_MS, PERSIST_INTERVAL_MS, RANGE_READ_AHEAD, RANGE_READ_AHEAD_INITIAL, MAX_BLOCK_BYTES, PER_PEER_INFLIGHT } from './constants.ts'
 import { deleteIdentity, identitySigner, loadOrCreateIdentity } from './identity.ts'
 import type { Identity } from './identity.ts'
+import { PeerReputation } from './peer-reputation.ts'
+import type { ReputationRecord } from './peer-reputation.ts'
 import { RelayKeeper } from './relay-keeper.ts'
 import type { RelayStatus } from './relay-keeper.ts'
-import { ServeMeter } from './serve-meter.ts'
-import type { ClientUsage } from './serve-meter.ts'
+import { ReceivedMeter, ServeMeter } from './serve-meter.ts'
+import type { ClientUsage, ReceivedBytes } from './serve-meter.ts'
 import { SettingsStore } from './settings-store.ts'
+import { kvRecord } from './state-db.ts'
 import type { ContentRecord, StateDb } from './state-db.ts'
 import { TransferHistory } from './transfer-history.ts'
 import type { HistorySeries } from './transfer-history.ts'
@@ -69,11 +72,23 @@ export interface NodeError {
   message: string
 }
 
+/** Another Peerloom node this one is connected to (relays and DHT servers are not listed). */
 export interface PeerSummary {
   peerId: string
+  /** The remote address of its direct connection if it has one, else of a relayed one. */
   addr: string
-  /** False for a relayed (limited) connection. */
+  /** False when the only connections to it are relayed (limited). */
   direct: boolean
+}
+
+/** A provider peer this node distrusts after it lied, stalled or failed (PeerReputation). */
+export interface DistrustedPeer {
+  peerId: string
+  /** banned: never dialled or asked; demoted: asked only when no other peer and no origin can deliver. */
+  standing: 'banned' | 'demoted'
+  /** ms since the epoch */
+  until: number
+  reason: string
 }
 
 export interface NodeStatus {
@@ -83,11 +98,15 @@ export interface NodeStatus {
   address?: string
   multiaddrs: string[]
   relays: RelayStatus[]
+  /** Other Peerloom nodes connected now (peers that speak the block protocol), one entry each; relays are under `relays`. */
   peers: PeerSummary[]
+  /** Peers banned or demoted for lying, stalling or failing. */
+  distrusted: DistrustedPeer[]
   cache: CacheStats
   donate: boolean
   served: { bytes: number, clients: number, activePeers: number }
-  received: { fromPeers: number, fromOrigin: number }
+  /** Bytes received since the extension was installed (kept across restarts). */
+  received: ReceivedBytes
   errors: NodeError[]
 }
 
@@ -154,7 +173,10 @@ export class PeerloomNode {
   private readonly meter: ServeMeter
   private readonly history = new TransferHistory()
   private readonly errors: NodeError[] = []
-  private readonly received = { fromPeers: 0, fromOrigin: 0 }
+  private readonly received: ReceivedMeter
+  private readonly reputation: PeerReputation
+  /** Connected peers whose identify named the block protocol: other Peerloom nodes. */
+  private readonly peerloomPeers = new Set<string>()
   private readonly sessions = new Set<ContentSession>()
   private state: NodeStatus['state'] = 'stopped'
   private startedAt?: number
@@ -180,6 +202,14 @@ export class PeerloomNode {
         }
       }
     })
+    this.received = new ReceivedMeter({ store: kvRecord<ReceivedBytes>(init.db, 'receivedTotals') })
+    const reputationStore = kvRecord<ReputationRecord[]>(init.db, 'peerReputation')
+    this.reputation = new PeerReputation({
+      store: { load: async () => await reputationStore.load() ?? [], save: reputationStore.save },
+      // a peer that lied is not kept connected, so later sessions cannot pick it up as a connected peer
+      onBanned: peer => { void this.network?.libp2p.hangUp(peerIdFromString(peer)).catch(() => {}) },
+      onError: err => { this.report(err) }
+    })
   }
 
   async start (): Promise<void> {
@@ -191,6 +221,8 @@ export class PeerloomNode {
       this.cache = new BlockCache({ db: this.db, capBytes: this.settingsValue.cacheCapBytes })
       await this.cache.start()
       await this.meter.start()
+      await this.received.start()
+      await this.reputation.start()
       this.history.restore(await this.db.getAll('history'))
       this.applyBudget(this.settingsValue)
       await this.startNetwork(this.settingsValue)
@@ -212,6 +244,8 @@ export class PeerloomNode {
     await this.stopNetwork()
     await this.rewards.stop()
     await this.meter.stop()
+    await this.received.stop()
+    await this.reputation.stop()
     await this.persistHistory()
     await this.cache?.stop()
     this.state = 'stopped'
@@ -242,7 +276,8 @@ export class PeerloomNode {
       peerDiscovery: [],
       connectionGater: {
         // private and loopback addresses are dialled only when they are (or go through) a configured relay
-        denyDialMultiaddr: async (ma: Multiaddr) => isPrivate(ma) && !relayHosts.some(host => ma.toString().startsWith(host))
+        denyDialMultiaddr: async (ma: Multiaddr) => isPrivate(ma) && !relayHosts.some(host => ma.toString().startsWith(host)),
+        denyDialPeer: async peer => this.reputation.isBanned(peer.toString())
       },
       connectionManager: { maxConnections: 64 },
       // a slow ping on a loaded machine must not tear down the relay connection: the relay keeps
@@ -254,9 +289,16 @@ export class PeerloomNode {
         dht: kadDHT({ clientMode: true, peerInfoMapper: passthroughMapper })
       }
     }) as unknown as Network
-    await network.start()
+    await network.start() // creates the libp2p node; no peer is dialled before the keeper starts
     this.network = network
     const libp2p = network.libp2p as Libp2p
+    this.peerloomPeers.clear()
+    libp2p.addEventListener('peer:identify', event => {
+      const peer = event.detail.peerId.toString()
+      if (event.detail.protocols.includes(BLOCK_PROTOCOL)) this.peerloomPeers.add(peer)
+      else this.peerloomPeers.delete(peer)
+    })
+    libp2p.addEventListener('peer:disconnect', event => { this.peerloomPeers.delete(event.detail.toString()) })
     this.server = new BlockServer({
       libp2p,
       cache: this.cache as BlockCache,
@@ -325,20 +367,24 @@ export class PeerloomNode {
 
   status (): NodeStatus {
     const libp2p = this.network?.libp2p as Libp2p | undefined
-    const peers: PeerSummary[] = libp2p === undefined
-      ? []
-      : libp2p.getConnections().map((c: Connection) => ({ peerId: c.remotePeer.toString(), addr: c.remoteAddr.toString(), direct: c.limits === undefined }))
+    const peers = new Map<string, PeerSummary>()
+    for (const c of libp2p?.getConnections() ?? []) {
+      const peerId = c.remotePeer.toString()
+      if (!this.peerloomPeers.has(peerId) || peers.get(peerId)?.direct === true) continue
+      peers.set(peerId, { peerId, addr: c.remoteAddr.toString(), direct: c.limits === undefined })
+    }
     return {
       state: this.state,
       ...(this.startedAt === undefined ? {} : { startedAt: this.startedAt }),
       ...(this.identity === undefined ? {} : { peerId: this.identity.peerId.toString(), address: this.identity.address }),
       multiaddrs: libp2p?.getMultiaddrs().map(ma => ma.toString()) ?? [],
       relays: this.keeper?.status() ?? [],
-      peers,
+      peers: [...peers.values()],
+      distrusted: this.reputation.list().map(({ peer, kind, until, reason }) => ({ peerId: peer, standing: kind, until, reason })),
       cache: this.cache?.stats() ?? { usedBytes: 0, capBytes: 0, blocks: 0 },
       donate: this.settingsValue?.donate === true,
       served: { bytes: this.meter.total, clients: this.meter.list().length, activePeers: this.budget.activePeers },
-      received: { ...this.received },
+      received: this.received.value,
       errors: [...this.errors]
     }
   }
@@ -397,9 +443,9 @@ export class PeerloomNode {
         .filter(c => c.status === 'open' && c.limits === undefined && c.remoteAddr.toString().includes('/webrtc'))
         .map(c => ({ id: c.remotePeer.toString(), connection: c })),
       hedgeDelayMs: () => this.settings().hedgeDelayMs,
+      reputation: this.reputation,
       onReceived: (source, bytes) => {
-        if (source === 'peer') this.received.fromPeers += bytes
-        else this.received.fromOrigin += bytes
+        this.received.record(source, bytes)
         this.history.record('received', bytes)
       },
       onCacheError: err => { this.report(err) }
@@ -467,7 +513,8 @@ export class PeerloomNode {
           try {
             const next = await chunks.next()
             if (next.done === true) {
-              await session.flush() // the reader learns "done" only once what it fetched is in the cache
+              // the reader learns "done" only once what it fetched is in the cache and counted on disk
+              await Promise.all([session.flush(), this.received.flush().catch(err => { this.report(err) })])
               streamController.close()
               finish(end === manifest.size && start === 0)
             } else {

@@ -1,6 +1,7 @@
 /**
  * Bytes served, per client peer, kept across restarts. These totals are what receipts will
- * later be asked for, so they count only bytes that actually left for that client.
+ * later be asked for, so they count only bytes that actually left for that client. Also the
+ * totals received (ReceivedMeter), kept the same way.
  */
 import { PERSIST_INTERVAL_MS } from './constants.ts'
 
@@ -94,4 +95,73 @@ export class ServeMeter {
     this.dirty.clear()
     this.totalBytes = 0
   }
+}
+
+/** Bytes this node received, by source, since it was installed. */
+export interface ReceivedBytes {
+  fromPeers: number
+  fromOrigin: number
+}
+
+/** Where the received totals are kept. */
+export interface ReceivedStore {
+  load: () => Promise<ReceivedBytes | undefined>
+  save: (totals: ReceivedBytes) => Promise<void>
+}
+
+/**
+ * Bytes received from peers and from the origin, kept across restarts like the served meter:
+ * written every `persistIntervalMs`, at the end of each read (`flush`) and on stop.
+ */
+export class ReceivedMeter {
+  private readonly store: ReceivedStore
+  private readonly persistIntervalMs: number
+  private readonly totals: ReceivedBytes = { fromPeers: 0, fromOrigin: 0 }
+  private dirty = false
+  private timer?: ReturnType<typeof setInterval>
+
+  constructor (init: { store: ReceivedStore, persistIntervalMs?: number }) {
+    this.store = init.store
+    this.persistIntervalMs = init.persistIntervalMs ?? PERSIST_INTERVAL_MS
+  }
+
+  async start (): Promise<void> {
+    const saved = await this.store.load()
+    // bytes counted before start (none in the node) are kept on top of what was saved
+    this.totals.fromPeers += validCount(saved?.fromPeers)
+    this.totals.fromOrigin += validCount(saved?.fromOrigin)
+    this.timer = setInterval(() => { this.flush().catch(() => {}) }, this.persistIntervalMs)
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    await this.flush()
+  }
+
+  record (source: 'peer' | 'origin', bytes: number): void {
+    if (source === 'peer') this.totals.fromPeers += bytes
+    else this.totals.fromOrigin += bytes
+    this.dirty = true
+  }
+
+  /** Writes the totals if they changed since the last write. */
+  async flush (): Promise<void> {
+    if (!this.dirty) return
+    this.dirty = false
+    try {
+      await this.store.save({ ...this.totals })
+    } catch (err) {
+      this.dirty = true
+      throw err
+    }
+  }
+
+  get value (): ReceivedBytes {
+    return { ...this.totals }
+  }
+}
+
+/** A stored count, or 0 for anything that is not one (a record from an older or damaged database). */
+function validCount (value: unknown): number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : 0
 }

@@ -46,6 +46,14 @@ export async function openStateDb (name = STATE_DB_NAME): Promise<StateDb> {
   })
 }
 
+/** A value kept under one key of the `kv` store (received totals, peer reputation). */
+export function kvRecord<T> (db: StateDb, key: string): { load: () => Promise<T | undefined>, save: (value: T) => Promise<void> } {
+  return {
+    load: async () => await db.get('kv', key) as T | undefined,
+    save: async value => { await db.put('kv', value, key) }
+  }
+}
+
 /** True for the errors IndexedDB raises when the origin's quota or the disk is full. */
 export function isQuotaError (err: unknown): boolean {
   const name = (err as { name?: unknown } | null)?.name

@@ -1,6 +1,7 @@
 /**
- * The block protocol end to end without a browser: a ContentSession asks BlockServers over
- * in-memory libp2p streams, with caches in (fake) IndexedDB and an origin over real HTTP.
+ * The block protocol end to end without a browser: a ContentSession asks BlockServers (and
+ * peers that lie, truncate or stall) over in-memory libp2p streams, with caches in (fake)
+ * IndexedDB and an origin over real HTTP.
  */
 import './polyfills.ts'
 import 'fake-indexeddb/auto'
@@ -18,12 +19,17 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { BlockCache } from '../src/block-cache.ts'
-import { ContentSession, verifyBlock } from '../src/block-fetcher.ts'
+import { ContentSession, PEER_SILENCE_MS, verifyBlock } from '../src/block-fetcher.ts'
 import type { ProviderInfo } from '../src/block-fetcher.ts'
 import { BlockServer } from '../src/block-server.ts'
 import { BlockStreamPool } from '../src/block-protocol.ts'
+import { BLOCK_REQUEST_TIMEOUT_MS } from '../src/constants.ts'
+import { PeerReputation } from '../src/peer-reputation.ts'
+import type { ReputationRecord } from '../src/peer-reputation.ts'
 import { openStateDb } from '../src/state-db.ts'
 import { UploadBudget } from '../src/upload-budget.ts'
+import { serveBadly } from './bad-block-handler.ts'
+import type { BadMode } from './bad-block-handler.ts'
 
 let dbCount = 0
 async function newCache (capBytes = 64 * 1024 * 1024): Promise<BlockCache> {
@@ -82,7 +88,58 @@ async function fakePeer (options: { donate?: boolean, rate?: number } = {}): Pro
   return peer
 }
 
-async function session (peers: FakePeer[], gateways: string[] = []) {
+/** A peer that answers every block request in a bad mode, counting requests and dials. */
+interface BadPeer extends Pick<FakePeer, 'id' | 'connect'> {
+  requests: number
+  dials: number
+}
+
+async function badPeer (mode: BadMode): Promise<BadPeer> {
+  const id = await newPeerId()
+  const peer: BadPeer = {
+    id,
+    requests: 0,
+    dials: 0,
+    connect: () => {
+      peer.dials++
+      return {
+        remotePeer: id,
+        limits: undefined,
+        status: 'open',
+        newStream: async () => {
+          const [outbound, inbound] = await streamPair()
+          void serveBadly(inbound, mode, () => { peer.requests++ })
+          return outbound
+        }
+      } as unknown as Connection
+    }
+  }
+  return peer
+}
+
+/** An origin gateway over HTTP holding `blocks`. */
+async function originServer (blocks: Array<{ cid: CID, bytes: Uint8Array }>): Promise<{ url: string, close: () => void }> {
+  const http = createServer((req, res) => {
+    const found = blocks.find(b => req.url === `/ipfs/${b.cid.toString()}?format=raw`)
+    if (found === undefined) {
+      res.writeHead(404).end()
+      return
+    }
+    res.writeHead(200, { 'content-type': 'application/vnd.ipld.raw', 'content-length': found.bytes.length })
+    res.end(found.bytes)
+  })
+  await new Promise<void>(resolve => http.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, close: () => { http.close() } }
+}
+
+/** A reputation kept in memory (its store is what a restart would read back). */
+function memoryReputation (): { reputation: PeerReputation, saved: () => ReputationRecord[] } {
+  let saved: ReputationRecord[] = []
+  const reputation = new PeerReputation({ store: { load: async () => saved, save: async records => { saved = records } } })
+  return { reputation, saved: () => saved }
+}
+
+async function session (peers: Array<Pick<FakePeer, 'id' | 'connect'>>, gateways: string[] = [], options: { reputation?: PeerReputation, hedgeDelayMs?: number } = {}) {
   const self = await newPeerId()
   const cache = await newCache()
   const received = { peer: 0, origin: 0 }
@@ -95,6 +152,8 @@ async function session (peers: FakePeer[], gateways: string[] = []) {
     dialProvider: async provider => (peers.find(p => p.id.equals(provider.id)) as FakePeer).connect(self),
     gateways: () => gateways,
     streams: new BlockStreamPool(8),
+    ...(options.reputation === undefined ? {} : { reputation: options.reputation }),
+    ...(options.hedgeDelayMs === undefined ? {} : { hedgeDelayMs: () => options.hedgeDelayMs as number }),
     onReceived: (source, bytes) => { received[source] += bytes },
     onCacheError: err => { throw err }
   })
@@ -470,4 +529,101 @@ test('deferred writes wait to share a transaction until 4 MiB are queued, the de
     await cache.stop()
     await soon.stop()
   }
+})
+
+/** Reads every block in parallel (as read-ahead does); resolves with the bytes and the time it took. */
+async function readAll (s: ContentSession, blocks: Array<{ cid: CID }>): Promise<{ got: Uint8Array[], ms: number }> {
+  const started = Date.now()
+  s.discover(blocks[0]!.cid)
+  const got = await Promise.all(blocks.map(async b => await s.get(b.cid)))
+  return { got, ms: Date.now() - started }
+}
+
+for (const mode of ['stall', 'truncate'] as const) {
+  test(`a peer that ${mode === 'stall' ? 'never answers' : 'cuts its answers short'} is routed around to the origin, demoted, and not asked by the next session`, async () => {
+    const bad = await badPeer(mode)
+    const first = await Promise.all(Array.from({ length: 8 }, async (_, i) => await block(64 * 1024, 300 + i)))
+    const second = await Promise.all(Array.from({ length: 4 }, async (_, i) => await block(64 * 1024, 400 + i)))
+    const origin = await originServer([...first, ...second])
+    const { reputation, saved } = memoryReputation()
+    await reputation.start()
+    try {
+      const one = await session([bad], [origin.url], { reputation, hedgeDelayMs: 400 })
+      const read = await readAll(one.session, first)
+      read.got.forEach((bytes, i) => { assert.deepEqual(bytes, first[i]!.bytes) })
+      assert.ok(bad.requests > 0, 'the bad peer was asked')
+      assert.equal(one.received.origin, 8 * 64 * 1024)
+      // a stall costs at most the silence limit, never a request timeout per block
+      assert.ok(read.ms < PEER_SILENCE_MS + 1500 && read.ms < BLOCK_REQUEST_TIMEOUT_MS, `the read took ${read.ms} ms`)
+      const standing = reputation.standing(bad.id.toString())
+      assert.equal(standing.kind, 'demoted')
+      if (mode === 'stall') assert.match(one.session.stats.demotedPeers[bad.id.toString()] ?? '', /no answer for/)
+      else assert.ok(one.session.stats.droppedPeers[bad.id.toString()] !== undefined)
+      await one.close()
+
+      // the next session, with the reputation read back from its store as after a restart
+      const restored = new PeerReputation({ store: { load: async () => saved(), save: async () => {} } })
+      await restored.start()
+      assert.equal(restored.standing(bad.id.toString()).kind, 'demoted')
+      const asked = bad.requests
+      const two = await session([bad], [origin.url], { reputation: restored, hedgeDelayMs: 400 })
+      const again = await readAll(two.session, second)
+      again.got.forEach((bytes, i) => { assert.deepEqual(bytes, second[i]!.bytes) })
+      assert.equal(bad.requests, asked, 'the demoted peer was not asked while the origin could deliver')
+      assert.match(two.session.stats.demotedPeers[bad.id.toString()] ?? '', /^until /)
+      await two.close()
+    } finally {
+      origin.close()
+    }
+  })
+}
+
+test('a peer that sent bytes not matching the CID is banned: the next session does not dial it', async () => {
+  const liar = await badPeer('lie')
+  const blocks = await Promise.all(Array.from({ length: 3 }, async (_, i) => await block(32 * 1024, 500 + i)))
+  const origin = await originServer(blocks)
+  const { reputation } = memoryReputation()
+  await reputation.start()
+  try {
+    const one = await session([liar], [origin.url], { reputation, hedgeDelayMs: 400 })
+    const read = await readAll(one.session, blocks.slice(0, 2))
+    assert.deepEqual(read.got[0], blocks[0]!.bytes)
+    assert.match(one.session.stats.droppedPeers[liar.id.toString()] ?? '', /does not match its CID/)
+    assert.equal(reputation.standing(liar.id.toString()).kind, 'banned')
+    await one.close()
+    const dials = liar.dials
+    const two = await session([liar], [origin.url], { reputation, hedgeDelayMs: 400 })
+    assert.deepEqual((await readAll(two.session, blocks.slice(2))).got[0], blocks[2]!.bytes)
+    assert.equal(liar.dials, dials)
+    assert.match(two.session.stats.droppedPeers[liar.id.toString()] ?? '', /^banned until .*does not match its CID/)
+    await two.close()
+  } finally {
+    origin.close()
+  }
+})
+
+test('a demoted peer is asked after the others, and when neither another peer nor the origin can deliver', async () => {
+  const demoted = await fakePeer()
+  const good = await fakePeer()
+  const blocks = await Promise.all(Array.from({ length: 6 }, async (_, i) => await block(16 * 1024, 600 + i)))
+  for (const b of blocks) {
+    await demoted.cache.put(b.cid, b.bytes)
+    await good.cache.put(b.cid, b.bytes)
+  }
+  const { reputation } = memoryReputation()
+  await reputation.start()
+  reputation.penalize(demoted.id.toString(), 'stalled', 'stalled earlier')
+  const both = await session([demoted, good], [], { reputation })
+  await readAll(both.session, blocks.slice(0, 3))
+  assert.equal(demoted.served, 0)
+  assert.equal(good.served, 3 * 16 * 1024)
+  await both.close()
+  // alone and without an origin, the demoted peer still delivers
+  const alone = await session([demoted], [], { reputation })
+  const read = await readAll(alone.session, blocks.slice(3))
+  read.got.forEach((bytes, i) => { assert.deepEqual(bytes, blocks[3 + i]!.bytes) })
+  assert.equal(demoted.served, 3 * 16 * 1024)
+  await alone.close()
+  await demoted.stop()
+  await good.stop()
 })
