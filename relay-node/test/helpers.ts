@@ -56,7 +56,7 @@ export async function startRelay (extra: string[] = [], options: { data?: string
   child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text })
   const ready = await new Promise<ReadyLine>((resolve, reject) => {
     let stdout = ''
-    const timer = setTimeout(() => { reject(new Error(`relay not ready after 20 s; stderr:\n${stderr}`)) }, 20_000)
+    const timer = setTimeout(() => { reject(new Error(`relay not ready after 60 s; stderr:\n${stderr}`)) }, 60_000)
     child.stdout.setEncoding('utf8').on('data', (text: string) => {
       stdout += text
       const newline = stdout.indexOf('\n')
