@@ -1,15 +1,30 @@
 /** The demo site's script: every Peerloom call goes through the SDK, as a real site's would. */
-import { createPeerloom } from '@peerloom/sdk'
-import type { Peerloom } from '@peerloom/sdk'
+import { STATE_CHANGE_EVENT, createPeerloom } from '@peerloom/sdk'
+import type { ContentStats, Peerloom, PublishProgress } from '@peerloom/sdk'
 import type { DemoContent } from './server.ts'
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
 
+/** Binary units, as file managers show them: 1 MiB = 1024 KiB. */
 function formatBytes (n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB']
   let i = 0
   while (n >= 1024 && i < units.length - 1) { n /= 1024; i++ }
   return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`
+}
+
+function formatSeconds (s: number): string {
+  if (s < 60) return `${Math.max(1, Math.round(s))} s`
+  const minutes = Math.floor(s / 60)
+  return minutes < 60 ? `${minutes} min ${Math.round(s % 60)} s` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`
+}
+
+function formatProgress (p: PublishProgress): string {
+  const parts = [`${formatBytes(p.bytes)} of ${formatBytes(p.total)} (${Math.floor(p.fraction * 100)} %)`]
+  if (p.bytes >= p.total) parts.push('finishing: the node seals the last chunks and announces the file')
+  else if (p.bytesPerSecond === null || p.etaSeconds === null) parts.push('estimating time left…')
+  else parts.push(`${formatBytes(p.bytesPerSecond)}/s`, `about ${formatSeconds(p.etaSeconds)} left`)
+  return parts.join(' · ')
 }
 
 function describe (err: unknown): string {
@@ -21,28 +36,112 @@ async function sha256Hex (bytes: ArrayBuffer): Promise<string> {
   return [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map(b => b.toString(16).padStart(2, '0')).join('')
 }
 
-function showMode (peerloom: Peerloom, peerId: string | null = null): void {
+/** The header pill, the Connect button and, when the extension refused this site, what to do about it. */
+function showState (peerloom: Peerloom): void {
   const mode = $('mode')
-  if (peerloom.mode === 'extension') {
+  const connect = $<HTMLButtonElement>('connect')
+  const hint = $('hint')
+  const state = peerloom.state
+  mode.dataset.mode = peerloom.mode
+  mode.dataset.state = state
+  connect.hidden = state === 'no-extension' || state === 'connected'
+  hint.hidden = state !== 'refused' && state !== 'no-extension'
+  hint.dataset.reason = peerloom.refusal?.reason ?? ''
+  if (state === 'connected') {
     mode.className = 'pill ext'
-    mode.textContent = peerId === null ? 'Peerloom extension found' : `Connected to Peerloom · ${peerId.slice(0, 12)}…`
+    mode.textContent = `Connected to Peerloom · ${peerloom.peerId?.slice(0, 12) ?? ''}…`
+  } else if (state === 'not-connected') {
+    mode.className = 'pill'
+    mode.textContent = 'Peerloom extension found · not connected (reading from the origin gateway)'
+  } else if (state === 'refused') {
+    mode.className = 'pill refused'
+    mode.textContent = 'Peerloom refused for this site · reading from the origin gateway (verified)'
+    const refusal = peerloom.refusal!
+    const wait = refusal.retryAt - Date.now()
+    const again = wait > 30_000 ? `“Connect Peerloom” can ask you again in about ${Math.ceil(wait / 60_000)} min.` : '“Connect Peerloom” asks you again.'
+    const why = refusal.reason === 'denied'
+      ? 'You chose Deny when Peerloom asked whether this site may use it.'
+      : refusal.reason === 'revoked' ? 'Access for this site was revoked in Peerloom’s Options.' : 'The Peerloom prompt was closed without an answer.'
+    hint.replaceChildren()
+    const title = document.createElement('strong')
+    title.textContent = 'The Peerloom extension is installed, but this site is not allowed to use it. '
+    const body = document.createElement('span')
+    body.textContent = `${why} ${again}`
+    hint.append(title, body)
+    if (refusal.reason === 'denied') {
+      const how = document.createElement('p')
+      how.textContent = 'To allow it now: open Peerloom’s Options (the extension’s menu → Options), find this site under “Sites”, choose Forget, then press “Connect Peerloom” and Allow.'
+      hint.append(how)
+    }
+    const detail = document.createElement('p')
+    detail.className = 'result'
+    detail.textContent = `Peerloom said: ${refusal.message}`
+    hint.append(detail)
   } else {
     mode.className = 'pill gw'
     mode.textContent = 'No extension: reading from the origin gateway (verified)'
+    hint.textContent = 'Everything on this page works without the Peerloom extension, read from the origin and verified here. With the extension, content also comes from other visitors, and you can publish.'
   }
-  mode.dataset.mode = peerloom.mode
+}
+
+const table = (head: string[], rows: Array<Array<string | Node>>): HTMLTableElement => {
+  const t = document.createElement('table')
+  const tr = t.createTHead().insertRow()
+  for (const h of head) { const th = document.createElement('th'); th.textContent = h; tr.append(th) }
+  const body = t.createTBody()
+  for (const cells of rows) {
+    const row = body.insertRow()
+    for (const cell of cells) row.insertCell().append(cell)
+  }
+  return t
+}
+
+/** Share of a read that the origin did not have to serve. */
+function offload (row: { bytesRead: number, bytesFromOrigin: number }): string {
+  return row.bytesRead === 0 ? '–' : `${Math.round(100 * (1 - row.bytesFromOrigin / row.bytesRead))} %`
+}
+
+function offloadTable (rows: ContentStats[]): HTMLElement {
+  if (rows.length === 0) {
+    const p = document.createElement('p')
+    p.className = 'result'
+    p.textContent = 'Nothing yet: fetch, play or publish something above.'
+    return p
+  }
+  const t = table(['content', 'reads', 'from peers', 'from the origin', 'from the cache', 'offloaded'], rows.map(row => {
+    const name = document.createElement('span')
+    name.textContent = `${row.name || row.cid.slice(0, 12)}${row.published ? ' (published here)' : ''}`
+    return [name, String(row.fetches), formatBytes(row.bytesFromPeers), formatBytes(row.bytesFromOrigin), formatBytes(row.bytesFromCache), offload(row)]
+  }))
+  t.id = 'offload-table'
+  rows.forEach((row, i) => { t.tBodies[0]!.rows[i]!.dataset.cid = row.cid })
+  return t
 }
 
 async function refreshStats (peerloom: Peerloom): Promise<void> {
   try {
-    const stats = await peerloom.stats()
-    $('stats').innerHTML = ''
-    const rows: Array<[string, string]> = [['fetches', String(stats.fetches)], ['delivered', formatBytes(stats.bytesDelivered)], ['from peers', formatBytes(stats.bytesFromPeers)], ['from the origin', formatBytes(stats.bytesFromOrigin)], ['published', `${stats.published} (${formatBytes(stats.bytesPublished)})`]]
-    for (const [label, value] of rows) {
+    const [stats, content] = await Promise.all([peerloom.stats(), peerloom.contentStats()])
+    const rows: Array<[string, string, string]> = [
+      ['reads', String(stats.fetches), 'fetches and player requests'],
+      ['delivered to this page', formatBytes(stats.bytesDelivered), 'plaintext the page received'],
+      ['read by ' + (peerloom.mode === 'extension' ? 'your node' : 'this page'), formatBytes(stats.bytesRead), 'encrypted blocks: whole chunks even for a range, plus the manifest'],
+      ['· from peers', formatBytes(stats.bytesFromPeers), 'other visitors and relays'],
+      ['· from the origin', formatBytes(stats.bytesFromOrigin), 'the publisher’s gateway'],
+      ['· from the cache', formatBytes(stats.bytesFromCache), 'this browser, for content this site read or published before'],
+      ['published', `${stats.published} (${formatBytes(stats.bytesPublished)})`, '']
+    ]
+    $('stats').replaceChildren(...rows.flatMap(([label, value, note]) => {
       const dt = document.createElement('dt'); dt.textContent = label
       const dd = document.createElement('dd'); dd.textContent = value
-      $('stats').append(dt, dd)
-    }
+      if (note !== '') { const small = document.createElement('span'); small.className = 'result'; small.textContent = ` ${note}`; dd.append(small) }
+      return [dt, dd]
+    }))
+    const stat = $('stats')
+    stat.dataset.bytesRead = String(stats.bytesRead)
+    stat.dataset.bytesFromPeers = String(stats.bytesFromPeers)
+    stat.dataset.bytesFromOrigin = String(stats.bytesFromOrigin)
+    stat.dataset.bytesFromCache = String(stats.bytesFromCache)
+    $('offload').replaceChildren(offloadTable(content))
   } catch (err) {
     $('stats').textContent = describe(err)
   }
@@ -52,7 +151,7 @@ function row (peerloom: Peerloom, item: DemoContent): HTMLTableRowElement {
   const tr = document.createElement('tr')
   tr.dataset.link = item.link
   const title = document.createElement('td')
-  title.innerHTML = `<strong></strong><br><span class="result"></span>`
+  title.innerHTML = '<strong></strong><br><span class="result"></span>'
   title.querySelector('strong')!.textContent = item.title
   title.querySelector('span')!.textContent = `${item.mime} · ${formatBytes(item.size)}`
   const result = document.createElement('td')
@@ -103,40 +202,80 @@ function row (peerloom: Peerloom, item: DemoContent): HTMLTableRowElement {
   return tr
 }
 
+/** Copies `text`; the button says "Copied" for a moment (or how to copy by hand when the page may not). */
+async function copy (button: HTMLButtonElement, text: string, selectable: HTMLElement): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text)
+    button.textContent = 'Copied'
+    button.dataset.copied = 'true'
+  } catch {
+    getSelection()?.selectAllChildren(selectable)
+    button.textContent = 'Press Ctrl+C to copy'
+  }
+  setTimeout(() => { button.textContent = 'Copy link'; delete button.dataset.copied }, 2000)
+}
+
+function showPublished (link: string): void {
+  const out = $('published')
+  out.className = 'result ok'
+  const code = document.createElement('code')
+  code.id = 'published-link'
+  code.textContent = link
+  const button = document.createElement('button')
+  button.id = 'copy-link'
+  button.className = 'secondary'
+  button.textContent = 'Copy link'
+  button.onclick = () => { void copy(button, link, code) }
+  out.replaceChildren('Published: ', code, ' ', button)
+}
+
 async function main (): Promise<void> {
   const config = await (await fetch('/config.json')).json() as { gateways: string[], content: DemoContent[] }
   const peerloom = await createPeerloom({ gateways: config.gateways })
-  showMode(peerloom)
+  showState(peerloom)
+  peerloom.addEventListener(STATE_CHANGE_EVENT, () => { showState(peerloom); void refreshStats(peerloom) })
   const connect = $<HTMLButtonElement>('connect')
-  if (peerloom.mode === 'extension') {
-    connect.hidden = false
-    connect.onclick = async () => {
-      try {
-        const { peerId } = await peerloom.connect()
-        connect.hidden = peerId !== null
-        showMode(peerloom, peerId)
-      } catch (err) {
-        $('mode').textContent = describe(err)
-      }
-      await refreshStats(peerloom)
+  connect.onclick = async () => {
+    connect.disabled = true
+    try {
+      await peerloom.connect()
+      showState(peerloom) // a refusal repeated unchanged fires no event, but its wait is shorter now
+    } catch (err) {
+      $('mode').textContent = describe(err)
+    } finally {
+      connect.disabled = false
     }
   }
-  $('content').replaceChildren(...config.content.map(item => row(peerloom, item)))
-  $('publish').onclick = async () => {
+  const content = $('content')
+  const empty = $('no-content')
+  const addRow = (item: DemoContent): void => { content.append(row(peerloom, item)); empty.hidden = true }
+  for (const item of config.content) addRow(item)
+  const publish = $<HTMLButtonElement>('publish')
+  publish.onclick = async () => {
     const file = $<HTMLInputElement>('file').files?.[0]
     const out = $('published')
-    if (file === undefined) { out.textContent = 'Choose a file first.'; return }
+    const bar = $<HTMLProgressElement>('progress')
+    if (file === undefined) { out.className = 'result bad'; out.textContent = 'Choose a file first.'; return }
+    publish.disabled = true
     out.className = 'result'
     out.textContent = 'publishing…'
+    bar.hidden = false
+    bar.value = 0
     try {
-      const { link } = await peerloom.publish(file, { name: file.name, mime: file.type === '' ? 'application/octet-stream' : file.type })
-      out.className = 'result ok'
-      out.innerHTML = 'Published: <code></code>'
-      out.querySelector('code')!.textContent = link
-      $('content').append(row(peerloom, { title: file.name, link, mime: file.type || 'application/octet-stream', size: file.size }))
+      const mime = file.type === '' ? 'application/octet-stream' : file.type
+      const { link } = await peerloom.publish(file, {
+        name: file.name,
+        mime,
+        onProgress: p => { bar.value = p.fraction; out.textContent = formatProgress(p) }
+      })
+      showPublished(link)
+      addRow({ title: file.name, link, mime, size: file.size })
     } catch (err) {
       out.className = 'result bad'
       out.textContent = describe(err)
+    } finally {
+      publish.disabled = false
+      bar.hidden = true
     }
     await refreshStats(peerloom)
   }

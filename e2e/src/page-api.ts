@@ -55,30 +55,37 @@ export async function startSite (devnet: Devnet, content: DemoContent[], host = 
 }
 
 /** An error as the page saw it: code and message. */
-export interface PageError { code?: number, message: string }
+export interface PageError { code?: number, message: string, data?: Record<string, unknown> }
 
 /**
- * Calls `peerloom.connect()` in `page` and answers the prompt window: 'allow', 'deny' or
- * 'close' (the window closed without a choice). Resolves with the call's outcome.
+ * Waits for the consent prompt naming `origin` and answers it: 'allow', 'deny' or 'close' (the
+ * window closed without a choice). Start it before the action that opens the prompt.
  */
-export async function connectAnswering (profile: Profile, page: Page, answer: 'allow' | 'deny' | 'close'): Promise<{ peerId?: string, error?: PageError }> {
-  const prompt = profile.context.waitForEvent('page', { predicate: p => p.url().includes('/prompt.html'), timeout: 20_000 })
-  const outcome = page.evaluate(async () => {
-    try {
-      return await window.peerloom!.connect()
-    } catch (err) {
-      const e = err as { code?: number, message: string }
-      return { error: { code: e.code, message: e.message } }
-    }
-  })
-  const window_ = await prompt
-  const expectedOrigin = new URL(page.url()).origin
-  await window_.locator(`[data-origin="${expectedOrigin}"]`).waitFor({ timeout: 15_000 })
+export async function answerPrompt (profile: Profile, origin: string, answer: 'allow' | 'deny' | 'close'): Promise<void> {
+  const window_ = await profile.context.waitForEvent('page', { predicate: p => p.url().includes('/prompt.html'), timeout: 20_000 })
+  await window_.locator(`[data-origin="${origin}"]`).waitFor({ timeout: 15_000 })
   if (answer === 'close') await window_.close()
   else {
     // the prompt closes itself once the node has the answer, sometimes before the click action returns
     await window_.click(answer === 'allow' ? '#allow' : '#deny').catch((err: Error) => { if (!window_.isClosed()) throw err })
   }
+}
+
+/**
+ * Calls `peerloom.connect()` in `page` and answers the prompt window: 'allow', 'deny' or
+ * 'close'. Resolves with the call's outcome.
+ */
+export async function connectAnswering (profile: Profile, page: Page, answer: 'allow' | 'deny' | 'close'): Promise<{ peerId?: string, error?: PageError }> {
+  const answered = answerPrompt(profile, new URL(page.url()).origin, answer)
+  const outcome = page.evaluate(async () => {
+    try {
+      return await window.peerloom!.connect()
+    } catch (err) {
+      const e = err as { code?: number, message: string, data?: Record<string, unknown> }
+      return { error: { code: e.code, message: e.message, data: e.data } }
+    }
+  })
+  await answered
   return await outcome as { peerId?: string, error?: PageError }
 }
 

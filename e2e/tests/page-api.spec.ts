@@ -1,7 +1,8 @@
 /**
  * The page API (`window.peerloom`) with real Chromium, the built extension and a real relay and
  * origin: consent, fetch with ranges, validation under a flood of malformed calls, the player,
- * publishing across profiles, and the SDK without the extension.
+ * publishing across profiles, the demo site after a refusal (hint, stats, offload, copy), and
+ * the SDK without the extension.
  */
 import { chromium } from 'playwright-core'
 import type { Frame, Page } from 'playwright-core'
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from '../src/fixtures.ts'
 import { CHROMIUM } from '../src/profile.ts'
-import { DEMO_VIDEO, connectAnswering, openSite, publishFile, publishRandom, sha256, startSite } from '../src/page-api.ts'
+import { DEMO_VIDEO, answerPrompt, connectAnswering, openSite, publishFile, publishRandom, sha256, startSite } from '../src/page-api.ts'
 import type { PageError } from '../src/page-api.ts'
 
 /** Calls a provider method in the page and returns its result or its coded error. */
@@ -20,8 +21,8 @@ async function pageCall (page: Page, method: 'stats' | 'connect'): Promise<{ res
     try {
       return { result: await window.peerloom![m]() }
     } catch (err) {
-      const e = err as { code?: number, message: string }
-      return { error: { code: e.code, message: e.message } }
+      const e = err as { code?: number, message: string, data?: Record<string, unknown> }
+      return { error: { code: e.code, message: e.message, data: e.data } }
     }
   }, method)
 }
@@ -72,6 +73,118 @@ test('consent: allow, deny, revoke in Options; an origin without consent gets 41
   } finally {
     await site.stop()
     await other.stop()
+  }
+})
+
+test('demo site: a Deny reads "refused" with a hint, not "no extension"; Connect again is refused at once; Forget in Options, then Allow works; stats add up; the link copies', async ({ devnet, launch }) => {
+  const content = await publishRandom(devnet, 2 * 1024 * 1024 + 4321)
+  const site = await startSite(devnet, [content])
+  const origin = new URL(site.url).origin
+  const a = await launch('a')
+  try {
+    const page = await openSite(a, site.url)
+    const mode = page.locator('#mode')
+    const hint = page.locator('#hint')
+    const connect = page.locator('#connect')
+    await expect(mode).toHaveAttribute('data-state', 'not-connected')
+
+    // Deny from the demo site's own button
+    const denied = answerPrompt(a, origin, 'deny')
+    await connect.click()
+    await denied
+    await expect(mode).toHaveAttribute('data-state', 'refused')
+    await expect(mode).toContainText('refused')
+    await expect(mode).not.toContainText('No extension')
+    await expect(hint).toBeVisible()
+    await expect(hint).toHaveAttribute('data-reason', 'denied')
+    await expect(hint).toContainText('installed, but this site is not allowed')
+    await expect(hint).toContainText('find this site under “Sites”, choose Forget')
+    await expect(connect).toBeVisible()
+
+    // a second Connect opens no prompt: the refusal stands for a while, and the page says for how long
+    const prompts: string[] = []
+    const onPage = (p: Page): void => { if (p.url().includes('/prompt.html')) prompts.push(p.url()) }
+    a.context.on('page', onPage)
+    await connect.click()
+    await expect(hint).toContainText(`Peerloom said: you refused ${origin} just now; connect() may ask again in 10 min`)
+    await expect(hint).toContainText('can ask you again in about 10 min')
+    const again = await pageCall(page, 'connect')
+    expect(again.error?.code).toBe(4001)
+    expect(again.error?.data).toMatchObject({ reason: 'denied' })
+    expect(again.error?.data?.retryAfterMs).toBeGreaterThan(9 * 60_000)
+    a.context.off('page', onPage)
+    expect(prompts).toEqual([])
+
+    // a reload remembers it without a prompt
+    await page.reload()
+    await page.waitForFunction(() => document.documentElement.dataset.ready === 'true')
+    await expect(mode).toHaveAttribute('data-state', 'refused')
+    await expect(hint).toBeVisible()
+
+    // Options → Sites → Forget, then Connect asks again and Allow lets the site in
+    const options = await a.context.newPage()
+    await options.goto(`chrome-extension://${a.extensionId}/options.html`)
+    const siteRow = options.locator(`[data-site-origin="${origin}"]`)
+    await expect(siteRow).toContainText('denied')
+    await siteRow.getByRole('button', { name: 'Forget' }).click()
+    await expect(siteRow).toHaveCount(0)
+    await options.close()
+    await page.bringToFront()
+    const allowed = answerPrompt(a, origin, 'allow')
+    await connect.click()
+    await allowed
+    await expect(mode).toHaveAttribute('data-state', 'connected')
+    await expect(mode).toContainText('Connected to Peerloom')
+    await expect(hint).toBeHidden()
+    await expect(connect).toBeHidden()
+
+    // read twice: the first from the origin, the repeat from the cache; the rows add up
+    const row = page.locator(`tr[data-link="${content.link}"]`)
+    for (let i = 0; i < 2; i++) {
+      await row.getByRole('button', { name: 'Fetch & verify' }).click()
+      await expect(row.locator('td.result')).toContainText('verified', { timeout: 30_000 })
+      await expect(row.locator('td.result')).toContainText('via extension')
+      await expect(row.getByRole('button', { name: 'Fetch & verify' })).toBeEnabled()
+    }
+    const stats = (await pageCall(page, 'stats')).result as { fetches: number, bytesRead: number, bytesFromPeers: number, bytesFromOrigin: number, bytesFromCache: number, bytesDelivered: number }
+    expect(stats.fetches).toBe(2)
+    expect(stats.bytesDelivered).toBe(2 * content.size)
+    expect(stats.bytesFromPeers + stats.bytesFromOrigin + stats.bytesFromCache).toBe(stats.bytesRead)
+    expect(stats.bytesFromOrigin).toBeGreaterThanOrEqual(content.size)
+    expect(stats.bytesFromCache).toBeGreaterThanOrEqual(content.size)
+    const shown = page.locator('#stats')
+    await expect(shown).toHaveAttribute('data-bytes-read', String(stats.bytesRead))
+    await expect(shown).toContainText('from the cache')
+    const rows = await page.evaluate(async () => await window.peerloom!.contentStats())
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatchObject({ cid: content.manifest, fetches: 2, bytesRead: stats.bytesRead, bytesFromPeers: stats.bytesFromPeers, bytesFromOrigin: stats.bytesFromOrigin, bytesFromCache: stats.bytesFromCache, published: false })
+    await expect(page.locator(`#offload-table tr[data-cid="${content.manifest}"]`)).toContainText('2')
+
+    // publish through the form: progress in MiB and percent, then a link that copies
+    await a.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin })
+    await page.evaluate(() => {
+      const seen: string[] = []
+      ;(window as unknown as { progressSeen: string[] }).progressSeen = seen
+      new MutationObserver(() => { seen.push(document.getElementById('published')!.textContent ?? '') }).observe(document.getElementById('published')!, { childList: true, characterData: true, subtree: true })
+    })
+    const file = join(devnet.dir, 'to-copy.bin')
+    const bytes = randomBytes(12 * 1024 * 1024 + 5)
+    await writeFile(file, bytes)
+    await page.setInputFiles('#file', file)
+    await page.click('#publish')
+    await expect(page.locator('#published')).toContainText('Published', { timeout: 60_000 })
+    const progress = await page.evaluate(() => (window as unknown as { progressSeen: string[] }).progressSeen)
+    expect(progress.some(text => /^\d+\.\d MiB of 12\.0 MiB \(\d+ %\)/.test(text)), progress.join('\n')).toBe(true)
+    const link = (await page.locator('#published-link').textContent())!
+    expect(link).toMatch(/^peerloom:\/\/b[a-z2-7]+#k=[\w-]{43}$/)
+    const copyButton = page.locator('#copy-link')
+    await copyButton.click()
+    await expect(copyButton).toHaveText('Copied')
+    expect(await page.evaluate(async () => await navigator.clipboard.readText())).toBe(link)
+    await expect(copyButton).toHaveText('Copy link', { timeout: 5000 })
+    await expect(page.locator('#offload-table')).toContainText('to-copy.bin (published here)')
+  } finally {
+    await site.stop()
   }
 })
 
