@@ -125,6 +125,8 @@ export class ContentSession {
   private readonly components: BlockFetcherComponents
   private readonly providers = new Map<string, ProviderState>()
   private readonly dialing = new Set<string>()
+  /** Dials to demoted peers: the origin does not wait for them. */
+  private readonly dialingDemoted = new Set<string>()
   private readonly inflight = new Map<string, Promise<Uint8Array>>()
   /** Fetches under way, in the order they were asked for (the reader's order). */
   private readonly queued = new Set<number>()
@@ -195,10 +197,16 @@ export class ContentSession {
           if (id === this.components.selfId || known !== undefined || this.dialing.has(id) || this.banned(id)) continue
           if (!provider.multiaddrs.some(ma => ma.toString().includes('/webrtc'))) continue // relays and origins speak bitswap/HTTP, not our protocol
           this.dialing.add(id)
+          const standing = this.components.reputation?.standing(id)
+          if (standing?.kind === 'demoted') {
+            this.dialingDemoted.add(id)
+            this.stats.demotedPeers[id] = `until ${new Date(standing.until).toISOString()}: ${standing.reason}`
+          }
           this.stats.dials[id] = { foundMs: Date.now() - this.discoveryStartedAt, attempts: 0 }
           this.lookups++ // a pending dial keeps the session from giving up on peers
           dials.push(this.connect(provider).finally(() => {
             this.dialing.delete(id)
+            this.dialingDemoted.delete(id)
             this.lookups--
             this.notify()
           }))
@@ -327,9 +335,10 @@ export class ContentSession {
       }
       const waitingForPeers = this.lookups > 0 || this.hasUsable(tried, true, originFailed !== undefined)
       // peers being looked up get the hedge delay (from the first miss) before the origin is asked; found providers still being dialled a little more
-      const hedgeAt = this.discoveryStartedAt + this.hedgeDelay() + (this.dialing.size > 0 && this.hedgeDelay() > 0 ? PROVIDER_DIAL_GRACE_MS : 0)
+      const preferredDials = this.dialing.size - this.dialingDemoted.size
+      const hedgeAt = this.discoveryStartedAt + this.hedgeDelay() + (preferredDials > 0 && this.hedgeDelay() > 0 ? PROVIDER_DIAL_GRACE_MS : 0)
       // a found provider still being dialled: the origin serves what the reader waits on, the rest waits for the peer
-      const headOnly = this.dialing.size > 0 && Date.now() < hedgeAt + ORIGIN_HEAD_ONLY_MS && !this.isHead(order, ORIGIN_HEAD_BLOCKS_WHILE_DIALING)
+      const headOnly = preferredDials > 0 && Date.now() < hedgeAt + ORIGIN_HEAD_ONLY_MS && !this.isHead(order, ORIGIN_HEAD_BLOCKS_WHILE_DIALING)
       if (originFailed === undefined && (!waitingForPeers || (this.usableCount() === 0 && Date.now() >= hedgeAt && !headOnly))) {
         // nobody to ask right now: the origin, if one is configured
         try {
