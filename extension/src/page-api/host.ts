@@ -13,7 +13,7 @@
  * ```
  */
 import {
-  InvalidParamsError, RateLimitedError, UnauthorizedError, UserRejectedError, UnsupportedMethodError,
+  DisconnectedError, InvalidParamsError, RateLimitedError, UnauthorizedError, UserRejectedError, UnsupportedMethodError,
   ErrorCode, PeerloomError, contentHead, isPeerloomError, parseLink, validatePageRequest, toBase64url
 } from '@peerloom/shared'
 import type { ContentHead, ContentStats, Manifest, OriginStats, PageParams, PublishResult, RefusalData } from '@peerloom/shared'
@@ -185,7 +185,7 @@ export class PageApiHost {
       }
     }
     const peerId = this.node.peerId()
-    if (peerId === undefined) throw new UnsupportedMethodError('the node has not started yet')
+    if (peerId === undefined) throw new DisconnectedError('the Peerloom node has not started yet; try again in a moment')
     return { peerId }
   }
 
