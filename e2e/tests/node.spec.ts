@@ -45,6 +45,9 @@ test('2. with the origin gone, profile B gets all of the content from A over Web
   expect(served.served.bytes).toBeGreaterThanOrEqual(CONTENT_BYTES)
   const bId = (await b.status()).peerId
   expect(served.peers.some(p => p.peerId === bId && p.direct && p.addr.includes('/webrtc'))).toBe(true)
+  // PEERS counts other Peerloom nodes, once each; the relays A holds reservations on are listed under relays
+  expect(served.peers.map(p => p.peerId)).toEqual([bId])
+  expect(served.relays.filter(r => r.connected).length).toBeGreaterThan(0)
 
   // A's popup after serving: status, identity, relays, peers, cache, the chart, the donation switch
   await expect(a.page.getByTestId('served-bytes')).not.toHaveText('0 B')
@@ -111,6 +114,8 @@ test('5. after a browser restart, A\'s cache and peer id are still there', async
   expect(after.address).toBe(before.address)
   expect(after.cache.blocks).toBe(before.cache.blocks)
   expect(after.cache.usedBytes).toBe(before.cache.usedBytes)
+  expect(before.received.fromOrigin).toBeGreaterThanOrEqual(CONTENT_BYTES)
+  expect(after.received).toEqual(before.received) // RECEIVED survives the restart
 
   await devnet.origin.stop() // nothing but the cache can deliver it now
   const again = await a.fetchAll(content.link)
