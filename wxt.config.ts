@@ -16,7 +16,8 @@ export default defineConfig({
   manifest: {
     name: 'Peerloom',
     description: 'Streams encrypted content from nearby peers and, if you choose, shares your spare bandwidth.',
-    permissions: ['offscreen', 'alarms', 'unlimitedStorage'],
+    // storage: one mark, that the onboarding page was shown
+    permissions: ['offscreen', 'alarms', 'unlimitedStorage', 'storage'],
     minimum_chrome_version: '116',
     // rendered from public/icon/peerloom.svg by extension/scripts/render-icons.ts
     icons: { 16: 'icon/16.png', 32: 'icon/32.png', 48: 'icon/48.png', 128: 'icon/128.png' },

@@ -8,7 +8,7 @@ import { KEEPALIVE_ALARM_MINUTES } from '../src/constants.ts'
 import { ensureNodeDocument, forwardToNode } from '../src/node-document.ts'
 import type { NodeRequest } from '../src/rpc.ts'
 import { installPageApiRoutes } from '../src/page-api/worker-setup.ts'
-import { ONBOARDING_PATH } from '../src/ui/pages.ts'
+import { openOnboardingOnce } from '../src/ui/onboarding-once.ts'
 
 const KEEPALIVE_ALARM = 'peerloom-node-keepalive'
 
@@ -19,7 +19,7 @@ export default defineBackground(() => {
   chrome.runtime.onInstalled.addListener(details => {
     ensure()
     // a newcomer's first look: what Peerloom does and that sharing is off (not on updates or reloads)
-    if (details.reason === 'install') void chrome.tabs.create({ url: chrome.runtime.getURL(ONBOARDING_PATH) })
+    openOnboardingOnce(details.reason).catch(err => { console.error('peerloom: could not open the onboarding page', err) })
   })
   chrome.runtime.onStartup.addListener(ensure)
   chrome.alarms.onAlarm.addListener(alarm => { if (alarm.name === KEEPALIVE_ALARM) ensure() })

@@ -45,7 +45,7 @@ test("the node's own ConfigError lands on the field it names, in the field's wor
   assert.ok(thrown instanceof ConfigError)
   // the message a non-UI caller sees names the unit too
   assert.match(thrown.message, /^settings\.cacheCapBytes: must be at least 16 MiB \(got 1048576\)$/)
-  assert.deepEqual(fieldOfNodeError(thrown as ConfigError & { data?: Record<string, unknown> }), { field: 'cacheMiB', message: 'must be at least 16 MiB (got 1048576)' })
+  assert.deepEqual(fieldOfNodeError(thrown as Error & { data?: Record<string, unknown> }), { field: 'cacheMiB', message: 'must be at least 16 MiB (got 1048576)' })
   assert.equal(fieldOfNodeError({ message: 'something else' }), undefined)
 })
 

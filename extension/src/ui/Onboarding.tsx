@@ -1,17 +1,21 @@
 /** The page opened once, on install: what Peerloom does, that sharing is off, the caps, where to change them. */
-import { useEffect, useState } from 'preact/hooks'
+import { useState } from 'preact/hooks'
 import { NODE_DEFAULTS } from '@peerloom/shared'
 import type { NodeSettings } from '@peerloom/shared'
 import { nodeClient } from './node-client.ts'
+import { usePolling } from './use-polling.ts'
 import { count, formatBytes, formatRate } from './format.ts'
 import { Logo } from './Logo.tsx'
+
+/** How often the caps are read again (they may be changed in Options meanwhile), ms. @default 2000 */
+const REFRESH_MS = 2000
 
 type Caps = Pick<NodeSettings, 'donate' | 'uploadRateBytesPerSec' | 'maxServeConnections' | 'cacheCapBytes'>
 
 export function Onboarding () {
   // the defaults until the node answers (it may still be starting when the page opens)
   const [caps, setCaps] = useState<Caps>(NODE_DEFAULTS)
-  useEffect(() => { nodeClient.settings().then(setCaps, () => {}) }, [])
+  usePolling(async () => { setCaps(await nodeClient.settings()) }, REFRESH_MS, () => {})
 
   return (
     <main class="page onboarding">

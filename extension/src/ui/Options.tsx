@@ -1,5 +1,5 @@
 /** Options: donation caps, cache cap, network (relays, routers, gateways, ICE), rewards, identity and cache resets, sites. */
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import type { ComponentChildren } from 'preact'
 import type { NodeStatus } from '../node.ts'
 import type { ClientUsage } from '../serve-meter.ts'
@@ -48,6 +48,15 @@ export function Options () {
   const [clients, setClients] = useState<ClientUsage[]>([])
   const [message, setMessage] = useState<{ tone: 'good' | 'bad', text: string }>()
   const [busy, setBusy] = useState(false)
+  // after a refused Save, the first field named wrong is brought into view once it is drawn
+  const showFirstInvalid = useRef(false)
+  useEffect(() => {
+    if (!showFirstInvalid.current) return
+    showFirstInvalid.current = false
+    const first = document.querySelector<HTMLElement>('.field.invalid input, .field.invalid textarea')
+    first?.focus({ preventScroll: true })
+    first?.scrollIntoView({ block: 'center' })
+  }, [errors])
 
   const load = async (): Promise<void> => {
     try {
@@ -96,6 +105,7 @@ export function Options () {
     setMessage(undefined)
     const checked = fromDraft(draft)
     if (checked.errors !== undefined) {
+      showFirstInvalid.current = true
       setErrors(checked.errors)
       return
     }
@@ -106,8 +116,10 @@ export function Options () {
       setMessage({ tone: 'good', text: 'Saved. The node applied the new settings.' })
     } catch (err) {
       const placed = fieldOfNodeError(err as Error & { data?: Record<string, unknown> })
-      if (placed !== undefined) setErrors({ [placed.field]: placed.message })
-      else setMessage({ tone: 'bad', text: (err as Error).message })
+      if (placed !== undefined) {
+        showFirstInvalid.current = true
+        setErrors({ [placed.field]: placed.message })
+      } else setMessage({ tone: 'bad', text: (err as Error).message })
     } finally {
       setBusy(false)
     }

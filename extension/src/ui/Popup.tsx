@@ -90,6 +90,21 @@ export function Popup () {
 
       {error !== undefined && <div class="error" data-testid="popup-error">{error}</div>}
 
+      {/* the one choice that matters most, above the fold of a popup (at most 600 px tall) */}
+      <section class="card spread">
+        <div>
+          <div style={{ fontWeight: 600 }}>Share with other viewers</div>
+          <div class="muted">
+            {settings === undefined ? '…' : settings.donate ? `Up to ${formatRate(settings.uploadRateBytesPerSec)}, ${count(settings.maxServeConnections, 'peer')} at once` : `Off: nothing is sent to anyone. When on: up to ${formatRate(settings.uploadRateBytesPerSec)}, ${count(settings.maxServeConnections, 'peer')} at once.`}
+          </div>
+        </div>
+        <label class="switch" title="Serve cached content to other peers">
+          <input type="checkbox" data-testid="donate-switch" checked={settings?.donate === true} disabled={busy || settings === undefined}
+            onChange={e => { void toggleDonate((e.target as HTMLInputElement).checked) }} />
+          <span />
+        </label>
+      </section>
+
       <section class="card" style={{ display: 'grid', gap: '4px' }}>
         <Copyable label="Peer ID" value={status?.peerId} testId="peer-id" />
         <Copyable label="Address" value={status?.address} testId="eth-address" />
@@ -141,19 +156,6 @@ export function Popup () {
         <TransferChart series={history} />
       </section>
 
-      <section class="card spread">
-        <div>
-          <div style={{ fontWeight: 600 }}>Share with other viewers</div>
-          <div class="muted">
-            {settings === undefined ? '…' : settings.donate ? `Up to ${formatRate(settings.uploadRateBytesPerSec)}, ${count(settings.maxServeConnections, 'peer')} at once` : `Off: nothing is sent to anyone. When on: up to ${formatRate(settings.uploadRateBytesPerSec)}, ${count(settings.maxServeConnections, 'peer')} at once.`}
-          </div>
-        </div>
-        <label class="switch" title="Serve cached content to other peers">
-          <input type="checkbox" data-testid="donate-switch" checked={settings?.donate === true} disabled={busy || settings === undefined}
-            onChange={e => { void toggleDonate((e.target as HTMLInputElement).checked) }} />
-          <span />
-        </label>
-      </section>
 
       <Earnings epochSeconds={settings?.epochSeconds} />
 

@@ -21,11 +21,11 @@ export function TransferChart ({ series, height = 120 }: { series: HistorySeries
       height,
       legend: { show: false },
       cursor: { show: false },
-      // room on the right so the last time label is not cut in half
-      padding: [8, 16, 0, 0],
+      // room on the right for half of the last time label ("01:10 PM"), which is centred on its tick
+      padding: [8, 30, 0, 0],
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max, 1024) * 1.15] } },
       axes: [
-        { ...axis, space: 60, values: (_u, ticks) => ticks.map(t => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })) },
+        { ...axis, size: 32, space: 60, values: (_u, ticks) => ticks.map(t => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })) },
         { ...axis, size: RATE_AXIS_PX, space: 24, values: (_u, ticks) => ticks.map(t => formatRate(t)) }
       ],
       series: [
