@@ -43,6 +43,8 @@ function Field ({ label, hint, error, testId, children }: { label: string, hint?
 
 export function Options () {
   const [draft, setDraft] = useState<Draft>()
+  // the form as the node last confirmed it, to tell the user what is not saved yet
+  const [saved, setSaved] = useState<Draft>()
   const [errors, setErrors] = useState<DraftErrors>({})
   const [status, setStatus] = useState<NodeStatus>()
   const [clients, setClients] = useState<ClientUsage[]>([])
@@ -62,6 +64,7 @@ export function Options () {
     try {
       const [s, st, cl] = await Promise.all([nodeClient.settings(), nodeClient.status(), nodeClient.servedClients()])
       setDraft(toDraft(s))
+      setSaved(toDraft(s))
       setErrors({})
       setStatus(st)
       setClients(cl)
@@ -125,6 +128,7 @@ export function Options () {
     }
   }
   const invalid = Object.keys(errors) as DraftField[]
+  const unsaved = JSON.stringify(draft) !== JSON.stringify(saved)
 
   return (
     <main class="page">
@@ -214,6 +218,7 @@ export function Options () {
         <div class="row">
           <button class="primary" data-testid="opt-save" disabled={busy} onClick={() => { void save() }}>Save</button>
           <button disabled={busy} onClick={() => { void load(); setMessage(undefined) }}>Revert</button>
+          {invalid.length === 0 && unsaved && <span class="hint" data-testid="opt-unsaved">Unsaved changes</span>}
           {invalid.length > 0 && (
             <span class="field-error" role="alert" data-testid="opt-save-errors">
               Not saved: fix {invalid.length === 1 ? FIELD_LABELS[invalid[0] as DraftField] : `${invalid.length} fields (${invalid.map(f => FIELD_LABELS[f]).join(', ')})`}.
