@@ -1,29 +1,15 @@
 /** The demo site's script: every Peerloom call goes through the SDK, as a real site's would. */
-import { STATE_CHANGE_EVENT, createPeerloom } from '@peerloom/sdk'
+import { STATE_CHANGE_EVENT, createPeerloom, formatBytes, formatDuration } from '@peerloom/sdk'
 import type { ContentStats, Peerloom, PublishProgress } from '@peerloom/sdk'
 import type { DemoContent } from './server.ts'
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
 
-/** Binary units, as file managers show them: 1 MiB = 1024 KiB. */
-function formatBytes (n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB']
-  let i = 0
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++ }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`
-}
-
-function formatSeconds (s: number): string {
-  if (s < 60) return `${Math.max(1, Math.round(s))} s`
-  const minutes = Math.floor(s / 60)
-  return minutes < 60 ? `${minutes} min ${Math.round(s % 60)} s` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`
-}
-
 function formatProgress (p: PublishProgress): string {
   const parts = [`${formatBytes(p.bytes)} of ${formatBytes(p.total)} (${Math.floor(p.fraction * 100)} %)`]
   if (p.bytes >= p.total) parts.push('finishing: the node seals the last chunks and announces the file')
   else if (p.bytesPerSecond === null || p.etaSeconds === null) parts.push('estimating time left…')
-  else parts.push(`${formatBytes(p.bytesPerSecond)}/s`, `about ${formatSeconds(p.etaSeconds)} left`)
+  else parts.push(`${formatBytes(p.bytesPerSecond)}/s`, `about ${formatDuration(p.etaSeconds)} left`)
   return parts.join(' · ')
 }
 

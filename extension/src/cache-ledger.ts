@@ -4,22 +4,11 @@
  * plans to IndexedDB.
  */
 import { QuotaExceededError } from '@peerloom/shared'
+import { formatBytes } from '@peerloom/shared/progress'
 
 export interface LedgerEntry {
   bytes: number
   lastUsed: number
-}
-
-/** Formats a byte count for messages people read: "1.5 GiB". */
-export function formatBytes (bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`
 }
 
 export class CacheLedger {

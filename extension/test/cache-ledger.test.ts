@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ErrorCode } from '@peerloom/shared'
-import { CacheLedger, formatBytes } from '../src/cache-ledger.ts'
+import { CacheLedger } from '../src/cache-ledger.ts'
 
 test('admission evicts least recently used blocks first, just enough to fit', () => {
   const ledger = new CacheLedger(100)
@@ -69,10 +69,4 @@ test('re-adding a key replaces its size rather than double counting', () => {
   ledger.add('a', 20, 2)
   assert.equal(ledger.used, 20)
   assert.equal(ledger.count, 1)
-})
-
-test('formatBytes', () => {
-  assert.equal(formatBytes(512), '512 B')
-  assert.equal(formatBytes(1536), '1.5 KiB')
-  assert.equal(formatBytes(2 * 1024 ** 3), '2.0 GiB')
 })

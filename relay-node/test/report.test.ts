@@ -17,18 +17,7 @@ import { decodeManifest, peerloomDomain, randomBytes, signGrant, signReceipt } f
 import poolAbi from '@peerloom/shared/abi/RewardPool.json' with { type: 'json' }
 import { PEERLOOM_BIN, removeDir, runCli, startRelay, tempDir } from './helpers.ts'
 import type { RunningRelay } from './helpers.ts'
-
-interface Report {
-  contentId: string
-  name: string
-  manifests: string[]
-  originBytes: number
-  peerBytes: number | null
-  peerClaims: number | null
-  offloadRatio: number | null
-  since: string
-  peerBytesUnavailable?: string
-}
+import type { OffloadReport as Report } from '../src/origin/report.ts'
 
 /** Reads the whole content from the gateway as a viewer falling back to the origin does; resolves with the block bytes received. */
 async function readThroughGateway (http: string, manifest: string): Promise<number> {

@@ -110,66 +110,6 @@ export interface PublishOptions {
   onProgress?: (progress: PublishProgress) => void
 }
 
-export interface ProgressMeterOptions {
-  /** Time for an old rate sample's weight to halve. @default 2000 */
-  halfLifeMs?: number
-  /** Updates closer together than this are folded into the next sample. @default 250 */
-  minSampleMs?: number
-  /** No rate or ETA before this much time and two samples. @default 1000 */
-  warmupMs?: number
-  now?: () => number
-}
-
-/**
- * Turns "bytes so far" into a rate and an ETA that do not jump: the rate is an exponential
- * moving average weighted by time (so bursts, like the first credit window, are smoothed),
- * and nothing is estimated until there is enough data.
- */
-export class ProgressMeter {
-  readonly total: number
-  private readonly halfLifeMs: number
-  private readonly minSampleMs: number
-  private readonly warmupMs: number
-  private readonly now: () => number
-  private readonly startedAt: number
-  private lastAt: number
-  private lastBytes = 0
-  private rate: number | null = null
-  private samples = 0
-
-  constructor (total: number, options: ProgressMeterOptions = {}) {
-    this.total = total
-    this.halfLifeMs = options.halfLifeMs ?? 2000
-    this.minSampleMs = options.minSampleMs ?? 250
-    this.warmupMs = options.warmupMs ?? 1000
-    this.now = options.now ?? (() => performance.now())
-    this.startedAt = this.now()
-    this.lastAt = this.startedAt
-  }
-
-  update (bytes: number): PublishProgress {
-    const at = this.now()
-    const dt = at - this.lastAt
-    if (dt >= this.minSampleMs) {
-      const instant = Math.max(0, bytes - this.lastBytes) / (dt / 1000)
-      const weight = 1 - 2 ** (-dt / this.halfLifeMs)
-      this.rate = this.rate === null ? instant : this.rate + weight * (instant - this.rate)
-      this.samples++
-      this.lastAt = at
-      this.lastBytes = bytes
-    }
-    const ready = this.rate !== null && this.rate > 0 && this.samples >= 2 && at - this.startedAt >= this.warmupMs
-    const left = Math.max(0, this.total - bytes)
-    return {
-      bytes,
-      total: this.total,
-      fraction: this.total === 0 ? 1 : Math.min(1, bytes / this.total),
-      bytesPerSecond: ready ? this.rate : null,
-      etaSeconds: left === 0 ? 0 : ready ? left / (this.rate as number) : null
-    }
-  }
-}
-
 export interface PlayerOptions {
   autoplay?: boolean
   muted?: boolean

@@ -21,10 +21,11 @@ import { GatewayClient } from './gateway-client.ts'
 
 export { detectProvider, DEFAULT_DETECT_TIMEOUT_MS } from './detect.ts'
 export { GatewayClient } from './gateway-client.ts'
-export { ProgressMeter } from '@peerloom/shared/provider'
+export { ProgressMeter, formatBytes, formatDuration } from '@peerloom/shared/progress'
+export type { ProgressMeterOptions } from '@peerloom/shared/progress'
 export type {
   PeerloomProvider, OriginStats, ContentStats, TransferCounts, PlayerOptions, ProviderInfo, PublishOptions, PublishProgress, PublishResult,
-  ConnectResult, ConnectOptions, RefusalData, ProgressMeterOptions
+  ConnectResult, ConnectOptions, RefusalData
 } from '@peerloom/shared/page-api'
 export { ErrorCode, PeerloomError, isPeerloomError } from '@peerloom/shared/errors'
 

@@ -5,7 +5,7 @@
  * origin.
  */
 import { ErrorCode, PeerloomError, errorFromJSON } from '@peerloom/shared/errors'
-import { ProgressMeter } from '@peerloom/shared/provider'
+import { ProgressMeter } from '@peerloom/shared/progress'
 import type { ConnectOptions, ConnectResult, ContentStats, OriginStats, PeerloomProvider, PlayerOptions, PublishOptions, PublishResult } from '@peerloom/shared/provider'
 import { BRIDGE_TIMEOUT_MS, PUBLISH_SLICE_BYTES } from './constants.ts'
 import { IncomingStream } from './wire.ts'

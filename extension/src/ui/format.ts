@@ -1,5 +1,5 @@
 /** Display formatting shared by the popup and options. */
-export { formatBytes } from '../cache-ledger.ts'
+export { formatBytes } from '@peerloom/shared/progress'
 
 export function formatRate (bytesPerSec: number): string {
   if (bytesPerSec < 1024) return `${Math.round(bytesPerSec)} B/s`

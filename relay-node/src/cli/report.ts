@@ -7,7 +7,8 @@
 import { ConfigError, DisconnectedError, NotFoundError, errorFromJSON, parseLink } from '@peerloom/shared'
 import type { Stdio } from './relay.ts'
 import { describeError, parseOptions } from './args.ts'
-import { formatBytes } from './progress.ts'
+import { formatBytes } from '@peerloom/shared/progress'
+import type { OffloadReport as Report } from '../origin/report.ts'
 
 export const REPORT_USAGE = `Usage: peerloom report <link | manifest CID | content id> [options]
 
@@ -39,18 +40,6 @@ const REPORT_OPTIONS = {
   json: { type: 'boolean' },
   help: { type: 'boolean' }
 } as const
-
-interface Report {
-  contentId: string
-  name: string
-  manifests: string[]
-  originBytes: number
-  peerBytes: number | null
-  peerClaims: number | null
-  offloadRatio: number | null
-  since: string
-  peerBytesUnavailable?: string
-}
 
 /** Runs `peerloom report`; resolves with the exit status (0, 1 when the origin or chain fails, 2 on bad input). */
 export async function runReport (argv: string[], env: NodeJS.ProcessEnv, io: Stdio): Promise<number> {
