@@ -48,6 +48,8 @@ export interface NodeStatus {
   donate: boolean
   served: { bytes: number, clients: number, activePeers: number }
   received: { fromPeers: number, fromOrigin: number }
+  /** Peers the node no longer asks first: banned for bad bytes, demoted for stalls and failures. */
+  distrusted: Array<{ peerId: string, standing: 'banned' | 'demoted', until: number, reason: string }>
   errors: Array<{ at: number, code: number, message: string }>
 }
 

@@ -53,7 +53,7 @@ for (const mode of ['lie', 'truncate', 'stall'] as const) {
       // a stall is routed around, not waited out block after block
       expect(first.lastByteMs).toBeLessThan(12_000)
       const status = await viewer.status()
-      const distrusted = (status as unknown as { distrusted: Array<{ peerId: string, standing: string, reason: string }> }).distrusted
+      const distrusted = status.distrusted
       expect(distrusted).toEqual([expect.objectContaining({ peerId: badId, standing: expected.standing })])
       // PEERS lists Peerloom nodes only: never the relays, and the liar is hung up on
       const peerIds = status.peers.map(p => p.peerId)
