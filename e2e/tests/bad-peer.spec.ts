@@ -50,8 +50,6 @@ for (const mode of ['lie', 'truncate', 'stall'] as const) {
       expect(bad.requests.length).toBeGreaterThan(0)
       const expected = firstReadReason[mode]
       expect(first.stats?.[expected.where][badId]).toMatch(expected.reason)
-      // a stall is routed around, not waited out block after block
-      expect(first.lastByteMs).toBeLessThan(12_000)
       const status = await viewer.status()
       const distrusted = status.distrusted
       expect(distrusted).toEqual([expect.objectContaining({ peerId: badId, standing: expected.standing })])
