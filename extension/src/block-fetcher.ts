@@ -351,7 +351,7 @@ export class ContentSession {
       }
       if (!waitingForPeers) {
         const why = originFailed === undefined ? '' : `; origin: ${(originFailed as Error).message}`
-        throw new NotFoundError(`no peer and no origin delivered block ${cid.toString()} (asked ${tried.size} peer(s)${why})`, { data: { cid: cid.toString() } })
+        throw new NotFoundError(`no peer and no origin delivered block ${cid.toString()} (asked ${tried.size} ${tried.size === 1 ? 'peer' : 'peers'}${why})`, { data: { cid: cid.toString() } })
       }
       await this.changed(originFailed === undefined && this.usableCount() === 0 && Date.now() < hedgeAt ? hedgeAt - Date.now() : undefined)
     }
@@ -436,7 +436,7 @@ export class ContentSession {
       provider.silenceTimer = undefined
       if (this.closed || provider.outstanding === 0 || provider.dropped !== undefined) return
       provider.silent = true
-      const reason = `sent no answer for ${PEER_SILENCE_MS} ms to ${provider.outstanding} request(s)`
+      const reason = `sent no answer for ${PEER_SILENCE_MS} ms to ${provider.outstanding} ${provider.outstanding === 1 ? 'request' : 'requests'}`
       this.stats.lastErrors[provider.id] = reason
       this.penalize(provider, 'stalled', reason)
       for (const fire of [...provider.hedges]) fire() // its pending requests race the origin now
