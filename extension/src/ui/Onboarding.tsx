@@ -1,21 +1,33 @@
 /** The page opened once, on install: what Peerloom does, that sharing is off, the caps, where to change them. */
-import { useState } from 'preact/hooks'
+import { useEffect, useState } from 'preact/hooks'
 import { NODE_DEFAULTS } from '@peerloom/shared'
 import type { NodeSettings } from '@peerloom/shared'
 import { nodeClient } from './node-client.ts'
-import { usePolling } from './use-polling.ts'
 import { count, formatBytes, formatRate } from './format.ts'
 import { Logo } from './Logo.tsx'
 
-/** How often the caps are read again (they may be changed in Options meanwhile), ms. @default 2000 */
-const REFRESH_MS = 2000
+/** How soon a settings read that found no node is tried again, ms. @default 1000 */
+const RETRY_MS = 1000
 
 type Caps = Pick<NodeSettings, 'donate' | 'uploadRateBytesPerSec' | 'maxServeConnections' | 'cacheCapBytes'>
 
 export function Onboarding () {
   // the defaults until the node answers (it may still be starting when the page opens)
   const [caps, setCaps] = useState<Caps>(NODE_DEFAULTS)
-  usePolling(async () => { setCaps(await nodeClient.settings()) }, REFRESH_MS, () => {})
+  useEffect(() => {
+    // read again whenever the tab is shown: the caps may have been changed in Options meanwhile,
+    // and a tab left open in the background should cost the node nothing
+    let retry: ReturnType<typeof setTimeout> | undefined
+    const load = (): void => {
+      clearTimeout(retry)
+      if (document.visibilityState !== 'visible') return
+      // the node may still be starting when the page opens on install
+      nodeClient.settings().then(setCaps, () => { retry = setTimeout(load, RETRY_MS) })
+    }
+    load()
+    document.addEventListener('visibilitychange', load)
+    return () => { clearTimeout(retry); document.removeEventListener('visibilitychange', load) }
+  }, [])
 
   return (
     <main class="page onboarding">
