@@ -56,7 +56,7 @@ function showState (peerloom: Peerloom): void {
     hint.append(title, body)
     if (refusal.reason === 'denied') {
       const how = document.createElement('p')
-      how.textContent = 'To allow it now: open Peerloom’s Options (the extension’s menu → Options), find this site under “Sites”, choose Forget, then press “Connect Peerloom” and Allow.'
+      how.textContent = 'To allow it now: open Peerloom’s Options (the extension’s menu → Options), find this site under “Sites” and choose Allow (or Forget, to be asked again).'
       hint.append(how)
     }
     const detail = document.createElement('p')

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 const MANIFEST = join(ROOT, '.output', 'chrome-mv3', 'manifest.json')
-const SOURCES = [join(ROOT, 'extension', 'entrypoints'), join(ROOT, 'extension', 'src'), join(ROOT, 'shared', 'src'), join(ROOT, 'wxt.config.ts'), join(ROOT, 'extension', 'package.json')]
+const SOURCES = [join(ROOT, 'extension', 'entrypoints'), join(ROOT, 'extension', 'public'), join(ROOT, 'extension', 'src'), join(ROOT, 'shared', 'src'), join(ROOT, 'wxt.config.ts'), join(ROOT, 'extension', 'package.json')]
 
 function newest (path: string): number {
   const stat = statSync(path)

@@ -66,7 +66,8 @@ export async function answerPrompt (profile: Profile, origin: string, answer: 'a
   await window_.locator(`[data-origin="${origin}"]`).waitFor({ timeout: 15_000 })
   if (answer === 'close') await window_.close()
   else {
-    // the prompt closes itself once the node has the answer, sometimes before the click action returns
+    // after Allow the prompt closes itself once the node has the answer, sometimes before the click
+    // action returns; after Deny it stays open with its hint
     await window_.click(answer === 'allow' ? '#allow' : '#deny').catch((err: Error) => { if (!window_.isClosed()) throw err })
   }
 }

@@ -98,7 +98,7 @@ test('demo site: a Deny reads "refused" with a hint, not "no extension"; Connect
     await expect(hint).toBeVisible()
     await expect(hint).toHaveAttribute('data-reason', 'denied')
     await expect(hint).toContainText('installed, but this site is not allowed')
-    await expect(hint).toContainText('find this site under “Sites”, choose Forget')
+    await expect(hint).toContainText('find this site under “Sites” and choose Allow')
     await expect(connect).toBeVisible()
 
     // a second Connect opens no prompt: the refusal stands for a while, and the page says for how long

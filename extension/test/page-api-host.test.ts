@@ -289,7 +289,7 @@ test('a Deny refuses at once for a quiet time (longer after each Deny), then con
   const refused = async (params: unknown = {}) => (await p.call('peerloom_connect', params) as unknown as { error: { code: number, message: string, data: { reason: string, retryAfterMs: number } } }).error
   const first = await refused()
   assert.deepEqual([first.code, first.data], [4001, { reason: 'denied', retryAfterMs: 10 * 60_000 }])
-  assert.match(first.message, /^you chose Deny; connect\(\) may ask again in 10 min; to allow it sooner, open Peerloom's Options, Sites, and forget the refusal for https:\/\/site\.example$/)
+  assert.match(first.message, /^you chose Deny; connect\(\) may ask again in 10 min; to allow it sooner, open Peerloom's Options → Sites and choose Allow for https:\/\/site\.example$/)
   now += 5 * 60_000
   const quiet = await refused()
   assert.deepEqual([quiet.code, quiet.data], [4001, { reason: 'denied', retryAfterMs: 5 * 60_000 }])

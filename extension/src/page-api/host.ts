@@ -87,7 +87,7 @@ function ago (ms: number): string {
 function refusal (origin: string, reason: RefusalData['reason'], retryAfterMs: number, what: string): PeerloomError {
   const wait = Math.ceil(retryAfterMs / 60_000)
   const when = retryAfterMs <= 0 ? 'connect() will ask again' : `connect() may ask again in ${wait} min`
-  const how = reason === 'denied' ? `; to allow it sooner, open Peerloom's Options, Sites, and forget the refusal for ${origin}` : ''
+  const how = reason === 'denied' ? `; to allow it sooner, open Peerloom's Options → Sites and choose Allow for ${origin}` : ''
   return new UserRejectedError(`${what}; ${when}${how}`, { data: { reason, retryAfterMs: Math.max(0, Math.round(retryAfterMs)) } satisfies RefusalData })
 }
 

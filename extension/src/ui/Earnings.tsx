@@ -64,7 +64,9 @@ export function Earnings ({ epochSeconds }: { epochSeconds: number | undefined }
           <span class="mono" title={p.txHash}>{tokens(p.paid)} for {formatBytes(Number(p.claimedBytes ?? p.bytes))}{p.txHash === undefined ? '' : ` · ${shortId(p.txHash, 6)}`}</span>
         </div>
       ))}
-      {(data?.lastError ?? error) !== undefined && <div class="error">{data?.lastError ?? error} <span class="muted">(retried automatically)</span></div>}
+      {data?.claim?.state === 'retrying'
+        ? <div class="error" data-testid="earnings-claim-status" title={`error ${data.claim.code ?? ''}; receipts stay on this device until they are paid`}>{data.claim.message}</div>
+        : (data?.lastError ?? error) !== undefined && <div class="error">{data?.lastError ?? error}</div>}
       <div class="spread">
         <span class="muted" data-testid="earnings-epoch" title={data === undefined ? undefined : `epoch ${data.epoch}; claimed when it ends, or earlier once its receipts are large`}>
           This epoch: {data === undefined ? '…' : epochText(data.epoch)}
