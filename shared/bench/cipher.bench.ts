@@ -8,19 +8,25 @@
  * AES-GCM key, encrypt/decrypt of the same chunk buffers with a fixed nonce and no AAD.
  * Runs alternate between the two so drift affects both; figures are medians.
  *
+ * Prints the results table and appends the run to bench/results/cipher.json.
+ *
  * Usage: npm run bench -w shared [-- --mib 64 --runs 7]
  */
-import { writeFile } from 'node:fs/promises'
+import { loadavg } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ChunkCipher } from '../src/cipher.ts'
 import { openRange, sealChunks } from '../src/content.ts'
 import { randomBytes } from '../src/bytes.ts'
+import { appendRun } from './results-log.ts'
 
-const { values } = parseArgs({ options: { mib: { type: 'string', default: '64' }, runs: { type: 'string', default: '15' }, out: { type: 'string' } } })
+const { values } = parseArgs({ options: { mib: { type: 'string', default: '64' }, runs: { type: 'string', default: '15' } } })
 const totalBytes = Number(values.mib) * 1024 * 1024
 const runs = Number(values.runs)
 const subtle = globalThis.crypto.subtle
 const MiB = 1024 * 1024
+const startedAt = new Date()
+const loadBefore = loadavg().map(l => l.toFixed(1)).join(' ')
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2 }
 const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000)
@@ -70,7 +76,13 @@ for (const chunkSize of [64 * 1024, 256 * 1024, MiB]) {
 
 const header = `| chunk | op | Peerloom MB/s | raw AES-GCM MB/s | ratio (median of paired runs) | format overhead |\n|---|---|---:|---:|---:|---:|`
 const lines = rows.map(r => `| ${r.chunk} | ${r.op} | ${r.peerloom.toFixed(0)} | ${r.raw.toFixed(0)} | ${r.ratio.toFixed(3)} | ${((1 - r.ratio) * 100).toFixed(1)}% |`)
-const table = [header, ...lines].join('\n')
-const meta = `${values.mib} MiB per run, medians of ${runs} runs (after 1 warm-up), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, load average ${(await import('node:os')).loadavg().map(l => l.toFixed(1)).join(' ')}`
-console.log(`${meta}\n\n${table}`)
-if (values.out !== undefined) await writeFile(values.out, `${meta}\n\n${table}\n`)
+const loadAfter = loadavg().map(l => l.toFixed(1)).join(' ')
+const entry = await appendRun(join(import.meta.dirname, 'results', 'cipher.json'), startedAt, {
+  mibPerRun: Number(values.mib),
+  runs,
+  node: process.version,
+  loadAverage: { before: loadBefore, after: loadAfter },
+  rows: rows.map(r => ({ chunk: r.chunk, op: r.op, peerloomMBps: r.peerloom, rawMBps: r.raw, ratio: r.ratio, overhead: 1 - r.ratio }))
+})
+const meta = `${values.mib} MiB per run, medians of ${runs} runs (after 1 warm-up), Node ${process.version}, ${entry.date.slice(0, 16)}Z, commit ${entry.commit ?? 'unknown'}${entry.dirty === true ? ' (with uncommitted changes)' : ''}, load average ${loadBefore} → ${loadAfter}`
+console.log(`${meta}\n\n${[header, ...lines].join('\n')}\n\nappended to bench/results/cipher.json`)
