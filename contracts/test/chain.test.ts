@@ -15,7 +15,7 @@ import type { Deployment } from '@peerloom/shared'
 import type { Chain } from '../src/chain.ts'
 import { CONTRACTS_DIR, loadArtifacts } from '../src/compile.ts'
 import type { ArtifactSet } from '../src/compile.ts'
-import { TOKEN } from './fixture.ts'
+import { CHAIN_START_TIMEOUT_MS, TOKEN } from './fixture.ts'
 
 let artifacts: ArtifactSet
 let dir: string
@@ -25,12 +25,15 @@ before(async () => {
 })
 after(async () => { await rm(dir, { recursive: true, force: true }) })
 
+/** startChain with the tests' generous start-up limit. */
+const start = async (options: Parameters<typeof startChain>[0] = {}): Promise<Chain> => await startChain({ timeoutMs: CHAIN_START_TIMEOUT_MS, ...options })
+
 const providerFor = (chain: Chain): JsonRpcProvider =>
   new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true, cacheTimeout: -1, pollingInterval: 50, batchMaxCount: 1 })
 
 async function answers (rpcUrl: string): Promise<boolean> {
   try {
-    const res = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }), signal: AbortSignal.timeout(2000) })
+    const res = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }), signal: AbortSignal.timeout(60_000) })
     return res.ok
   } catch {
     return false
@@ -39,7 +42,7 @@ async function answers (rpcUrl: string): Promise<boolean> {
 
 describe('startChain', () => {
   it('runs anvil on loopback with funded accounts and the pinned hardfork; stop() ends it', async () => {
-    const [a, b] = await Promise.all([startChain(), startChain()])
+    const [a, b] = await Promise.all([start(), start()])
     try {
       assert.match(a.rpcUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
       assert.notEqual(a.rpcUrl, b.rpcUrl, 'two chains get two free ports')
@@ -59,10 +62,10 @@ describe('startChain', () => {
   })
 
   it('mines on an interval with blockTime', async () => {
-    const chain = await startChain({ blockTime: 1 })
+    const chain = await start({ blockTime: 1 })
     const provider = providerFor(chain)
     try {
-      const deadline = Date.now() + 10_000
+      const deadline = Date.now() + 60_000
       while (await provider.getBlockNumber() < 2) {
         assert.ok(Date.now() < deadline, 'no blocks were mined')
         await new Promise(resolve => setTimeout(resolve, 200))
@@ -74,10 +77,10 @@ describe('startChain', () => {
   })
 
   it('a port in use is an error, not a hang', async () => {
-    const chain = await startChain()
+    const chain = await start()
     try {
       const port = Number(new URL(chain.rpcUrl).port)
-      await assert.rejects(startChain({ port, timeoutMs: 10_000 }), /anvil exited/)
+      await assert.rejects(start({ port }), /anvil exited/)
     } finally {
       await chain.stop()
     }
@@ -88,7 +91,7 @@ describe('deployAll', () => {
   let chain: Chain
   let provider: JsonRpcProvider
   before(async () => {
-    chain = await startChain()
+    chain = await start()
     provider = providerFor(chain)
   })
   after(async () => {

@@ -55,11 +55,17 @@ export interface Fixture {
   stop: () => Promise<void>
 }
 
+/**
+ * How long anvil may take to listen in the tests: on a machine whose cores are all busy it
+ * takes far longer than startChain's default allows.
+ */
+export const CHAIN_START_TIMEOUT_MS = 120_000
+
 /** Starts anvil (with `options`), deploys everything and mints 1,000,000 tokens to the publisher. */
 export async function startFixture (options: StartChainOptions = {}): Promise<Fixture> {
   // compile first: solc-js blocks the event loop, which would starve anvil's start-up timer
   const artifacts = await loadArtifacts()
-  const chain = await startChain(options)
+  const chain = await startChain({ timeoutMs: CHAIN_START_TIMEOUT_MS, ...options })
   try {
     const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true, cacheTimeout: -1, pollingInterval: 50, batchMaxCount: 1 })
     const [deployer, publisher, server, ...others] = chain.accounts.map(key => new Wallet(key, provider))
