@@ -16,10 +16,11 @@ const RELAY_BIN = join(ROOT, 'relay-node', 'bin', 'peerloom-relay.js')
 const CLI_BIN = join(ROOT, 'relay-node', 'bin', 'peerloom.js')
 
 /**
- * How long a relay may take to print its ready line.
- * @default 30_000
+ * How long a relay may take to print its ready line: it starts in about 2 s on an idle machine,
+ * many times that when every core is busy.
+ * @default 120_000
  */
-const RELAY_READY_TIMEOUT_MS = 30_000
+const RELAY_READY_TIMEOUT_MS = 120_000
 
 export interface RelayInfo {
   peerId: string

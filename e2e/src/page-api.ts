@@ -62,8 +62,8 @@ export interface PageError { code?: number, message: string, data?: Record<strin
  * window closed without a choice). Start it before the action that opens the prompt.
  */
 export async function answerPrompt (profile: Profile, origin: string, answer: 'allow' | 'deny' | 'close'): Promise<void> {
-  const window_ = await profile.context.waitForEvent('page', { predicate: p => p.url().includes('/prompt.html'), timeout: 20_000 })
-  await window_.locator(`[data-origin="${origin}"]`).waitFor({ timeout: 15_000 })
+  const window_ = await profile.context.waitForEvent('page', { predicate: p => p.url().includes('/prompt.html'), timeout: 60_000 })
+  await window_.locator(`[data-origin="${origin}"]`).waitFor({ timeout: 60_000 })
   if (answer === 'close') await window_.close()
   else {
     // after Allow the prompt closes itself once the node has the answer, sometimes before the click
@@ -94,7 +94,7 @@ export async function connectAnswering (profile: Profile, page: Page, answer: 'a
 export async function openSite (profile: Profile, url: string): Promise<Page> {
   const page = await profile.context.newPage()
   await page.goto(url)
-  await page.waitForFunction(() => document.documentElement.dataset.ready === 'true' && window.peerloom?.isPeerloom === true, undefined, { timeout: 20_000 })
+  await page.waitForFunction(() => document.documentElement.dataset.ready === 'true' && window.peerloom?.isPeerloom === true, undefined, { timeout: 60_000 })
   return page
 }
 

@@ -90,11 +90,11 @@ export class Profile {
       args: chromiumArgs(),
       viewport: { width: 420, height: 760 }
     })
-    const worker = this.context.serviceWorkers()[0] ?? await this.context.waitForEvent('serviceworker', { timeout: 60_000 })
+    const worker = this.context.serviceWorkers()[0] ?? await this.context.waitForEvent('serviceworker', { timeout: 120_000 })
     this.extensionId = new URL(worker.url()).host
     this.page = await this.context.newPage()
     await this.page.goto(`chrome-extension://${this.extensionId}/popup.html`)
-    await this.waitFor(async () => (await this.status()).state === 'running', 60_000, 'node running')
+    await this.waitFor(async () => (await this.status()).state === 'running', 120_000, 'node running')
   }
 
   /** Closes the browser (the profile directory stays). */
@@ -141,7 +141,7 @@ export class Profile {
   }
 
   /** Waits until at least one configured relay holds our reservation (we are reachable). */
-  async waitReachable (timeoutMs = 20_000): Promise<NodeStatus> {
+  async waitReachable (timeoutMs = 60_000): Promise<NodeStatus> {
     let last: NodeStatus | undefined
     await this.waitFor(async () => {
       last = await this.status()

@@ -125,7 +125,7 @@ async function waitListed (viewer: Profile, relayHttp: string, peerId: string, c
       if (!(providers ?? []).some(p => p.ID === peerId && (p.Addrs ?? []).some(addr => addr.includes('/webrtc')))) return false
     }
     return true
-  }, 30_000, 'the relay to list A, with its WebRTC address, as a provider')
+  }, 60_000, 'the relay to list A, with its WebRTC address, as a provider')
 }
 
 /** Waits until `server` accepted receipts for every verified byte `viewer` got from it; resolves with those bytes. */
@@ -136,7 +136,7 @@ async function waitReceipted (viewer: Profile, server: string, moreThan: number)
     const forServer = receipts.filter(r => r.server === server)
     bytes = forServer.reduce((sum, r) => sum + BigInt(r.accepted), 0n)
     return forServer.length === 1 && forServer[0]?.accepted === forServer[0]?.delivered && bytes > BigInt(moreThan)
-  }, 20_000, 'A to accept receipts for everything B got from it')
+  }, 60_000, 'A to accept receipts for everything B got from it')
   return bytes
 }
 
@@ -193,9 +193,9 @@ test('rewards: gated content fetched from a donor through the page API; the dono
       await page.locator(`tr[data-link="${printed.link}"]`).getByRole('button', { name: 'Play' }).click()
       const playerFrame = (): import('playwright-core').Frame | undefined => page.frames().find(f => f.url().includes('/player.html'))
       await expect(page.locator('#player iframe[data-peerloom-player]')).toHaveCount(1)
-      await expect.poll(() => playerFrame() !== undefined, { timeout: 15_000 }).toBe(true)
+      await expect.poll(() => playerFrame() !== undefined, { timeout: 60_000 }).toBe(true)
       const videoTime = async (): Promise<number> => await playerFrame()!.evaluate(() => document.querySelector('video')?.currentTime ?? 0)
-      await expect.poll(videoTime, { timeout: 20_000 }).toBeGreaterThan(1)
+      await expect.poll(videoTime, { timeout: 60_000 }).toBeGreaterThan(1)
       expect(await playerFrame()!.evaluate(() => document.querySelector('video')?.error?.code ?? null)).toBeNull()
       // and reads back byte for byte
       const fetched = await fetchInPage(page, printed.link)
@@ -215,7 +215,7 @@ test('rewards: gated content fetched from a donor through the page API; the dono
         earnings = await a.call<Earnings>('earnings')
         const claimed = earnings.paid.reduce((sum, p) => sum + BigInt(p.claimedBytes ?? '0'), 0n)
         return earnings.pending.receipts === 0 && earnings.submitted.length === 0 && claimed === bytesFromA
-      }, 60_000, 'A to claim every receipted byte', 500)
+      }, 90_000, 'A to claim every receipted byte', 500)
       const balance = await token.getFunction('balanceOf')(aAddress) as bigint
       expect(balance).toBe(bytesFromA * RATE)
       expect(BigInt(earnings?.totalPaid ?? '0')).toBe(bytesFromA * RATE)
@@ -295,13 +295,13 @@ test('rewards: the donor\'s chain RPC goes away at claim time; its receipts are 
 
     // the claimer retries on its own, backing off, and keeps everything
     const earnings = async (): Promise<Earnings> => await a.call<Earnings>('earnings')
-    await expect.poll(async () => (await earnings()).claim.failures, { timeout: 30_000 }).toBeGreaterThanOrEqual(2)
+    await expect.poll(async () => (await earnings()).claim.failures, { timeout: 60_000 }).toBeGreaterThanOrEqual(2)
     expect((await earnings()).claim.kept).toEqual(kept)
 
     // the browser restarts while the chain is still down: the receipts are in IndexedDB, the claim fails again
     await a.close()
     await a.open()
-    await expect.poll(async () => (await earnings()).claim.state, { timeout: 30_000 }).toBe('retrying')
+    await expect.poll(async () => (await earnings()).claim.state, { timeout: 60_000 }).toBe('retrying')
     const restarted = await earnings()
     expect(restarted.claim).toMatchObject({ code: 5012, reason: 'unreachable', kept })
     expect(restarted.pending).toEqual({ bytes: bytesFromA.toString(), receipts: 1, epochs: 1 })
@@ -310,7 +310,7 @@ test('rewards: the donor\'s chain RPC goes away at claim time; its receipts are 
     // the chain is back: the next retry claims the kept receipts; A is paid bytes × rate
     const acceptedBefore = proxy.accepted
     await proxy.open()
-    await expect.poll(async () => (await earnings()).paid.length, { timeout: 30_000 }).toBe(1)
+    await expect.poll(async () => (await earnings()).paid.length, { timeout: 60_000 }).toBe(1)
     expect(proxy.accepted).toBeGreaterThan(acceptedBefore)
     const paid = await earnings()
     expect(paid.claim).toMatchObject({ state: 'ok', failures: 0, kept: { epochs: 0, receipts: 0, bytes: '0' } })

@@ -66,7 +66,7 @@ test('first install: the onboarding tab opens, and the icon is in the manifest a
   await a.waitFor(async () => {
     onboarding = a.context.pages().find(p => p.url() === `chrome-extension://${a.extensionId}/onboarding.html`)
     return onboarding !== undefined
-  }, 20_000, 'the onboarding tab')
+  }, 60_000, 'the onboarding tab')
   const page = onboarding as Page
   await page.setViewportSize({ width: 900, height: 800 })
   // opened at install, before the fixture set this profile's caps: shown again (a hidden tab
@@ -189,7 +189,7 @@ test('the consent prompt: what a site may do; after Deny, where to allow it, and
   try {
     const page = await openSite(a, site.url)
     const origin = new URL(site.url).origin
-    const promptOpened = a.context.waitForEvent('page', { predicate: p => p.url().includes('/prompt.html'), timeout: 20_000 })
+    const promptOpened = a.context.waitForEvent('page', { predicate: p => p.url().includes('/prompt.html'), timeout: 60_000 })
     const outcome = page.evaluate(async () => await window.peerloom!.connect().then(() => 0, (e: { code: number }) => e.code))
     const prompt = await promptOpened
     // the window the service worker opens is 420 × 540
@@ -211,7 +211,7 @@ test('the consent prompt: what a site may do; after Deny, where to allow it, and
     await shoot(prompt, testInfo, 'prompt-denied')
 
     // the prompt's button opens Options at Sites, where the denied site can be allowed
-    const optionsOpened = a.context.waitForEvent('page', { predicate: p => p.url().includes('/options.html#sites'), timeout: 20_000 })
+    const optionsOpened = a.context.waitForEvent('page', { predicate: p => p.url().includes('/options.html#sites'), timeout: 60_000 })
     await prompt.getByTestId('consent-open-options').click()
     const options = await optionsOpened
     const row = options.locator(`[data-site-origin="${origin}"]`)
