@@ -81,7 +81,8 @@ async function main (): Promise<void> {
   await mkdir(STATE, { recursive: true })
 
   say('devnet: starting the chain and deploying the contracts…')
-  const chain = await startChain({ port: flags.check === true ? 0 : PORTS.chain })
+  // anvil listens within a second on an idle machine; a busy one (npm test under load) needs far longer
+  const chain = await startChain({ port: flags.check === true ? 0 : PORTS.chain, timeoutMs: 120_000 })
   stops.push(chain.stop)
   const deployer = new NonceManager(new Wallet(chain.accounts[0]!, new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true })))
   const publisher = new Wallet(chain.accounts[1]!)
