@@ -3,7 +3,8 @@
  * loopback. For each level a fresh relay process starts; client worker processes reserve on
  * it (timing each reservation), the relay's RSS and CPU are read from /proc, then a dialer
  * worker opens relayed connections to the reserved clients for a few seconds to count
- * circuit setups per second. Method and results: bench/README.md.
+ * circuit setups per second. Prints the results table and appends the run to
+ * bench/results/reservations.json. Method and results: bench/README.md.
  *
  * Options (environment): BENCH_LEVELS="100,500,1000", BENCH_WORKERS=2, BENCH_IN_FLIGHT=10
  * (reservations in flight per worker), BENCH_DIAL_SECONDS=8, BENCH_DIALERS=4,
@@ -16,6 +17,7 @@ import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { appendRun } from '../../shared/bench/results-log.ts'
 import type { WorkerReply, WorkerRequest } from './client-worker.ts'
 
 const LEVELS = (process.env.BENCH_LEVELS ?? '100,500,1000').split(',').map(Number)
@@ -179,22 +181,38 @@ async function level (clients: number): Promise<Row> {
 const fmt = (value: number, digits = 0): string => Number.isFinite(value) ? value.toFixed(digits) : '–'
 
 const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
-process.stdout.write(`relay reservation benchmark: Node ${process.version}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${WORKERS} client workers, ${IN_FLIGHT} reservations in flight per worker, loopback WebSockets; load average before: ${load()}\n\n`)
+const startedAt = new Date()
+const loadBefore = load()
+const machine = `Node ${process.version}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`
+process.stdout.write(`relay reservation benchmark: ${machine}, ${WORKERS} client workers, ${IN_FLIGHT} reservations in flight per worker, loopback WebSockets; load average before: ${loadBefore}\n\n`)
 const rows: Row[] = []
 for (const clients of LEVELS) {
   process.stderr.write(`level ${clients}…\n`)
   rows.push(await level(clients))
 }
+// relay CPU-seconds are the relay's own, whatever else loads the machine: per attempt, and per
+// setup beyond what holding the reservations costs anyway
+const levels = rows.map(row => ({
+  ...row,
+  cpuMsPerReservation: row.rampCpu * row.rampSeconds * 1000 / (row.clients + row.retries),
+  cpuMsPerSetup: Math.max(0, row.dialCpu - row.idleCpu) * 1000 / row.setupsPerSecond
+}))
+const loadAfter = load()
+const entry = await appendRun(join(import.meta.dirname, 'results', 'reservations.json'), startedAt, {
+  machine,
+  workers: WORKERS,
+  inFlightPerWorker: IN_FLIGHT,
+  relayNodeFlags: RELAY_NODE_FLAGS,
+  loadAverage: { before: loadBefore, after: loadAfter },
+  levels
+})
+process.stdout.write(`${entry.date.slice(0, 16)}Z, commit ${entry.commit ?? 'unknown'}${entry.dirty === true ? ' (with uncommitted changes)' : ''}\n\n`)
 process.stdout.write('| clients | held | failed (retried) | reserve p50 | reserve p99 | ramp | relay CPU: ramp | relay CPU per reservation | relay CPU: holding | relay RSS: idle → held | circuit setups/s | setup p50 | relay CPU per setup |\n')
 process.stdout.write('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n')
-for (const row of rows) {
-  // relay CPU-seconds are the relay's own, whatever else loads the machine: per attempt, and per
-  // setup beyond what holding the reservations costs anyway
-  const perReservation = row.rampCpu * row.rampSeconds * 1000 / (row.clients + row.retries)
-  const perSetup = Math.max(0, row.dialCpu - row.idleCpu) * 1000 / row.setupsPerSecond
-  process.stdout.write(`| ${row.clients} | ${row.reserved} | ${row.failed} (${row.retries}) | ${fmt(row.p50)} ms | ${fmt(row.p99)} ms | ${fmt(row.rampSeconds, 1)} s | ${fmt(row.rampCpu * 100)} % | ${fmt(perReservation, 1)} ms | ${fmt(row.idleCpu * 100, 1)} % | ${fmt(row.baselineRss)} → ${fmt(row.rss)} MB | ${fmt(row.setupsPerSecond)} | ${fmt(row.setupP50)} ms | ${fmt(perSetup, 1)} ms |\n`)
+for (const row of levels) {
+  process.stdout.write(`| ${row.clients} | ${row.reserved} | ${row.failed} (${row.retries}) | ${fmt(row.p50)} ms | ${fmt(row.p99)} ms | ${fmt(row.rampSeconds, 1)} s | ${fmt(row.rampCpu * 100)} % | ${fmt(row.cpuMsPerReservation, 1)} ms | ${fmt(row.idleCpu * 100, 1)} % | ${fmt(row.baselineRss)} → ${fmt(row.rss)} MB | ${fmt(row.setupsPerSecond)} | ${fmt(row.setupP50)} ms | ${fmt(row.cpuMsPerSetup, 1)} ms |\n`)
 }
-process.stdout.write(`\nload average after: ${load()} (other processes on the machine share its ${cpus().length} cores)\n`)
+process.stdout.write(`\nload average after: ${loadAfter} (other processes on the machine share its ${cpus().length} cores); appended to bench/results/reservations.json\n`)
 const top = rows.find(row => row.clients === 1000)
 if (top !== undefined) {
   const ok = top.rss < RSS_TARGET_MB && top.reserved >= 1000
