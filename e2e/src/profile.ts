@@ -9,7 +9,7 @@ import type { TransferState } from '../../extension/src/transfers.ts'
 export const EXTENSION_DIR = resolve(import.meta.dirname, '..', '..', '.output', 'chrome-mv3')
 export const CHROMIUM = process.env.PEERLOOM_CHROMIUM ?? '/usr/bin/chromium'
 
-/** Flags PLATFORM.md found necessary for extensions and loopback WebRTC in new headless mode. */
+/** Flags docs/PLATFORM.md found necessary for extensions and loopback WebRTC in new headless mode. */
 export function chromiumArgs (extensionDir = EXTENSION_DIR): string[] {
   return [
     `--disable-extensions-except=${extensionDir}`,

@@ -1,5 +1,5 @@
 /**
- * The chunk cipher (DESIGN.md, Formats): AES-256-GCM under an HKDF-SHA-256 chunk key,
+ * The chunk cipher (docs/DESIGN.md, Formats): AES-256-GCM under an HKDF-SHA-256 chunk key,
  * nonce = 4 zero bytes ‖ uint64-BE index, additional data = content id ‖ uint64-BE index.
  *
  * @example

@@ -1,5 +1,5 @@
 /**
- * Whole-file sealing and random-access opening (DESIGN.md, Content format).
+ * Whole-file sealing and random-access opening (docs/DESIGN.md, Content format).
  *
  * Sealing streams: memory stays at about one chunk however large the file. The sealed
  * chunks are imported as a UnixFS file (profile unixfs-v1-2025: CIDv1, raw leaves, balanced
@@ -190,7 +190,7 @@ export type ReadableStorage = Pick<Blockstore, 'get'>
  * Reads sealed chunks of the ciphertext file `root` from a blockstore (a Helia blockstore
  * fetches missing blocks from the network and verifies each against its CID).
  *
- * Leaf *i* is sealed chunk *i* (DESIGN.md), so chunk *i* is found by walking the file's inner
+ * Leaf *i* is sealed chunk *i* (docs/DESIGN.md, Formats), so chunk *i* is found by walking the file's inner
  * nodes by their block sizes straight to leaf *i*, and the leaf's bytes are returned as the
  * blockstore gave them: one block read per chunk, no copy. Inner nodes are decoded once per
  * reader. (A UnixFS exporter range read copies each block and also reads the leaf after the

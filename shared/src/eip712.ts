@@ -1,5 +1,5 @@
 /**
- * EIP-712 typed data for receipts and grants (DESIGN.md, Formats). One signer and one
+ * EIP-712 typed data for receipts and grants (docs/DESIGN.md, Formats). One signer and one
  * verifier, used by the extension, the relay's key service, the contracts' tests and the CLI.
  */
 import { TypedDataEncoder, getAddress, verifyTypedData } from 'ethers'

@@ -1,5 +1,5 @@
 /**
- * Gated content keys (DESIGN.md, Publishing and the origin): the viewer signs an EIP-4361-style
+ * Gated content keys (docs/DESIGN.md, Publishing and the origin): the viewer signs an EIP-4361-style
  * request naming the content; the publisher's key service checks the access policy and answers
  * with the content key wrapped to the viewer's public key (ECIES on secp256k1) and a signed
  * Grant. The viewer's public key is recovered from the request's signature, so the request

@@ -1,5 +1,5 @@
 /**
- * The link format (DESIGN.md, Formats): `peerloom://<manifest CID, base32 CIDv1>`, optionally
+ * The link format (docs/DESIGN.md, Formats): `peerloom://<manifest CID, base32 CIDv1>`, optionally
  * followed by `#k=<content key, base64url without padding>`. The key rides in the fragment so
  * it never reaches a server.
  */

@@ -1,5 +1,5 @@
 /**
- * The manifest (DESIGN.md, Formats): a dag-json block that names the ciphertext root and
+ * The manifest (docs/DESIGN.md, Formats): a dag-json block that names the ciphertext root and
  * everything needed to open it, signed by the publisher (EIP-191 personal-sign over the
  * dag-json bytes of the manifest without `signature`). Its CID is the content's address.
  */

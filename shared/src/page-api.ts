@@ -1,5 +1,5 @@
 /**
- * The page API contract (`window.peerloom`, DESIGN.md "Page API"): method names, parameter
+ * The page API contract (`window.peerloom`, docs/DESIGN.md "Page API"): method names, parameter
  * schemas, result shapes and the provider type sites program against. The injected script,
  * the extension's handler and the SDK all validate with these schemas, so a malformed call is
  * refused the same way everywhere, with a code.

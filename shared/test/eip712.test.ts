@@ -13,7 +13,7 @@ const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map(b => hexlify
 const uint64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n })
 const uint256 = fc.bigInt({ min: 0n, max: 2n ** 256n - 1n })
 
-test('type strings are exactly the ones DESIGN.md specifies', () => {
+test('type strings are exactly the ones docs/DESIGN.md specifies', () => {
   const encode = (types: typeof RECEIPT_TYPES): string => Object.entries(types).map(([name, fields]) => `${name}(${fields.map(f => `${f.type} ${f.name}`).join(',')})`).join('')
   assert.equal(encode(RECEIPT_TYPES), 'Receipt(address server,address client,bytes32 contentId,uint64 epoch,uint256 bytes)')
   assert.equal(encode(GRANT_TYPES), 'Grant(address client,bytes32 contentId,uint256 maxBytes,uint64 expiry)')
