@@ -3,7 +3,7 @@
  * the extension's own pages to it. It holds no state of its own; Chrome may stop it at any
  * time and the node keeps running.
  */
-import { UnauthorizedError } from '@peerloom/shared'
+import { UnauthorizedError, errorToWire } from '@peerloom/shared'
 import { KEEPALIVE_ALARM_MINUTES } from '../src/constants.ts'
 import { ensureNodeDocument, forwardToNode } from '../src/node-document.ts'
 import type { NodeRequest } from '../src/rpc.ts'
@@ -37,11 +37,11 @@ export default defineBackground(() => {
     // only this extension's own pages may drive the node; content scripts run inside web pages
     const ownPage = sender.id === chrome.runtime.id && sender.url?.startsWith(chrome.runtime.getURL('')) === true
     if (!ownPage) {
-      sendResponse({ ok: false, error: new UnauthorizedError('only Peerloom\'s own pages may use this channel').toJSON() })
+      sendResponse({ ok: false, error: errorToWire(new UnauthorizedError('only Peerloom\'s own pages may use this channel')) })
       return false
     }
-    forwardToNode(message.method, message.params).then(sendResponse, (err: Error & { toJSON?: () => unknown }) => {
-      sendResponse({ ok: false, error: typeof err.toJSON === 'function' ? err.toJSON() : { code: 4900, message: err.message } })
+    forwardToNode(message.method, message.params).then(sendResponse, (err: unknown) => {
+      sendResponse({ ok: false, error: errorToWire(err) })
     })
     return true
   })

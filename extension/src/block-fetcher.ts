@@ -5,20 +5,18 @@
  * fail or stall are no longer asked, and those that lied, stalled or failed are remembered
  * (PeerReputation) so later sessions skip or demote them. Verified blocks go into the cache.
  */
-import { IntegrityError, NotFoundError, isPeerloomError } from '@peerloom/shared'
+import { IntegrityError, NotFoundError, fetchGatewayBlock, verifyBlock } from '@peerloom/shared'
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
-import { sha256 } from 'multiformats/hashes/sha2'
 import { raceSignal } from 'race-signal'
-import { equals } from 'uint8arrays/equals'
 import type { BlockCache } from './block-cache.ts'
 import { BlockRefusedError, BlockStatus, BlockStreamPool } from './block-protocol.ts'
 import type { BlockStream } from './block-protocol.ts'
 import type { PeerReputation, Standing } from './peer-reputation.ts'
 import {
   BLOCK_REQUEST_TIMEOUT_MS, ORIGIN_REQUEST_TIMEOUT_MS, PEER_FAILURE_LIMIT, PER_PEER_INFLIGHT,
-  PROVIDER_DIAL_TIMEOUT_MS, PROVIDER_LOOKUP_TIMEOUT_MS, MAX_BLOCK_BYTES, PROVIDER_DIAL_GRACE_MS, PROVIDER_DIAL_ATTEMPTS, PROVIDER_DIAL_BACKOFF_MS,
+  PROVIDER_DIAL_TIMEOUT_MS, PROVIDER_LOOKUP_TIMEOUT_MS, PROVIDER_DIAL_GRACE_MS, PROVIDER_DIAL_ATTEMPTS, PROVIDER_DIAL_BACKOFF_MS,
   ORIGIN_HEAD_BLOCKS_WHILE_DIALING, ORIGIN_HEAD_ONLY_MS, STREAM_OPEN_ALLOWANCE_MS
 } from './constants.ts'
 
@@ -29,13 +27,6 @@ import {
  * @default 3_000
  */
 export const PEER_SILENCE_MS = 3_000
-
-/** Throws IntegrityError unless `bytes` hash to `cid` (sha2-256, the only hash Peerloom content uses). */
-export async function verifyBlock (cid: CID, bytes: Uint8Array): Promise<void> {
-  if (cid.multihash.code !== sha256.code) throw new IntegrityError(`block ${cid.toString()} uses hash 0x${cid.multihash.code.toString(16)}; only sha2-256 is accepted`)
-  const digest = await sha256.digest(bytes)
-  if (!equals(digest.digest, cid.multihash.digest)) throw new IntegrityError(`block ${cid.toString()} does not match its CID`)
-}
 
 export interface ProviderInfo {
   id: PeerId
@@ -522,26 +513,7 @@ export class ContentSession {
   }
 
   private async fromOrigin (cid: CID): Promise<Uint8Array> {
-    const gateways = this.components.gateways()
-    if (gateways.length === 0) throw new NotFoundError('no origin gateway is configured')
-    let last: unknown
-    for (const gateway of gateways) {
-      try {
-        const response = await fetch(new URL(`/ipfs/${cid.toString()}?format=raw`, gateway), {
-          headers: { accept: 'application/vnd.ipld.raw' },
-          signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(ORIGIN_REQUEST_TIMEOUT_MS)])
-        })
-        if (!response.ok) throw new NotFoundError(`${gateway} answered ${response.status}`)
-        const length = Number(response.headers.get('content-length') ?? '0')
-        if (length > MAX_BLOCK_BYTES) throw new IntegrityError(`${gateway} sent a ${length}-byte block; at most ${MAX_BLOCK_BYTES} are accepted`)
-        const bytes = new Uint8Array(await response.arrayBuffer())
-        await verifyBlock(cid, bytes)
-        return bytes
-      } catch (err) {
-        last = err
-      }
-    }
-    throw isPeerloomError(last) ? last : new NotFoundError(`origin unreachable: ${(last as Error).message}`, { cause: last })
+    return await fetchGatewayBlock(cid, { gateways: this.components.gateways(), timeoutMs: ORIGIN_REQUEST_TIMEOUT_MS, signal: this.controller.signal })
   }
 
   private async keep (cid: CID, bytes: Uint8Array, source: 'peer' | 'origin', peer?: string): Promise<Uint8Array> {

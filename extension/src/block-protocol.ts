@@ -11,7 +11,7 @@
 import { lpStream } from '@libp2p/utils'
 import type { Connection, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { BLOCK_PROTOCOL, MAX_BLOCK_BYTES } from './constants.ts'
+import { BLOCK_PROTOCOL, MAX_BLOCK_BYTES } from '@peerloom/shared'
 
 export const BlockStatus = {
   OK: 0,

@@ -10,7 +10,7 @@ import { CID } from 'multiformats/cid'
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { BlockCache } from './block-cache.ts'
 import { BlockStatus } from './block-protocol.ts'
-import { BLOCK_PROTOCOL, MAX_BLOCK_BYTES } from './constants.ts'
+import { BLOCK_PROTOCOL, MAX_BLOCK_BYTES } from '@peerloom/shared'
 import type { UploadBudget } from './upload-budget.ts'
 
 export interface BlockServerComponents {

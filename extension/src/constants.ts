@@ -1,13 +1,8 @@
 /** Tunables of the extension's node. Settings a donor edits live in `@peerloom/shared` (NODE_DEFAULTS). */
 
-/** libp2p protocol that moves verified ciphertext blocks between Peerloom nodes. */
-export const BLOCK_PROTOCOL = '/peerloom/block/1.0.0'
-
-/**
- * Largest block a peer may send: a sealed 1 MiB chunk plus framing.
- * @default 1_048_576 + 1_024
- */
-export const MAX_BLOCK_BYTES = 1024 * 1024 + 1024
+// The block protocol's id and the largest block are `BLOCK_PROTOCOL` and `MAX_BLOCK_BYTES` in @peerloom/shared;
+// the id is re-exported for e2e/src/bad-peer-main.ts until it imports it from there.
+export { BLOCK_PROTOCOL } from '@peerloom/shared/protocols'
 
 /**
  * Largest message the node sends on a WebRTC data channel (a libp2p frame with its protobuf

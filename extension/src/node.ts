@@ -27,7 +27,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import {
   ChunkCipher, DEFAULT_CHUNK_SIZE, NotFoundError, PeerloomError, createManifest, decodeManifest, encodeManifest,
   fromHex, toHex, formatLink, importSealedFile, isPeerloomError, manifestCid, openRange, parseLink, signManifest,
-  unixfsChunkReader, ErrorCode, BadManifestError
+  unixfsChunkReader, ErrorCode, BadManifestError, BLOCK_PROTOCOL, MAX_BLOCK_BYTES
 } from '@peerloom/shared'
 import type { ByteSource, Manifest, NodeSettings, NodeSettingsInput } from '@peerloom/shared'
 import { createHeliaLight } from 'helia'
@@ -40,7 +40,7 @@ import { ContentSession } from './block-fetcher.ts'
 import type { FetchStats, ProviderInfo } from './block-fetcher.ts'
 import { BlockServer } from './block-server.ts'
 import { BlockStreamPool } from './block-protocol.ts'
-import { BLOCK_PROTOCOL, DATA_CHANNEL_MESSAGE_BYTES, ANNOUNCE_INTERVAL_MS, PERSIST_INTERVAL_MS, RANGE_READ_AHEAD, RANGE_READ_AHEAD_INITIAL, MAX_BLOCK_BYTES, PER_PEER_INFLIGHT } from './constants.ts'
+import { DATA_CHANNEL_MESSAGE_BYTES, ANNOUNCE_INTERVAL_MS, PERSIST_INTERVAL_MS, RANGE_READ_AHEAD, RANGE_READ_AHEAD_INITIAL, PER_PEER_INFLIGHT } from './constants.ts'
 import { deleteIdentity, identitySigner, loadOrCreateIdentity } from './identity.ts'
 import type { Identity } from './identity.ts'
 import { PeerReputation } from './peer-reputation.ts'

@@ -4,7 +4,8 @@
  * forwards only messages whose sender is a page of this extension. Every request is
  * checked against its schema before the node sees it.
  */
-import { InvalidParamsError, UnsupportedMethodError, isPeerloomError, ErrorCode } from '@peerloom/shared'
+import { InvalidParamsError, UnsupportedMethodError, errorToWire } from '@peerloom/shared'
+import type { WireError } from '@peerloom/shared'
 import { z } from 'zod'
 import type { PeerloomNode } from './node.ts'
 import type { TransferBook } from './transfers.ts'
@@ -16,7 +17,7 @@ export interface NodeRequest {
   params?: unknown
 }
 
-export type NodeResponse = { ok: true, result: unknown } | { ok: false, error: { code: number, message: string } }
+export type NodeResponse = { ok: true, result: unknown } | { ok: false, error: WireError }
 
 const empty = z.undefined().or(z.strictObject({}))
 
@@ -56,7 +57,7 @@ export async function handleNodeRequest (node: PeerloomNode, transfers: Transfer
     const params = parsed.data as Record<string, unknown> | undefined
     return { ok: true, result: await run(node, transfers, request.method, params) }
   } catch (err) {
-    return { ok: false, error: isPeerloomError(err) ? { code: err.code, message: err.message } : { code: ErrorCode.DISCONNECTED, message: (err as Error)?.message ?? String(err) } }
+    return { ok: false, error: errorToWire(err) }
   }
 }
 

@@ -1,6 +1,6 @@
 /** The node's own IndexedDB database: cached blocks, their bookkeeping, settings, identity, meters. */
-import { openDB } from 'idb'
 import type { DBSchema, IDBPDatabase } from 'idb'
+import { defineDatabase } from './storage/database.ts'
 import type { LedgerEntry } from './cache-ledger.ts'
 import type { ClientUsage } from './serve-meter.ts'
 import type { HistoryBucket } from './transfer-history.ts'
@@ -33,17 +33,19 @@ export type StateDb = IDBPDatabase<StateSchema>
 /** @default 'peerloom' */
 export const STATE_DB_NAME = 'peerloom'
 
+const stateDatabase = defineDatabase<StateSchema>(STATE_DB_NAME, [
+  db => {
+    db.createObjectStore('blocks')
+    db.createObjectStore('blockMeta')
+    db.createObjectStore('kv')
+    db.createObjectStore('meter', { keyPath: 'client' })
+    db.createObjectStore('history', { keyPath: 't' })
+    db.createObjectStore('content', { keyPath: 'manifest' })
+  }
+])
+
 export async function openStateDb (name = STATE_DB_NAME): Promise<StateDb> {
-  return await openDB<StateSchema>(name, 1, {
-    upgrade (db) {
-      db.createObjectStore('blocks')
-      db.createObjectStore('blockMeta')
-      db.createObjectStore('kv')
-      db.createObjectStore('meter', { keyPath: 'client' })
-      db.createObjectStore('history', { keyPath: 't' })
-      db.createObjectStore('content', { keyPath: 'manifest' })
-    }
-  })
+  return await stateDatabase.open(name)
 }
 
 /** A value kept under one key of the `kv` store (received totals, peer reputation). */

@@ -2,7 +2,7 @@
  * What a donor allows to go out: an upload-rate cap (a token bucket) and a cap on how many
  * peers are served at once.
  */
-import { RateLimitedError } from '@peerloom/shared'
+import { RateLimitedError, TokenBucket } from '@peerloom/shared'
 
 export interface UploadBudgetInit {
   rateBytesPerSec: number
@@ -13,53 +13,33 @@ export interface UploadBudgetInit {
 }
 
 /**
- * Token bucket in "debt" form: `reserve(n)` always succeeds and says how long to wait, so
- * concurrent senders are served in order and, over any window of T seconds, at most
- * `burst + rate × T` bytes go out.
+ * The upload-rate cap is a TokenBucket used in "debt" form: `reserve(n)` always succeeds and
+ * says how long to wait, so concurrent senders are served in order and, over any window of T
+ * seconds, at most `burst + rate × T` bytes go out.
  */
 export class UploadBudget {
-  private rate: number
-  private burst: number
   private maxConnections: number
-  private tokens: number
-  private last: number
-  private readonly now: () => number
+  private readonly bucket: TokenBucket
   private readonly slots = new Map<string, number>()
 
   constructor (init: UploadBudgetInit) {
-    this.now = init.now ?? (() => performance.now())
-    this.rate = init.rateBytesPerSec
-    this.burst = init.burstBytes ?? init.rateBytesPerSec
+    this.bucket = new TokenBucket({ rate: init.rateBytesPerSec, burst: init.burstBytes ?? init.rateBytesPerSec, ...(init.now === undefined ? {} : { now: init.now }) })
     this.maxConnections = init.maxConnections
-    this.tokens = this.burst
-    this.last = this.now()
   }
 
   configure ({ rateBytesPerSec, maxConnections, burstBytes }: { rateBytesPerSec: number, maxConnections: number, burstBytes?: number }): void {
-    this.refill()
-    this.rate = rateBytesPerSec
-    this.burst = burstBytes ?? rateBytesPerSec
-    this.tokens = Math.min(this.tokens, this.burst)
+    this.bucket.configure({ rate: rateBytesPerSec, burst: burstBytes ?? rateBytesPerSec })
     this.maxConnections = maxConnections
-  }
-
-  private refill (): void {
-    const now = this.now()
-    this.tokens = Math.min(this.burst, this.tokens + (now - this.last) / 1000 * this.rate)
-    this.last = now
   }
 
   /** Takes `bytes` from the bucket; returns how many milliseconds to wait before sending them. */
   reserve (bytes: number): number {
-    this.refill()
-    this.tokens -= bytes
-    return this.tokens >= 0 ? 0 : -this.tokens / this.rate * 1000
+    return this.bucket.reserve(bytes)
   }
 
   /** Returns bytes that were reserved but not sent. */
   refund (bytes: number): void {
-    this.refill()
-    this.tokens = Math.min(this.burst, this.tokens + bytes)
+    this.bucket.refund(bytes)
   }
 
   /** Waits until `bytes` may be sent. */

@@ -13,7 +13,7 @@ import { CID } from 'multiformats/cid'
 import * as varint from 'uint8-varint'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { BlockStatus } from '../src/block-protocol.ts'
-import { MAX_BLOCK_BYTES } from '../src/constants.ts'
+import { MAX_BLOCK_BYTES } from '@peerloom/shared'
 
 export const BAD_MODES = ['lie', 'truncate', 'stall'] as const
 export type BadMode = (typeof BAD_MODES)[number]

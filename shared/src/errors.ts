@@ -99,14 +99,31 @@ const byCode = new Map<number, new (message: string, options?: { data?: Record<s
   IntegrityError, BadManifestError, BadSignatureError, ConfigError, TimeoutError, AccessDeniedError, ChainError
 ].map(cls => [new cls('').code, cls]))
 
-/** Rebuilds an error that crossed a message boundary as `toJSON()` output. */
-export function errorFromJSON (value: { code?: unknown, message?: unknown, data?: unknown }): PeerloomError {
+/** An error as it crosses a message channel, an HTTP answer or a JSON-RPC reply. */
+export interface WireError {
+  code: number
+  message: string
+  data?: Record<string, unknown>
+}
+
+/** Any thrown value as a WireError: a PeerloomError keeps its code and data, anything else is 4900. */
+export function errorToWire (err: unknown): WireError {
+  if (isPeerloomError(err)) return { code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }) }
+  const message = err instanceof Error ? err.message : String(err)
+  return { code: ErrorCode.DISCONNECTED, message }
+}
+
+/** Rebuilds an error that crossed a message boundary (as `errorToWire` or `toJSON()` wrote it). */
+export function errorFromWire (value: { code?: unknown, message?: unknown, data?: unknown }): PeerloomError {
   const message = typeof value.message === 'string' ? value.message : 'unknown error'
   const data = typeof value.data === 'object' && value.data !== null ? value.data as Record<string, unknown> : undefined
   const cls = typeof value.code === 'number' ? byCode.get(value.code) : undefined
   if (cls === undefined) return new PeerloomError(ErrorCode.DISCONNECTED, message, data === undefined ? undefined : { data })
   return new cls(message, data === undefined ? undefined : { data })
 }
+
+/** @deprecated the old name of `errorFromWire`, kept until relay-node imports the new one. */
+export const errorFromJSON = errorFromWire
 
 /** True when `err` is a PeerloomError (also across realms, where instanceof fails). */
 export function isPeerloomError (err: unknown): err is PeerloomError {

@@ -1,23 +1,89 @@
 /**
  * Blocks from Trustless Gateways (`GET /ipfs/{cid}?format=raw`), each verified against its
- * CID before use. The SDK's no-extension fallback reads content through this; anything that
- * wants origin blocks without a libp2p node can too.
+ * CID before use. The extension's origin fallback, the SDK's no-extension path and anything
+ * else that wants origin blocks fetch them through `fetchGatewayBlock`.
  *
  * @example
  * ```ts
- * const blocks = new GatewayBlocks({ gateways: ['http://127.0.0.1:8080'] })
- * const bytes = await blocks.fetchBlock(cid)
+ * const bytes = await fetchGatewayBlock(cid, { gateways: ['http://127.0.0.1:8080'], signal })
+ * const blocks = new GatewayBlocks({ gateways: ['http://127.0.0.1:8080'] }) // a blockstore-style `get`
  * ```
  */
 import { CID } from 'multiformats/cid'
-import { sha256 } from 'multiformats/hashes/sha2'
-import { equals } from 'multiformats/bytes'
 import { IntegrityError, NotFoundError, TimeoutError } from './errors.ts'
+import { MAX_BLOCK_BYTES, verifyBlock } from './block.ts'
 
 /** How long one block request may take. @default 10_000 */
 export const DEFAULT_GATEWAY_TIMEOUT_MS = 10_000
-/** Largest block accepted from a gateway (bitswap's limit). @default 2 MiB */
-export const MAX_BLOCK_BYTES = 2 * 1024 * 1024
+
+export interface GatewayFetchOptions {
+  /** Gateway base URLs, tried in order. */
+  gateways: readonly string[]
+  /** @default DEFAULT_GATEWAY_TIMEOUT_MS */
+  timeoutMs?: number
+  signal?: AbortSignal
+  fetch?: typeof globalThis.fetch
+}
+
+/**
+ * Fetches one block from the first gateway that has it, trying each in turn; the bytes are
+ * at most MAX_BLOCK_BYTES and verified against `cid`. A gateway that lies is skipped like one
+ * that lacks the block. Throws IntegrityError when one lied and none delivered, TimeoutError
+ * when none answered in time, NotFoundError otherwise, and the signal's reason when aborted.
+ */
+export async function fetchGatewayBlock (cid: CID, options: GatewayFetchOptions): Promise<Uint8Array> {
+  if (options.gateways.length === 0) throw new NotFoundError('no origin gateway is configured')
+  const timeoutMs = options.timeoutMs ?? DEFAULT_GATEWAY_TIMEOUT_MS
+  const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis)
+  const failures: string[] = []
+  let lied = false
+  for (const base of options.gateways) {
+    const gateway = base.replace(/\/+$/, '')
+    const signal = options.signal === undefined ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)])
+    let response: Response
+    try {
+      response = await fetchFn(`${gateway}/ipfs/${cid.toString()}?format=raw`, { headers: { accept: 'application/vnd.ipld.raw' }, signal })
+    } catch (err) {
+      options.signal?.throwIfAborted()
+      failures.push(`${gateway}: ${(err as Error).name === 'TimeoutError' ? `no answer in ${timeoutMs} ms` : (err as Error).message}`)
+      continue
+    }
+    if (!response.ok) {
+      failures.push(`${gateway}: HTTP ${response.status}`)
+      await response.body?.cancel()
+      continue
+    }
+    const declared = Number(response.headers.get('content-length') ?? '0')
+    if (declared > MAX_BLOCK_BYTES) {
+      await response.body?.cancel()
+      lied = true
+      failures.push(`${gateway}: offered a ${declared}-byte block (at most ${MAX_BLOCK_BYTES})`)
+      continue
+    }
+    let bytes: Uint8Array
+    try {
+      bytes = new Uint8Array(await response.arrayBuffer())
+    } catch (err) {
+      options.signal?.throwIfAborted()
+      failures.push(`${gateway}: ${(err as Error).message}`)
+      continue
+    }
+    try {
+      if (bytes.length > MAX_BLOCK_BYTES) throw new IntegrityError(`sent a ${bytes.length}-byte block (at most ${MAX_BLOCK_BYTES})`)
+      await verifyBlock(cid, bytes)
+    } catch (err) {
+      // the bytes are never used
+      lied = true
+      failures.push(`${gateway}: ${(err as Error).message}`)
+      continue
+    }
+    return bytes
+  }
+  const message = `block ${cid.toString()} is not available from any gateway (${failures.join('; ')})`
+  if (lied) throw new IntegrityError(message)
+  const timedOut = failures.every(f => f.includes('no answer'))
+  throw timedOut ? new TimeoutError(message) : new NotFoundError(message)
+}
 
 export interface GatewayBlocksInit {
   /** Gateway base URLs, tried in order. */
@@ -28,71 +94,25 @@ export interface GatewayBlocksInit {
   onBlock?: (cid: CID, bytes: number) => void
 }
 
-/** Verifies that `bytes` hash to `cid` (sha2-256 only, as Peerloom content uses). */
-export async function verifyBlock (cid: CID, bytes: Uint8Array): Promise<void> {
-  if (cid.multihash.code !== sha256.code) throw new IntegrityError(`block ${cid.toString()} uses an unsupported hash (0x${cid.multihash.code.toString(16)})`)
-  const digest = await sha256.digest(bytes)
-  if (!equals(digest.digest, cid.multihash.digest)) throw new IntegrityError(`block ${cid.toString()} does not match its CID`)
-}
-
 /** A read-only block source over Trustless Gateways, usable wherever a blockstore `get` is. */
 export class GatewayBlocks {
-  private readonly gateways: string[]
-  private readonly timeoutMs: number
-  private readonly fetchFn: typeof globalThis.fetch
-  private readonly onBlock?: (cid: CID, bytes: number) => void
+  private readonly init: GatewayBlocksInit
 
   constructor (init: GatewayBlocksInit) {
     if (init.gateways.length === 0) throw new NotFoundError('no gateway configured')
-    this.gateways = init.gateways.map(url => url.replace(/\/+$/, ''))
-    this.timeoutMs = init.timeoutMs ?? DEFAULT_GATEWAY_TIMEOUT_MS
-    this.fetchFn = init.fetch ?? globalThis.fetch.bind(globalThis)
-    if (init.onBlock !== undefined) this.onBlock = init.onBlock
+    this.init = init
   }
 
   /** Fetches one block, trying each gateway in turn; the bytes are verified against `cid`. */
   async fetchBlock (cid: CID, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
-    const failures: string[] = []
-    let lied = false
-    for (const gateway of this.gateways) {
-      const signal = options?.signal === undefined ? AbortSignal.timeout(this.timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(this.timeoutMs)])
-      let response: Response
-      try {
-        response = await this.fetchFn(`${gateway}/ipfs/${cid.toString()}?format=raw`, { headers: { accept: 'application/vnd.ipld.raw' }, signal })
-      } catch (err) {
-        options?.signal?.throwIfAborted()
-        failures.push(`${gateway}: ${(err as Error).name === 'TimeoutError' ? `no answer in ${this.timeoutMs} ms` : (err as Error).message}`)
-        continue
-      }
-      if (!response.ok) {
-        failures.push(`${gateway}: HTTP ${response.status}`)
-        await response.body?.cancel()
-        continue
-      }
-      const declared = Number(response.headers.get('content-length') ?? '0')
-      if (declared > MAX_BLOCK_BYTES) {
-        await response.body?.cancel()
-        lied = true
-        failures.push(`${gateway}: offered a ${declared}-byte block (at most ${MAX_BLOCK_BYTES})`)
-        continue
-      }
-      const bytes = new Uint8Array(await response.arrayBuffer())
-      try {
-        if (bytes.length > MAX_BLOCK_BYTES) throw new IntegrityError(`sent a ${bytes.length}-byte block (at most ${MAX_BLOCK_BYTES})`)
-        await verifyBlock(cid, bytes)
-      } catch (err) {
-        // a gateway that lies is skipped like one that lacks the block; the bytes are never used
-        lied = true
-        failures.push(`${gateway}: ${(err as Error).message}`)
-        continue
-      }
-      this.onBlock?.(cid, bytes.length)
-      return bytes
-    }
-    const message = `block ${cid.toString()} is not available from any gateway (${failures.join('; ')})`
-    if (lied) throw new IntegrityError(message)
-    const timedOut = failures.length > 0 && failures.every(f => f.includes('no answer'))
-    throw timedOut ? new TimeoutError(message) : new NotFoundError(message)
+    const bytes = await fetchGatewayBlock(cid, {
+      gateways: this.init.gateways,
+      ...(this.init.timeoutMs === undefined ? {} : { timeoutMs: this.init.timeoutMs }),
+      ...(this.init.fetch === undefined ? {} : { fetch: this.init.fetch }),
+      ...(options?.signal === undefined ? {} : { signal: options.signal })
+    })
+    this.init.onBlock?.(cid, bytes.length)
+    return bytes
   }
 
   /** Blockstore-style `get` (interface-blockstore 6 yields the block's bytes). */

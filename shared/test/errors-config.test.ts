@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { ErrorCode, PeerloomError, BadLinkError, UserRejectedError, UnauthorizedError, errorFromJSON, isPeerloomError } from '../src/errors.ts'
+import { ErrorCode, PeerloomError, BadLinkError, UserRejectedError, UnauthorizedError, errorFromWire, errorToWire, isPeerloomError } from '../src/errors.ts'
 import { parseConfig } from '../src/config/parse.ts'
 import { relayConfigSchema } from '../src/config/relay.ts'
 import { nodeSettingsSchema } from '../src/config/node.ts'
@@ -19,16 +19,24 @@ test('errors keep name, code and data across a JSON boundary', () => {
   assert.equal(err.name, 'BadLinkError')
   assert.equal(err.code, ErrorCode.BAD_LINK)
   assert.ok(err instanceof PeerloomError && err instanceof Error)
-  const back = errorFromJSON(JSON.parse(JSON.stringify(err)))
+  const back = errorFromWire(JSON.parse(JSON.stringify(err)))
   assert.equal(back.name, 'BadLinkError')
   assert.equal(back.code, ErrorCode.BAD_LINK)
   assert.equal(back.message, err.message)
   assert.deepEqual(back.data, { field: 'link' })
-  assert.equal(errorFromJSON({ code: 4001, message: 'no' }).name, new UserRejectedError('x').name)
-  assert.equal(errorFromJSON({ code: 'x' }).code, ErrorCode.DISCONNECTED)
+  assert.equal(errorFromWire({ code: 4001, message: 'no' }).name, new UserRejectedError('x').name)
+  assert.equal(errorFromWire({ code: 'x' }).code, ErrorCode.DISCONNECTED)
   assert.ok(isPeerloomError({ code: 4100, message: 'x' }))
   assert.ok(!isPeerloomError({ code: 1, message: 'x' }))
   assert.ok(isPeerloomError(new UnauthorizedError('x')))
+})
+
+test('errorToWire keeps code and data, and turns anything else into a 4900 with its message', () => {
+  const wire = errorToWire(new BadLinkError('bad', { data: { field: 'link' } }))
+  assert.deepEqual(wire, { code: ErrorCode.BAD_LINK, message: 'bad', data: { field: 'link' } })
+  assert.equal(errorFromWire(structuredClone(wire)).name, 'BadLinkError')
+  assert.deepEqual(errorToWire(new TypeError('boom')), { code: ErrorCode.DISCONNECTED, message: 'boom' })
+  assert.deepEqual(errorToWire('plain'), { code: ErrorCode.DISCONNECTED, message: 'plain' })
 })
 
 test('configuration: defaults fill in, and a bad value is named in the error', () => {

@@ -4,7 +4,8 @@ import { MemoryBlockstore } from 'blockstore-core'
 import { CID } from 'multiformats/cid'
 import { ChunkCipher } from '../src/cipher.ts'
 import { importSealedFile, unixfsChunkReader } from '../src/content.ts'
-import { GatewayBlocks } from '../src/gateway.ts'
+import { GatewayBlocks, fetchGatewayBlock } from '../src/gateway.ts'
+import { MAX_BLOCK_BYTES } from '../src/block.ts'
 import { contentHead, contentResponse } from '../src/response.ts'
 import { startTestGateway } from './support/gateway.ts'
 import { createManifest } from '../src/manifest.ts'
@@ -74,4 +75,15 @@ test('content head names the file and type', () => {
   assert.equal(head.headers['content-type'], 'video/webm')
   assert.equal(head.headers['content-disposition'], "inline; filename*=UTF-8''clip%20one.webm")
   assert.equal(contentHead(manifest, 'bytes=-10').status, 206)
+})
+
+test('fetchGatewayBlock refuses an oversized block, and an abort is the caller\'s reason, not a miss', async () => {
+  const huge = async (): Promise<Response> => new Response(new Uint8Array(8), { headers: { 'content-length': String(MAX_BLOCK_BYTES + 1) } })
+  await assert.rejects(fetchGatewayBlock(root, { gateways: ['http://gw.invalid'], fetch: huge }), IntegrityError)
+  const controller = new AbortController()
+  const hanging = async (_url: unknown, init?: RequestInit): Promise<Response> => await new Promise((_resolve, reject) => { init?.signal?.addEventListener('abort', () => { reject(init.signal?.reason) }) })
+  const pending = fetchGatewayBlock(root, { gateways: ['http://gw.invalid'], fetch: hanging as typeof fetch, signal: controller.signal })
+  controller.abort(new Error('reader went away'))
+  await assert.rejects(pending, /reader went away/)
+  await assert.rejects(fetchGatewayBlock(root, { gateways: [] }), NotFoundError)
 })

@@ -14,7 +14,7 @@
  */
 import {
   DisconnectedError, InvalidParamsError, RateLimitedError, UnauthorizedError, UserRejectedError, UnsupportedMethodError,
-  ErrorCode, PeerloomError, contentHead, isPeerloomError, parseLink, validatePageRequest, toBase64url
+  PeerloomError, contentHead, errorToWire, parseLink, validatePageRequest, toBase64url
 } from '@peerloom/shared'
 import type { ContentHead, ContentStats, Manifest, OriginStats, PageParams, PublishResult, RefusalData } from '@peerloom/shared'
 import { ConsentStore, askAgainAt, forgetOrigin } from './consent.ts'
@@ -24,7 +24,7 @@ import type { PageApiDb } from './page-db.ts'
 import { OriginRateLimit } from './rate-limit.ts'
 import { CacheTimingGuard } from './timing-guard.ts'
 import { IncomingStream, OutgoingStream, STREAM_WINDOW } from './wire.ts'
-import type { NodeMessage, PlayerStreamRequest, WireError } from './wire.ts'
+import type { NodeMessage, PlayerStreamRequest } from './wire.ts'
 import { messageId, parsePageMessage } from './wire-schema.ts'
 
 /** What the page API needs from the node. */
@@ -72,11 +72,6 @@ export function isUsableOrigin (origin: unknown): origin is string {
   }
 }
 
-function wireError (err: unknown): WireError {
-  if (isPeerloomError(err)) return { code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }) }
-  return { code: ErrorCode.DISCONNECTED, message: err instanceof Error ? err.message : String(err) }
-}
-
 /** "just now", "3 min ago", "2 h ago". */
 function ago (ms: number): string {
   if (ms < 60_000) return 'just now'
@@ -121,7 +116,7 @@ export class PageApiHost {
   /** Serves one page's port; `origin` is the page's, as the bridge frame read it. */
   accept (port: MessagePort, origin: string): void {
     if (!isUsableOrigin(origin)) {
-      port.postMessage({ t: 'error', id: null, error: new UnauthorizedError(`Peerloom cannot be used from the origin ${String(origin).slice(0, 80)}`).toJSON() } satisfies NodeMessage)
+      port.postMessage({ t: 'error', id: null, error: errorToWire(new UnauthorizedError(`Peerloom cannot be used from the origin ${String(origin).slice(0, 80)}`)) } satisfies NodeMessage)
       port.close()
       return
     }
@@ -148,7 +143,7 @@ export class PageApiHost {
       session.lastUsed = Date.now()
       await this.serveContent(session.origin, session.link, request.range ?? undefined, 0, send, streams)
     } catch (err) {
-      send({ t: 'error', id: 0, error: wireError(err) })
+      send({ t: 'error', id: 0, error: errorToWire(err) })
     } finally {
       port.close()
     }
@@ -342,7 +337,7 @@ class PageSession {
     try {
       message = parsePageMessage(data)
     } catch (err) {
-      this.send({ t: 'error', id: messageId(data), error: wireError(err) })
+      this.send({ t: 'error', id: messageId(data), error: errorToWire(err) })
       return
     }
     switch (message.t) {
@@ -371,7 +366,7 @@ class PageSession {
         this.active.delete(id)
       }
     } catch (err) {
-      this.send({ t: 'error', id, error: wireError(err) })
+      this.send({ t: 'error', id, error: errorToWire(err) })
     }
   }
 

@@ -4,9 +4,9 @@
  * origin, each origin's transfer stats (in all and per content), and which content each origin
  * has fetched (for the cache-timing guard). Kept apart from the node's database so neither migrates the other.
  */
-import { openDB } from 'idb'
 import type { DBSchema, IDBPDatabase } from 'idb'
 import type { ContentStats, OriginStats } from '@peerloom/shared'
+import { defineDatabase } from '../storage/database.ts'
 
 export interface ConsentRecord {
   origin: string
@@ -31,15 +31,15 @@ export type PageApiDb = IDBPDatabase<PageApiSchema>
 /** @default 'peerloom-page-api' */
 export const PAGE_API_DB_NAME = 'peerloom-page-api'
 
+const pageApiDatabase = defineDatabase<PageApiSchema>(PAGE_API_DB_NAME, [
+  db => {
+    db.createObjectStore('consent', { keyPath: 'origin' })
+    db.createObjectStore('stats', { keyPath: 'origin' })
+    db.createObjectStore('seen')
+  },
+  db => { db.createObjectStore('content') }
+])
+
 export async function openPageApiDb (name = PAGE_API_DB_NAME): Promise<PageApiDb> {
-  return await openDB<PageApiSchema>(name, 2, {
-    upgrade (db, oldVersion) {
-      if (oldVersion < 1) {
-        db.createObjectStore('consent', { keyPath: 'origin' })
-        db.createObjectStore('stats', { keyPath: 'origin' })
-        db.createObjectStore('seen')
-      }
-      if (oldVersion < 2) db.createObjectStore('content')
-    }
-  })
+  return await pageApiDatabase.open(name)
 }

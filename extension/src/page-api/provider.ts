@@ -4,7 +4,7 @@
  * over a MessagePort that the extension's bridge frame hands to the node, bound to this page's
  * origin.
  */
-import { ErrorCode, PeerloomError, errorFromJSON } from '@peerloom/shared/errors'
+import { ErrorCode, PeerloomError, errorFromWire } from '@peerloom/shared/errors'
 import { ProgressMeter } from '@peerloom/shared/progress'
 import type { ConnectOptions, ConnectResult, ContentStats, OriginStats, PeerloomProvider, PlayerOptions, PublishOptions, PublishResult } from '@peerloom/shared/provider'
 import { BRIDGE_TIMEOUT_MS, PUBLISH_SLICE_BYTES } from './constants.ts'
@@ -54,7 +54,7 @@ class NodeConnection {
         if (this.port === undefined && message?.t === 'error' && message.id === null) {
           clearTimeout(timer)
           this.ready = undefined
-          reject(errorFromJSON(message.error))
+          reject(errorFromWire(message.error))
           return
         }
         this.dispatch(message)
@@ -88,7 +88,7 @@ class NodeConnection {
         break
       case 'error': {
         this.pending.delete(message.id)
-        const err = errorFromJSON(message.error)
+        const err = errorFromWire(message.error)
         if (pending.body !== undefined) pending.body.fail(err)
         else pending.reject(err)
         break

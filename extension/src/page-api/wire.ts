@@ -9,11 +9,7 @@
 /** Chunks a receiver lets the sender have in flight. @default 6 */
 export const STREAM_WINDOW = 6
 
-export interface WireError {
-  code: number
-  message: string
-  data?: Record<string, unknown>
-}
+import type { WireError } from '@peerloom/shared/errors'
 
 /** Page → node. */
 export type PageMessage =

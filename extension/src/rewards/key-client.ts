@@ -6,7 +6,7 @@
  * receipts this node signs. A refusal carries the service's reason (code 5011).
  */
 import {
-  AccessDeniedError, DisconnectedError, createKeyRequest, errorFromJSON, fromHex, keyGrantSchema, peerloomDomain,
+  AccessDeniedError, DisconnectedError, createKeyRequest, errorFromWire, fromHex, keyGrantSchema, peerloomDomain,
   signKeyRequest, unwrapContentKey, verifyGrant, isPeerloomError, ErrorCode
 } from '@peerloom/shared'
 import type { Manifest, NodeSettings } from '@peerloom/shared'
@@ -103,7 +103,7 @@ export class KeyClient {
     const body = await response.json().catch(() => undefined) as { error?: { code?: unknown, message?: unknown } } | undefined
     if (!response.ok) {
       const error = body?.error
-      if (error !== undefined) throw errorFromJSON({ code: error.code, message: String(error.message) })
+      if (error !== undefined) throw errorFromWire({ code: error.code, message: String(error.message) })
       throw new DisconnectedError(`${url.origin} answered ${response.status} to a key request`)
     }
     const answer = keyGrantSchema.parse(body)

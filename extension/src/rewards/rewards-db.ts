@@ -3,8 +3,8 @@
  * server, its epochs and their claims, and the grants (with content keys) it received as a
  * viewer. Amounts are decimal strings: IndexedDB keys and values stay plain.
  */
-import { openDB } from 'idb'
 import type { DBSchema, IDBPDatabase } from 'idb'
+import { defineDatabase } from '../storage/database.ts'
 
 /** A client's latest receipt for one content in one epoch, with its grant. */
 export interface StoredReceipt {
@@ -68,13 +68,15 @@ export type RewardsDb = IDBPDatabase<RewardsSchema>
 /** @default 'peerloom-rewards' */
 export const REWARDS_DB_NAME = 'peerloom-rewards'
 
+const rewardsDatabase = defineDatabase<RewardsSchema>(REWARDS_DB_NAME, [
+  db => {
+    db.createObjectStore('receipts', { keyPath: 'id' }).createIndex('epoch', 'epoch')
+    db.createObjectStore('epochs', { keyPath: 'epoch' })
+    db.createObjectStore('grants', { keyPath: 'contentId' })
+    db.createObjectStore('kv')
+  }
+])
+
 export async function openRewardsDb (name = REWARDS_DB_NAME): Promise<RewardsDb> {
-  return await openDB<RewardsSchema>(name, 1, {
-    upgrade (db) {
-      db.createObjectStore('receipts', { keyPath: 'id' }).createIndex('epoch', 'epoch')
-      db.createObjectStore('epochs', { keyPath: 'epoch' })
-      db.createObjectStore('grants', { keyPath: 'contentId' })
-      db.createObjectStore('kv')
-    }
-  })
+  return await rewardsDatabase.open(name)
 }

@@ -1,5 +1,5 @@
 /** How the popup and options pages talk to the node (through the service worker). */
-import { errorFromJSON } from '@peerloom/shared'
+import { errorFromWire } from '@peerloom/shared'
 import type { NodeSettings, NodeSettingsInput } from '@peerloom/shared'
 import type { ClientUsage } from '../serve-meter.ts'
 import type { NodeStatus } from '../node.ts'
@@ -10,8 +10,8 @@ import type { ContentRecord } from '../state-db.ts'
 
 export async function callNode<T> (method: NodeMethod, params?: unknown): Promise<T> {
   const response = await chrome.runtime.sendMessage({ to: 'node', method, params }) as NodeResponse | undefined
-  if (response === undefined) throw errorFromJSON({ code: 4900, message: 'the extension did not answer; reload it from chrome://extensions' })
-  if (!response.ok) throw errorFromJSON(response.error)
+  if (response === undefined) throw errorFromWire({ code: 4900, message: 'the extension did not answer; reload it from chrome://extensions' })
+  if (!response.ok) throw errorFromWire(response.error)
   return response.result as T
 }
 
