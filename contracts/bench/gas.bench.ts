@@ -17,7 +17,7 @@ import { anvilBinary } from '../src/chain.ts'
 import { buildClaim } from '../src/claim.ts'
 import { CONTRACTS_DIR } from '../src/compile.ts'
 import { EVM_VERSION, OPTIMIZER_RUNS } from '../src/constants.ts'
-import { appendRun } from '../../shared/bench/results-log.ts'
+import { appendRun, describeCheckout } from '../../shared/bench/results-log.ts'
 import { TOKEN, randomClients, registerContent, signedReceipt, startFixture } from '../test/fixture.ts'
 import type { Fixture } from '../test/fixture.ts'
 
@@ -142,7 +142,7 @@ try {
       naiveCalldataBytesPerReceipt: r.naiveCalldata === undefined ? undefined : Math.round(r.naiveCalldata / r.size)
     }))
   })
-  console.log(`${entry.date.slice(0, 16)}Z, commit ${entry.commit ?? 'unknown'}${entry.dirty === true ? ' (with uncommitted changes)' : ''}; median of ${RUNS} claims per row; solc ${artifacts.compilerVersion}, optimizer ${OPTIMIZER_RUNS} runs, evmVersion ${EVM_VERSION}; ${anvilVersion}\n`)
+  console.log(`${entry.date.slice(0, 16)}Z, ${describeCheckout(entry)}; median of ${RUNS} claims per row; solc ${artifacts.compilerVersion}, optimizer ${OPTIMIZER_RUNS} runs, evmVersion ${EVM_VERSION}; ${anvilVersion}\n`)
   console.log(lines.join('\n'))
   console.log('\nappended to bench/results/gas.json')
 } finally {

@@ -3,6 +3,7 @@
  * handed to IndexedDB: as a Blob or as a Uint8Array (the block cache's choice, see
  * block-cache.ts), with 2 and with 16 blocks per transaction. CPU of the browser process (where
  * IndexedDB lives) and of the page's renderer, for writing and then reading every block back.
+ * Prints the results table and appends the run to bench/results/idb.json.
  *
  *   npm run bench:idb -w e2e        # BENCH_RUNS=5 by default
  */
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import { CHROMIUM } from '../src/profile.ts'
+import { appendRun, describeCheckout } from '../../shared/bench/results-log.ts'
 import { median } from './median.ts'
 import { cpuMsByProcess } from './process-cpu.ts'
 
@@ -57,6 +59,7 @@ window.ready = true
 </script>`
 
 async function main (): Promise<void> {
+  const startedAt = new Date()
   const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE))
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   const userDataDir = await mkdtemp(join(tmpdir(), 'peerloom-bench-idb-'))
@@ -81,15 +84,19 @@ async function main (): Promise<void> {
       }
       console.log(`run ${run + 1}/${RUNS} done`)
     }
-    console.log('\n| block handed over as, blocks per transaction | write: browser / renderer CPU ms | read: browser / renderer CPU ms |')
-    console.log('|---|---|---|')
-    const cell = (samples: Array<{ browser: number, renderer: number }>): string => `${median(samples.map(s => s.browser)).toFixed(0)} / ${median(samples.map(s => s.renderer)).toFixed(0)}`
-    for (const variant of VARIANTS) {
+    const medians = (samples: Array<{ browser: number, renderer: number }>): { browser: number, renderer: number } => ({ browser: median(samples.map(s => s.browser)), renderer: median(samples.map(s => s.renderer)) })
+    const variants = VARIANTS.map(variant => {
       const [kind, perTransaction] = variant.split(':') as [string, string]
       const row = cpu[variant] as Record<'write' | 'read', Array<{ browser: number, renderer: number }>>
-      console.log(`| ${kind === 'blob' ? 'Blob' : 'Uint8Array'}, ${perTransaction} | ${cell(row.write)} | ${cell(row.read)} |`)
-    }
-    console.log(`\nmedians of ${RUNS} runs, 64 MiB (256 blocks of 256 KiB + 16 B) each`)
+      return { value: kind === 'blob' ? 'Blob' : 'Uint8Array', blocksPerTransaction: Number(perTransaction), writeCpuMs: medians(row.write), readCpuMs: medians(row.read) }
+    })
+    const entry = await appendRun(join(import.meta.dirname, 'results', 'idb.json'), startedAt, { runs: RUNS, mib: 64, variants })
+    const cell = (ms: { browser: number, renderer: number }): string => `${ms.browser.toFixed(0)} / ${ms.renderer.toFixed(0)}`
+    console.log(`\nbench:idb — ${entry.date.slice(0, 16)}Z, ${describeCheckout(entry)}; medians of ${RUNS} runs, 64 MiB (256 blocks of 256 KiB + 16 B) each\n`)
+    console.log('| block handed over as, blocks per transaction | write: browser / renderer CPU ms | read: browser / renderer CPU ms |')
+    console.log('|---|---|---|')
+    for (const v of variants) console.log(`| ${v.value}, ${v.blocksPerTransaction} | ${cell(v.writeCpuMs)} | ${cell(v.readCpuMs)} |`)
+    console.log('\nappended to bench/results/idb.json')
   } finally {
     await context.close()
     server.close()

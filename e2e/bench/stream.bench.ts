@@ -11,19 +11,25 @@
  *     with the viewer's cache cleared before each run and no origin to fall back on;
  *  4. warm time to first byte of a 1 MiB range.
  *
- *   node --import tsx bench/stream.bench.ts [--runs 5] [--size-mib 32] [--viewer-mib 16] [--rounds 3] [--out bench/stream-results.md]
+ * Prints the results table and appends the run to bench/results/stream.json.
+ *
+ *   node --import tsx bench/stream.bench.ts [--runs 5] [--size-mib 32] [--viewer-mib 16] [--rounds 3]
  */
-import { rm, writeFile } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Page } from 'playwright-core'
 import buildExtension from '../src/global-setup.ts'
 import { startDevnet } from '../src/devnet.ts'
 import { Profile } from '../src/profile.ts'
 import { DEMO_VIDEO, connectAnswering, openSite, publishFile, publishRandom, startSite } from '../src/page-api.ts'
+import { appendRun } from '../../shared/bench/results-log.ts'
 import { median } from './median.ts'
+import { spread, streamTable } from './results-table.ts'
+import type { StreamRun } from './results-table.ts'
 
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'size-mib': { type: 'string', default: '32' }, 'viewer-mib': { type: 'string', default: '16' }, rounds: { type: 'string', default: '3' }, out: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'size-mib': { type: 'string', default: '32' }, 'viewer-mib': { type: 'string', default: '16' }, rounds: { type: 'string', default: '3' } } })
 const RUNS = Math.max(5, Number(args.runs))
 const SIZE = Number(args['size-mib']) * 1024 * 1024
 const VIEWER_SIZE = Number(args['viewer-mib']) * 1024 * 1024
@@ -68,10 +74,11 @@ async function launch (name: string, settings: Record<string, unknown>): Promise
 }
 
 buildExtension() // rebuilds .output/chrome-mv3 when its sources changed
+const startedAt = new Date()
 const loadBefore = loadavg()[0]!
 const devnet = await startDevnet()
 const profiles: Profile[] = []
-const rows: string[] = []
+let figures: Omit<StreamRun, 'date' | 'commit' | 'dirty' | 'loadAverage'> | undefined
 try {
   say('bench:stream: publishing…')
   const files = []
@@ -208,16 +215,20 @@ try {
   }, { link: big.link, size: SIZE, runs: Math.max(11, RUNS) })
   say(`  warm 1 MiB range, first byte ${fmt(ttfb)} ms`)
 
-  const check = (ok: boolean): string => ok ? 'met' : '**missed**'
-  rows.push(
-    `| page-visible full fetch from a peer (${SIZE / 1024 / 1024} MiB) | ${fmt(pageRates)} MB/s | — | — |`,
-    `| node path, same content, same peer | ${fmt(nodeRates)} MB/s | — | — |`,
-    `| ratio page / node path${failures.length === 0 ? '' : ` (${failures.length} run(s) failed to reach the peer and were repeated)`} | ${ratio.toFixed(2)} | ≥ 0.9 | ${check(ratio >= 0.9)} |`,
-    `| warm time to first byte, 1 MiB range (n=${ttfb.length}) | ${fmt(ttfb)} ms | ≤ 80 ms | ${check(median(ttfb) <= 80)} |`,
-    `| video time to first frame (n=${firstFrames.length}; first load cold from the origin: ${firstFrames[0]!.toFixed(0)} ms) | ${fmt(firstFrames, 0)} ms | ≤ 1000 ms | ${check(median(firstFrames) <= 1000)} |`,
-    `| seek latency, seek → next frame shown (n=${seeks.length}) | ${fmt(seeks, 0)} ms | ≤ 300 ms | ${check(median(seeks) <= 300)} |`,
-    `| 5 viewers in turn (${VIEWER_SIZE / 1024 / 1024} MiB each), ${rounds.length} round(s): bytes from peers, all rounds together (each round; each viewer) | ${(share * 100).toFixed(1)} % (${rounds.map(round => `${(shareOf(round) * 100).toFixed(1)} %`).join(', ')}; ${rounds.map(round => round.map(v => (100 * v.fromPeers / (v.fromPeers + v.fromOrigin)).toFixed(0)).join('/')).join(', ')}) | ≥ 75 % | ${check(share >= 0.75)} |`
-  )
+  figures = {
+    runs: RUNS,
+    sizeMiB: SIZE / 1024 / 1024,
+    viewerMiB: VIEWER_SIZE / 1024 / 1024,
+    cores: cpus().length,
+    pageMBps: spread(pageRates),
+    nodeMBps: spread(nodeRates),
+    ratio,
+    failedRuns: failures.length,
+    warmFirstByteMs: spread(ttfb),
+    firstFrameMs: { ...spread(firstFrames), coldMs: firstFrames[0]! },
+    seekMs: spread(seeks),
+    fromPeers: { share, rounds: rounds.map(shareOf), viewers: rounds.map(round => round.map(v => 100 * v.fromPeers / (v.fromPeers + v.fromOrigin))) }
+  }
   await site.stop()
 } finally {
   for (const profile of profiles) await profile.close().catch(() => {})
@@ -225,16 +236,10 @@ try {
   await devnet.stop()
 }
 
-const table = [
-  `bench:stream — ${new Date().toISOString().slice(0, 16)}Z, ${RUNS} runs (medians, min–max in brackets); ${cpus().length} cores, load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end`,
-  '',
-  '| measure | result | target | |',
-  '|---|---|---|---|',
-  ...rows
-].join('\n')
-say(`\n${table}`)
-if (args.out !== undefined) {
-  await writeFile(args.out, `${table}\n`)
-  say(`written to ${args.out}`)
-}
+if (figures === undefined) throw new Error('bench:stream ended without figures')
+const entry: StreamRun = await appendRun(join(import.meta.dirname, 'results', 'stream.json'), startedAt, {
+  ...figures,
+  loadAverage: { before: loadBefore.toFixed(1), after: loadavg()[0]!.toFixed(1) }
+})
+say(`\n${streamTable(entry)}\n\nappended to bench/results/stream.json`)
 process.exit(0) // Playwright and child-process handles would otherwise keep the process alive

@@ -2,7 +2,7 @@
  * bench:transfer — extension A → extension B through the node path (block protocol over
  * WebRTC, verified, cached, chunks opened in B) against the baseline of Helia (bitswap) in
  * ordinary pages over WebRTC, in one run on the same content. Prints the results table and
- * writes bench/results/transfer.json.
+ * appends the run to bench/results/transfer.json.
  * Method and numbers: bench/transfer.README.md.
  *
  *   npm run bench:transfer            (BENCH_RUNS=5 for more runs)
@@ -11,7 +11,7 @@ import { execFileSync, execSync } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { chromium } from 'playwright-core'
@@ -20,8 +20,11 @@ import { publishRandomFile, startDevnet } from '../src/devnet.ts'
 import type { Devnet, PublishedFile } from '../src/devnet.ts'
 import globalSetup from '../src/global-setup.ts'
 import { CHROMIUM, Profile, SWITCHES_USERS_DO_NOT_HAVE } from '../src/profile.ts'
+import { appendRun } from '../../shared/bench/results-log.ts'
 import { median } from './median.ts'
 import { cpuMsByProcess } from './process-cpu.ts'
+import { transferTable } from './results-table.ts'
+import type { CpuPerMB, ProcessMemory, TransferRun } from './results-table.ts'
 
 const MiB = 1024 * 1024
 const SIZES_MIB = [16, 64]
@@ -77,15 +80,6 @@ async function baselinePage (url: string, relay: string): Promise<{ browser: Bro
   return { browser, page, info }
 }
 
-interface ProcessMemory {
-  /** Resident set, including pages shared with the zygote and other renderers. */
-  rssMiB: number
-  /** Proportional set: shared pages divided among the processes sharing them. */
-  pssMiB: number
-  /** Pages only this process uses. */
-  privateMiB: number
-}
-
 /** Memory of the Chromium renderer that hosts a profile's extension (offscreen document + service worker). */
 function extensionRendererMemory (userDataDir: string): ProcessMemory {
   const lines = execSync('ps -eo pid=,args=', { maxBuffer: 16 * MiB }).toString().split('\n')
@@ -131,9 +125,6 @@ async function cacheAll (profile: Profile, files: PublishedFile[], routing: stri
   }
 }
 
-/** CPU per MB of a path's processes over one read, per process kind (browser, renderer, utility…). */
-type CpuPerMB = Record<string, number>
-
 /** Runs `read` and charges it the CPU the processes matching `markers` spent meanwhile, per MB read. */
 async function withCpu<T extends { bytes: number }> (markers: string[], read: () => Promise<T>): Promise<{ result: T, cpu: CpuPerMB }> {
   const before = cpuMsByProcess(markers)
@@ -167,7 +158,7 @@ async function timedRead (reader: Profile, file: PublishedFile, cpuMarkers: stri
 
 async function main (): Promise<void> {
   globalSetup()
-  const started = Date.now()
+  const started = new Date()
   const loadBefore = (await import('node:os')).loadavg().map(l => l.toFixed(1)).join(' ')
   const devnet = await startDevnet()
   const baselineServer = await serveBaselinePage()
@@ -261,7 +252,6 @@ async function main (): Promise<void> {
     const leecherHeap = await leecher.page.evaluate(() => (window as any).node.memory()) as number | undefined
 
     const results = {
-      date: new Date().toISOString(),
       runs: RUNS,
       machine: `${(await import('node:os')).cpus().length} cores, Node ${process.version}, ${execSync(`${CHROMIUM} --version`).toString().trim()}`,
       sizes: rows.map(r => ({
@@ -281,23 +271,13 @@ async function main (): Promise<void> {
       idleNodeMemory: { fresh: freshIdle, afterServing },
       baselinePageJsHeapMiB: leecherHeap === undefined ? undefined : leecherHeap / MiB,
       loadAverage: { before: loadBefore, after: (await import('node:os')).loadavg().map(l => l.toFixed(1)).join(' ') },
-      durationS: (Date.now() - started) / 1000
+      durationS: (Date.now() - started.getTime()) / 1000
     }
-    await mkdir(join(HERE, 'results'), { recursive: true })
-    await writeFile(join(HERE, 'results', 'transfer.json'), JSON.stringify(results, null, 2) + '\n')
+    const entry: TransferRun = await appendRun(join(HERE, 'results', 'transfer.json'), started, results)
 
-    const f = (n: number): string => n.toFixed(1)
-    console.log('| content | baseline: Helia page → page (MB/s) | node path: extension A → B (MB/s) | ratio | CPU ms per MB: baseline / node path (ratio) |')
-    console.log('|---|---|---|---|---|')
-    for (const s of results.sizes) console.log(`| ${s.sizeMiB} MiB | ${f(s.baselineMBps)} | ${f(s.nodeMBps)} | ${s.ratio.toFixed(2)} | ${s.baselineCpuMsPerMB.toFixed(0)} / ${s.nodeCpuMsPerMB.toFixed(0)} (${s.cpuRatio.toFixed(2)}) |`)
-    console.log('')
     for (const s of results.sizes) console.log(`CPU ms per MB by process kind, ${s.sizeMiB} MiB (medians): baseline ${formatCpu(s.baselineCpuByProcess)}; node path ${formatCpu(s.nodeCpuByProcess)}`)
-    console.log('')
-    console.log(`cold first byte (no connection → first plaintext byte, 16 MiB file): median ${results.coldFirstByteMs.median.toFixed(0)} ms (runs: ${cold.map(c => c.toFixed(0)).join(', ')})`)
-    const mem = (m: ProcessMemory): string => `PSS ${m.pssMiB.toFixed(0)} MiB (private ${m.privateMiB.toFixed(0)}, RSS ${m.rssMiB.toFixed(0)})`
-    console.log(`idle node memory (extension renderer after ${IDLE_MS / 1000} s idle, no extension page open): fresh ${mem(freshIdle)}; A after the runs ${mem(afterServing)}`)
-    console.log(`load average during the run: ${loadBefore} → ${(await import('node:os')).loadavg().map(l => l.toFixed(1)).join(' ')}`)
-    console.log(`medians of ${RUNS} runs; total ${results.durationS.toFixed(0)} s`)
+    console.log(`medians of ${RUNS} runs; total ${results.durationS.toFixed(0)} s; appended to bench/results/transfer.json\n`)
+    console.log(transferTable(entry))
   } finally {
     for (const profile of profiles) {
       await profile.close().catch(() => {})

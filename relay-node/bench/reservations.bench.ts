@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { appendRun } from '../../shared/bench/results-log.ts'
+import { appendRun, describeCheckout } from '../../shared/bench/results-log.ts'
 import type { WorkerReply, WorkerRequest } from './client-worker.ts'
 
 const LEVELS = (process.env.BENCH_LEVELS ?? '100,500,1000').split(',').map(Number)
@@ -206,7 +206,7 @@ const entry = await appendRun(join(import.meta.dirname, 'results', 'reservations
   loadAverage: { before: loadBefore, after: loadAfter },
   levels
 })
-process.stdout.write(`${entry.date.slice(0, 16)}Z, commit ${entry.commit ?? 'unknown'}${entry.dirty === true ? ' (with uncommitted changes)' : ''}\n\n`)
+process.stdout.write(`${entry.date.slice(0, 16)}Z, ${describeCheckout(entry)}\n\n`)
 process.stdout.write('| clients | held | failed (retried) | reserve p50 | reserve p99 | ramp | relay CPU: ramp | relay CPU per reservation | relay CPU: holding | relay RSS: idle → held | circuit setups/s | setup p50 | relay CPU per setup |\n')
 process.stdout.write('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n')
 for (const row of levels) {

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import { ChunkCipher } from '../src/cipher.ts'
 import { openRange, sealChunks } from '../src/content.ts'
 import { randomBytes } from '../src/bytes.ts'
-import { appendRun } from './results-log.ts'
+import { appendRun, describeCheckout } from './results-log.ts'
 
 const { values } = parseArgs({ options: { mib: { type: 'string', default: '64' }, runs: { type: 'string', default: '15' } } })
 const totalBytes = Number(values.mib) * 1024 * 1024
@@ -84,5 +84,5 @@ const entry = await appendRun(join(import.meta.dirname, 'results', 'cipher.json'
   loadAverage: { before: loadBefore, after: loadAfter },
   rows: rows.map(r => ({ chunk: r.chunk, op: r.op, peerloomMBps: r.peerloom, rawMBps: r.raw, ratio: r.ratio, overhead: 1 - r.ratio }))
 })
-const meta = `${values.mib} MiB per run, medians of ${runs} runs (after 1 warm-up), Node ${process.version}, ${entry.date.slice(0, 16)}Z, commit ${entry.commit ?? 'unknown'}${entry.dirty === true ? ' (with uncommitted changes)' : ''}, load average ${loadBefore} → ${loadAfter}`
+const meta = `${values.mib} MiB per run, medians of ${runs} runs (after 1 warm-up), Node ${process.version}, ${entry.date.slice(0, 16)}Z, ${describeCheckout(entry)}, load average ${loadBefore} → ${loadAfter}`
 console.log(`${meta}\n\n${[header, ...lines].join('\n')}\n\nappended to bench/results/cipher.json`)

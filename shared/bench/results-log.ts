@@ -32,12 +32,17 @@ function checkout (dir: string): { commit?: string, dirty?: boolean } {
 }
 
 /** Appends a run started at `startedAt` to `file` (created with its folder if missing) and returns the entry. */
-export async function appendRun (file: string, startedAt: Date, figures: Record<string, unknown>): Promise<RunEntry> {
+export async function appendRun<T extends object> (file: string, startedAt: Date, figures: T): Promise<RunEntry & T> {
   await mkdir(dirname(file), { recursive: true })
-  const entry: RunEntry = { date: startedAt.toISOString(), ...checkout(dirname(file)), ...figures }
+  const entry: RunEntry & T = { date: startedAt.toISOString(), ...checkout(dirname(file)), ...figures }
   const history = existsSync(file) ? JSON.parse(await readFile(file, 'utf8')) as { runs: RunEntry[] } : { runs: [] }
   if (!Array.isArray(history.runs)) throw new Error(`${file} has no "runs" array; it is not a bench results file`)
   history.runs.push(entry)
   await writeFile(file, JSON.stringify(history, null, 2) + '\n')
   return entry
+}
+
+/** "commit abc1234", noting uncommitted changes: how the printed tables name the code measured. */
+export function describeCheckout (entry: { commit?: string, dirty?: boolean }): string {
+  return `commit ${entry.commit ?? 'unknown'}${entry.dirty === true ? ' (with uncommitted changes)' : ''}`
 }
