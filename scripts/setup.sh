@@ -33,4 +33,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 # fixes to dependencies (patches/, see its README); npm ci applies them too, this covers an existing node_modules
 node_modules/.bin/patch-package --error-on-fail >/dev/null
+# the CLIs run from relay-node/dist (compiled JavaScript); without it they fall back to the TypeScript source
+npm run build:relay --silent
 echo "setup: ready (Node $have_node, $(chromium --version 2>/dev/null | head -n1))"

@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// Runs the TypeScript entry point through tsx so the package needs no build step.
-import { register } from 'tsx/esm/api'
+import { launch } from './launch.js'
 
-register()
-await import('../src/main/relay.ts')
+await launch('peerloom-relay', 'src/main/relay.ts')

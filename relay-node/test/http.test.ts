@@ -2,7 +2,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
-import { removeDir, startRelay } from './helpers.ts'
+import { WAIT_MS, removeDir, startRelay } from './helpers.ts'
 import type { RunningRelay } from './helpers.ts'
 
 /** Sends raw bytes on a fresh TCP connection and returns everything the server answered. */
@@ -15,7 +15,7 @@ async function rawRequest (http: string, bytes: string): Promise<string> {
     socket.on('data', (text: string) => { answer += text })
     socket.once('error', reject)
     socket.once('close', () => { resolve(answer) })
-    socket.setTimeout(5_000, () => { socket.destroy() })
+    socket.setTimeout(WAIT_MS, () => { socket.destroy() })
     socket.write(bytes)
   })
 }
@@ -25,7 +25,7 @@ describe('HTTP API', () => {
 
   /** Waits until the relay's stderr holds a line matching `pattern` (it is written just after the answer). */
   const logLine = async (pattern: RegExp): Promise<string> => {
-    const deadline = Date.now() + 10_000
+    const deadline = Date.now() + WAIT_MS
     for (;;) {
       const line = relay.stderr().split('\n').find(candidate => pattern.test(candidate))
       if (line !== undefined) return line

@@ -23,7 +23,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { ChunkCipher, decodeManifest, fromHex, openRange, parseLink, randomBytes, unixfsChunkReader } from '@peerloom/shared'
 import { verifyBlock } from '../src/origin/blocks.ts'
-import { PEERLOOM_BIN, eventually, removeDir, runCli, startRelay, tempDir } from './helpers.ts'
+import { PEERLOOM_BIN, WAIT_MS, eventually, removeDir, runCli, startRelay, tempDir } from './helpers.ts'
 import type { RunningRelay } from './helpers.ts'
 
 const PUBLISHER_KEY = '0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318'
@@ -147,7 +147,7 @@ describe('origin', () => {
       await helia.libp2p.dial(origin.ws)
       const cid = CID.parse(fromDataDir.root)
       const parts: Uint8Array[] = []
-      for await (const part of helia.blockstore.get(cid, { signal: AbortSignal.timeout(10_000) })) parts.push(part)
+      for await (const part of helia.blockstore.get(cid, { signal: AbortSignal.timeout(WAIT_MS) })) parts.push(part)
       const block = Buffer.concat(parts)
       await verifyBlock(cid, block)
       const direct = Buffer.from(await (await fetch(`${origin.http}/ipfs/${fromDataDir.root}?format=raw`)).arrayBuffer())

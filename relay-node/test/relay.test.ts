@@ -12,7 +12,7 @@ import type { Libp2p } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { RelayStatus, circuitAddress, createClient, eventually, removeDir, reserve, startRelay } from './helpers.ts'
+import { RelayStatus, WAIT_MS, circuitAddress, createClient, eventually, removeDir, reserve, startRelay } from './helpers.ts'
 import type { ClientServices, RunningRelay } from './helpers.ts'
 
 async function randomCid (): Promise<CID> {
@@ -59,7 +59,7 @@ describe('two bootstrapped relays', () => {
     const health = await (await fetch(`${a.http}/health`)).json() as { reservations: number }
     assert.equal(health.reservations, 1)
 
-    const rtt = await dialer.services.ping.ping(address, { signal: AbortSignal.timeout(10_000) })
+    const rtt = await dialer.services.ping.ping(address, { signal: AbortSignal.timeout(WAIT_MS) })
     assert.ok(rtt >= 0)
     const relayed = dialer.getConnections(target.peerId)
     assert.ok(relayed.some(connection => connection.remoteAddr.toString().includes('/p2p-circuit')), 'the dialer reached the target through the relay')
@@ -100,7 +100,7 @@ describe('two bootstrapped relays', () => {
     const table = (provider.services.dht as unknown as { routingTable: { size: number } }).routingTable
     await eventually(() => table.size > 0 ? true : undefined, 'relay B entering the client\'s DHT routing table')
     const cid = await randomCid()
-    await provider.contentRouting.provide(cid, { signal: AbortSignal.timeout(10_000) })
+    await provider.contentRouting.provide(cid, { signal: AbortSignal.timeout(WAIT_MS) })
 
     const res = await fetch(`${a.http}/routing/v1/providers/${cid.toString()}`, { headers: { accept: 'application/json' } })
     assert.equal(res.status, 200)
@@ -114,7 +114,7 @@ describe('two bootstrapped relays', () => {
     // the standard client parses the answer (peer ids written in the form it accepts)
     const routing = delegatedRoutingV1HttpApiClient({ url: a.http, cacheTTL: 0 })({ logger: defaultLogger() })
     const found = []
-    for await (const peer of routing.getProviders(cid, { signal: AbortSignal.timeout(10_000) })) found.push(peer)
+    for await (const peer of routing.getProviders(cid, { signal: AbortSignal.timeout(WAIT_MS) })) found.push(peer)
     assert.ok(found.some(peer => peerIdFromCID(peer.ID).equals(provider.peerId)), 'the delegated routing client lists the provider')
 
     const none = await (await fetch(`${a.http}/routing/v1/providers/${(await randomCid()).toString()}`)).json() as { Providers: unknown[] }
@@ -188,8 +188,8 @@ describe('reservation caps', () => {
       const address = await circuitAddress(target, relay.peerId)
       const first = clients[1] as Libp2p<ClientServices>
       const second = clients[2] as Libp2p<ClientServices>
-      await first.services.ping.ping(address, { signal: AbortSignal.timeout(10_000) })
-      await assert.rejects(second.services.ping.ping(address, { signal: AbortSignal.timeout(10_000) }), 'the target already takes part in one circuit')
+      await first.services.ping.ping(address, { signal: AbortSignal.timeout(WAIT_MS) })
+      await assert.rejects(second.services.ping.ping(address, { signal: AbortSignal.timeout(WAIT_MS) }), 'the target already takes part in one circuit')
       const text = await (await fetch(`${relay.http}/metrics`)).text()
       assert.match(text, /peerloom_relay_denied_total\{reason="circuits-per-peer"\} [1-9]/)
       assert.ok(first.getConnections(target.peerId).some(connection => connection.status === 'open'), 'the allowed circuit stays open')

@@ -128,7 +128,7 @@ describe('offload report', () => {
     const table = await runCli(PEERLOOM_BIN, ['report', published.contentId, '--origin', origin.http])
     assert.equal(table.code, 0, table.stderr)
     assert.match(table.stdout, /"Launch talk" 0x[0-9a-f]{64}/)
-    assert.match(table.stdout, /from peers\s+3\.81 MiB\s+\d+\.\d %\s+claimed on chain in 2 claims/)
+    assert.match(table.stdout, /from peers\s+3\.8 MiB\s+\d+\.\d %\s+claimed on chain in 2 claims/)
     assert.match(table.stdout, /from origin\s+[\d.]+ KiB\s+\d+\.\d %\s+served by the origin since \d{4}-\d\d-\d\d \d\d:\d\d UTC/)
     assert.match(table.stdout, /offload ratio: \d+\.\d % carried by peers/)
     assert.match(table.stdout, /claimed on chain .*deliveries not claimed yet appear after the next claim/)

@@ -1,8 +1,7 @@
 /** `peerloom <command>`: the publisher's tool. */
 import { closestOption } from './args.ts'
-import { runPublish } from './publish.ts'
 import type { Stdio } from './relay.ts'
-import { runReport } from './report.ts'
+import { PACKAGE_VERSION } from '../version.ts'
 
 const USAGE = `Usage: peerloom <command> [options]
 
@@ -10,17 +9,23 @@ Commands:
   publish FILE        encrypt, store and announce a file in an origin; prints its link
   report CONTENT      bytes peers delivered (claimed on chain) against bytes the origin served
 
-Run "peerloom publish --help" or "peerloom report --help" for the options.
+Run "peerloom publish --help" or "peerloom report --help" for the options,
+"peerloom --version" for the version.
 `
 
 const COMMANDS = ['publish', 'report', 'help']
 
 export async function runPeerloom (argv: string[], env: NodeJS.ProcessEnv, io: Stdio): Promise<number> {
   const [command, ...rest] = argv
-  if (command === 'publish') return await runPublish(rest, env, io)
-  if (command === 'report') return await runReport(rest, env, io)
+  // each command loads its own stack (ethers, the UnixFS importer) only when it runs, so --help is instant
+  if (command === 'publish') return await (await import('./publish.ts')).runPublish(rest, env, io)
+  if (command === 'report') return await (await import('./report.ts')).runReport(rest, env, io)
   if (command === '--help' || command === '-h' || command === 'help') {
     io.stdout(USAGE)
+    return 0
+  }
+  if (command === '--version') {
+    io.stdout(PACKAGE_VERSION)
     return 0
   }
   if (command === undefined) {

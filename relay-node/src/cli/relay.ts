@@ -2,7 +2,6 @@
  * `peerloom-relay`: parses the configuration, starts the node and its HTTP API, prints the
  * ready line(s) on stdout, logs to stderr, and drains on SIGTERM/SIGINT.
  */
-import { readFileSync } from 'node:fs'
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isPeerloomError } from '@peerloom/shared/errors'
@@ -11,16 +10,11 @@ import type { HttpApi } from '../http/server.ts'
 import { tuneHeap } from '../memory.ts'
 import { RELAY_USAGE, parseRelayArgs } from './relay-args.ts'
 import type { RelayArgs } from './relay-args.ts'
+import { PACKAGE_VERSION } from '../version.ts'
 
 export interface Stdio {
   stdout: (line: string) => void
   stderr: (line: string) => void
-}
-
-/** The package version, for --version and identify. */
-export function packageVersion (): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-  return pkg.version
 }
 
 /** Runs the relay until a signal stops it; resolves with the exit status. */
@@ -37,7 +31,7 @@ export async function runRelay (argv: string[], env: NodeJS.ProcessEnv, io: Stdi
     return 0
   }
   if (args.kind === 'version') {
-    io.stdout(packageVersion())
+    io.stdout(PACKAGE_VERSION)
     return 0
   }
   const { config } = args
