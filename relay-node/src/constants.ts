@@ -12,9 +12,6 @@ export const MAX_PROVIDERS_PER_ANSWER = 100
 /** How long a gateway request may take to read the blocks it serves. @default 30_000 */
 export const DEFAULT_GATEWAY_TIMEOUT_MS = 30_000
 
-/** Largest block accepted in an upload; a sealed 1 MiB chunk is 1 MiB + 16 bytes. @default 2 MiB */
-export const MAX_UPLOAD_BLOCK_BYTES = 2 * 1024 * 1024
-
 /** Largest upload (one CAR) the origin accepts in one request. @default 64 GiB */
 export const MAX_UPLOAD_BYTES = 64 * 1024 * 1024 * 1024
 

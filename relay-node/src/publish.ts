@@ -16,7 +16,7 @@ import { Wallet } from 'ethers'
 import type { CID } from 'multiformats/cid'
 import {
   ChunkCipher, ConfigError, DisconnectedError, InvalidParamsError, NotFoundError, assertChunkSize, createManifest, encodeManifest,
-  errorFromJSON, formatLink, fromHex, manifestCid, randomBytes, signManifest, toHex, importSealedFile
+  errorFromWire, formatLink, fromHex, manifestCid, randomBytes, signManifest, toHex, importSealedFile
 } from '@peerloom/shared'
 import type { SealProgress } from '@peerloom/shared'
 import { DATA_FILES } from './constants.ts'
@@ -245,7 +245,7 @@ async function send (target: { url: string, token: string }, method: string, pat
           return
         }
         const error = (json as { error?: { code?: unknown, message?: unknown } } | undefined)?.error
-        if (error !== undefined) reject(errorFromJSON({ code: error.code, message: `the origin refused: ${String(error.message)}` }))
+        if (error !== undefined) reject(errorFromWire({ code: error.code, message: `the origin refused: ${String(error.message)}` }))
         else reject(new NotFoundError(`the origin at ${target.url} answered ${res.statusCode ?? '?'} to ${method} ${path}; is it a Peerloom origin?`))
       })
     })

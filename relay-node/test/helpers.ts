@@ -18,6 +18,7 @@ import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { HOP_PROTOCOL } from '../src/limits.ts'
 
 /**
  * How long a test waits for something that should happen soon (a reservation, a ping, a DHT
@@ -168,8 +169,6 @@ export async function eventually<T> (check: () => Promise<T | undefined> | T | u
   throw new Error(`${what} did not happen within ${timeoutMs} ms${last === undefined ? '' : `: ${(last as Error).message}`}`)
 }
 
-export const HOP = '/libp2p/circuit/relay/0.2.0/hop'
-
 /** Circuit relay v2 status codes (the spec's Status enum). */
 export const RelayStatus = { OK: 100, RESERVATION_REFUSED: 200, RESOURCE_LIMIT_EXCEEDED: 201, PERMISSION_DENIED: 202 } as const
 
@@ -178,7 +177,7 @@ export const RelayStatus = { OK: 100, RESERVATION_REFUSED: 200, RESOURCE_LIMIT_E
  * { type: RESERVE }) so the test sees the relay's answer itself, not a client library's retry.
  */
 export async function reserve (client: Libp2p, relay: Multiaddr): Promise<number> {
-  const stream = await client.dialProtocol(relay, HOP, { signal: AbortSignal.timeout(WAIT_MS) })
+  const stream = await client.dialProtocol(relay, HOP_PROTOCOL, { signal: AbortSignal.timeout(WAIT_MS) })
   stream.send(Uint8Array.from([2, 0x08, 0x00]))
   const bytes: number[] = []
   for await (const chunk of stream) {

@@ -20,7 +20,7 @@ import {
 } from '@peerloom/shared'
 import type { KeyGrant } from '@peerloom/shared'
 import registryAbi from '@peerloom/shared/abi/ContentRegistry.json' with { type: 'json' }
-import { verifyBlock } from '../src/origin/blocks.ts'
+import { verifyOriginBlock } from '../src/origin/blocks.ts'
 import { grantAllowance } from '../src/keys/key-service.ts'
 import { PEERLOOM_BIN, removeDir, runCli, startRelay, tempDir } from './helpers.ts'
 import type { RunningRelay } from './helpers.ts'
@@ -38,12 +38,12 @@ async function openWithKey (http: string, manifestCid: string, key: Uint8Array):
   const res = await fetch(`${http}/ipfs/${manifestCid}?format=raw`)
   assert.equal(res.status, 200)
   const manifestBytes = new Uint8Array(await res.arrayBuffer())
-  await verifyBlock(CID.parse(manifestCid), manifestBytes)
+  await verifyOriginBlock(CID.parse(manifestCid), manifestBytes)
   const manifest = decodeManifest(manifestBytes)
   const car = await fetch(`${http}/ipfs/${manifest.root.toString()}?format=car`)
   const store = new MemoryBlockstore()
   for await (const block of await CarBlockIterator.fromBytes(new Uint8Array(await car.arrayBuffer()))) {
-    await verifyBlock(block.cid, block.bytes)
+    await verifyOriginBlock(block.cid, block.bytes)
     await store.put(block.cid, block.bytes)
   }
   const cipher = await ChunkCipher.create(key, fromHex(manifest.contentId, 32))

@@ -22,7 +22,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { ChunkCipher, decodeManifest, fromHex, openRange, parseLink, randomBytes, unixfsChunkReader } from '@peerloom/shared'
-import { verifyBlock } from '../src/origin/blocks.ts'
+import { verifyOriginBlock } from '../src/origin/blocks.ts'
 import { PEERLOOM_BIN, WAIT_MS, eventually, removeDir, runCli, startRelay, tempDir } from './helpers.ts'
 import type { RunningRelay } from './helpers.ts'
 
@@ -41,7 +41,7 @@ async function fetchCar (http: string, cid: string): Promise<{ store: MemoryBloc
   const store = new MemoryBlockstore()
   const cids: string[] = []
   for await (const block of reader) {
-    await verifyBlock(block.cid, block.bytes)
+    await verifyOriginBlock(block.cid, block.bytes)
     await store.put(block.cid, block.bytes)
     cids.push(block.cid.toString())
   }
@@ -56,7 +56,7 @@ async function openPublished (http: string, published: Published): Promise<{ byt
   assert.equal(rawRes.status, 200)
   assert.equal(rawRes.headers.get('content-type'), 'application/vnd.ipld.raw')
   const manifestBytes = new Uint8Array(await rawRes.arrayBuffer())
-  await verifyBlock(link.manifest, manifestBytes)
+  await verifyOriginBlock(link.manifest, manifestBytes)
   const manifest = decodeManifest(manifestBytes)
   assert.equal(manifest.root.toString(), published.root)
   const { store } = await fetchCar(http, published.root)
@@ -149,7 +149,7 @@ describe('origin', () => {
       const parts: Uint8Array[] = []
       for await (const part of helia.blockstore.get(cid, { signal: AbortSignal.timeout(WAIT_MS) })) parts.push(part)
       const block = Buffer.concat(parts)
-      await verifyBlock(cid, block)
+      await verifyOriginBlock(cid, block)
       const direct = Buffer.from(await (await fetch(`${origin.http}/ipfs/${fromDataDir.root}?format=raw`)).arrayBuffer())
       assert.ok(block.equals(direct))
     } finally {
@@ -196,7 +196,7 @@ describe('origin', () => {
     assert.equal(noToken.status, 401)
     const tampered = await fetch(`${origin.http}/api/v1/blocks`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: await car({ cid, bytes: new TextEncoder().encode('forged bytes') }) })
     assert.equal(tampered.status, 422)
-    assert.match((await tampered.json() as { error: { message: string } }).error.message, /does not match its bytes/)
+    assert.match((await tampered.json() as { error: { message: string } }).error.message, /does not match its CID/)
     assert.equal((await fetch(`${origin.http}/ipfs/${cid.toString()}?format=raw`)).status, 404, 'the forged block was not stored')
     const notCar = await fetch(`${origin.http}/api/v1/blocks`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: 'not a car' })
     assert.equal(notCar.status, 400)

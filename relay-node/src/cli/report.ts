@@ -4,7 +4,7 @@
  * running on `--data DIR`); with `--data` and no origin running, reads the data directory itself
  * and, with `--rpc` and `--deployment`, the chain. Prints a small table, or the JSON with --json.
  */
-import { ConfigError, DisconnectedError, NotFoundError, errorFromJSON, parseLink } from '@peerloom/shared'
+import { ConfigError, DisconnectedError, NotFoundError, errorFromWire, parseLink } from '@peerloom/shared'
 import type { Stdio } from './relay.ts'
 import { describeError, parseOptions } from './args.ts'
 import { formatBytes } from '@peerloom/shared/progress'
@@ -99,7 +99,7 @@ async function askOrigin (url: string, id: string): Promise<Report> {
   const json = await res.json().catch(() => undefined) as { error?: { code?: unknown, message?: unknown } } | Report | undefined
   if (res.ok && json !== undefined && !('error' in json)) return json as Report
   const error = (json as { error?: { code?: unknown, message?: unknown } } | undefined)?.error
-  if (error !== undefined) throw errorFromJSON({ code: error.code, message: `the origin at ${url}: ${String(error.message)}` })
+  if (error !== undefined) throw errorFromWire({ code: error.code, message: `the origin at ${url}: ${String(error.message)}` })
   throw new NotFoundError(`the origin at ${url} answered ${res.status} to its report route; is it a Peerloom origin (peerloom-relay --origin)?`)
 }
 

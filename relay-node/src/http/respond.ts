@@ -1,6 +1,6 @@
 /** Answers in the shapes every route shares: JSON bodies, JSON errors with codes, CORS headers. */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { ErrorCode, PeerloomError, isPeerloomError } from '@peerloom/shared/errors'
+import { ErrorCode, PeerloomError, errorToWire, isPeerloomError } from '@peerloom/shared/errors'
 
 /** Headers that let an extension or page fetch from another origin. */
 export const CORS_HEADERS = {
@@ -52,11 +52,17 @@ export function sendJson (res: ServerResponse, status: number, body: unknown, he
   res.end(res.req.method === 'HEAD' ? undefined : text)
 }
 
-/** `{ "error": { code, name, message } }`; internal errors keep their details in the log. */
+/** The `error` member of an answer: the shared wire form (code, message, data) plus the error's name. */
+export function errorBody (err: PeerloomError): Record<string, unknown> {
+  const { code, message, data } = errorToWire(err)
+  return { code, name: err.name, message, ...(data === undefined ? {} : { data }) }
+}
+
+/** `{ "error": { code, name, message, data? } }`; internal errors keep their details in the log. */
 export function sendError (res: ServerResponse, err: unknown): number {
   const status = statusOf(err)
   const body = isPeerloomError(err) && status !== 500
-    ? { code: err.code, name: err.name, message: err.message }
+    ? errorBody(err)
     : { code: 500, name: 'InternalError', message: 'the relay failed to answer; its log has the details' }
   if (res.headersSent) {
     res.destroy(err instanceof Error ? err : undefined)

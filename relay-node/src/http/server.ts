@@ -11,7 +11,7 @@ import { ErrorCode, InvalidParamsError, NotFoundError, isPeerloomError } from '@
 import { MAX_URL_LENGTH } from '../constants.ts'
 import type { RelayNode } from '../relay.ts'
 import type { Gateway } from './gateway.ts'
-import { CORS_HEADERS, HttpError, sendError, sendJson } from './respond.ts'
+import { CORS_HEADERS, HttpError, errorBody, sendError, sendJson } from './respond.ts'
 import { RoutingApi } from './routing.ts'
 import type { ReportApi } from './report.ts'
 import type { UploadApi } from './upload.ts'
@@ -36,7 +36,7 @@ interface Route {
   handler: Handler
 }
 
-const BAD_REQUEST = JSON.stringify({ error: { code: 5000, name: 'InvalidParamsError', message: 'malformed HTTP request' } }) + '\n'
+const BAD_REQUEST = JSON.stringify({ error: errorBody(new InvalidParamsError('malformed HTTP request')) }) + '\n'
 
 export class HttpApi {
   private readonly relay: RelayNode

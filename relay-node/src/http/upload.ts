@@ -10,8 +10,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { CarBlockIterator } from '@ipld/car/iterator'
-import { InvalidParamsError, UnauthorizedError, isPeerloomError } from '@peerloom/shared'
-import { MAX_UPLOAD_BLOCK_BYTES, MAX_UPLOAD_BYTES } from '../constants.ts'
+import { InvalidParamsError, MAX_BLOCK_BYTES, UnauthorizedError, isPeerloomError } from '@peerloom/shared'
+import { MAX_UPLOAD_BYTES } from '../constants.ts'
 import type { RelayNode } from '../relay.ts'
 import { parseCid } from '../origin/blocks.ts'
 import type { OriginStore } from '../origin/store.ts'
@@ -65,7 +65,8 @@ export class UploadApi {
     }
     try {
       for await (const block of iterator) {
-        if (block.bytes.length > MAX_UPLOAD_BLOCK_BYTES) throw new InvalidParamsError(`block ${block.cid.toString()} is ${block.bytes.length} bytes; at most ${MAX_UPLOAD_BLOCK_BYTES} are accepted`)
+        // the limit every reader applies: a larger block could be stored but never fetched
+        if (block.bytes.length > MAX_BLOCK_BYTES) throw new InvalidParamsError(`block ${block.cid.toString()} is ${block.bytes.length} bytes; at most ${MAX_BLOCK_BYTES} are accepted`)
         await this.store.putVerified(block.cid, block.bytes)
         this.relay.metrics.blocksStored.inc()
         blocks++

@@ -7,8 +7,7 @@ import * as dagPb from '@ipld/dag-pb'
 import * as dagJson from '@ipld/dag-json'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
-import { sha256 } from 'multiformats/hashes/sha2'
-import { equals } from 'multiformats/bytes'
+import { verifyBlock } from '@peerloom/shared/block'
 import { IntegrityError, InvalidParamsError } from '@peerloom/shared/errors'
 
 export const SUPPORTED_CODECS: ReadonlySet<number> = new Set([dagPb.code, raw.code, dagJson.code])
@@ -24,12 +23,10 @@ export function parseCid (text: string): CID {
   return cid
 }
 
-/** Throws IntegrityError unless `bytes` hash to `cid` under a codec and hash the origin stores. */
-export async function verifyBlock (cid: CID, bytes: Uint8Array): Promise<void> {
+/** Throws IntegrityError unless `cid` has a codec the origin stores and `bytes` hash to it (shared `verifyBlock`). */
+export async function verifyOriginBlock (cid: CID, bytes: Uint8Array): Promise<void> {
   if (!SUPPORTED_CODECS.has(cid.code)) throw new IntegrityError(`block ${cid.toString()} has codec 0x${cid.code.toString(16)}; the origin stores dag-pb, raw and dag-json only`)
-  if (cid.multihash.code !== sha256.code) throw new IntegrityError(`block ${cid.toString()} is not hashed with sha2-256`)
-  const digest = await sha256.digest(bytes)
-  if (!equals(digest.bytes, cid.multihash.bytes)) throw new IntegrityError(`block ${cid.toString()} does not match its bytes (sha2-256 mismatch)`)
+  await verifyBlock(cid, bytes)
 }
 
 /** The CIDs a block links to, in order (the order a depth-first CAR lists them). */

@@ -10,7 +10,7 @@ import type { CID } from 'multiformats/cid'
 import { BadManifestError, NotFoundError, collectBytes, decodeManifest } from '@peerloom/shared'
 import type { Manifest } from '@peerloom/shared'
 import { DATA_FILES } from '../constants.ts'
-import { linksOf, parseCid, verifyBlock } from './blocks.ts'
+import { linksOf, parseCid, verifyOriginBlock } from './blocks.ts'
 
 /** Next to `<manifest>.json`: the content's block CIDs, one a line, so served blocks map to their content. */
 const BLOCK_LIST_SUFFIX = '.blocks'
@@ -57,7 +57,7 @@ export class OriginStore {
 
   /** Verifies `bytes` against `cid`, then stores them. */
   async putVerified (cid: CID, bytes: Uint8Array, options?: { signal?: AbortSignal }): Promise<void> {
-    await verifyBlock(cid, bytes)
+    await verifyOriginBlock(cid, bytes)
     await this.blockstore.put(cid, bytes, options)
   }
 
