@@ -4,7 +4,7 @@ import type { BrowserContext, Page, Worker } from 'playwright-core'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import type { TransferState } from '../../extension/src/transfers.ts'
+import type { TransferState } from '../../extension/src/node/transfers.ts'
 
 export const EXTENSION_DIR = resolve(import.meta.dirname, '..', '..', '.output', 'chrome-mv3')
 export const CHROMIUM = process.env.PEERLOOM_CHROMIUM ?? '/usr/bin/chromium'

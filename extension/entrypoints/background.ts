@@ -5,9 +5,9 @@
  */
 import { UnauthorizedError, errorToWire } from '@peerloom/shared'
 import { KEEPALIVE_ALARM_MINUTES } from '../src/constants.ts'
-import { ensureNodeDocument, forwardToNode } from '../src/node-document.ts'
-import type { NodeRequest } from '../src/rpc.ts'
-import { installPageApiRoutes } from '../src/page-api/worker-setup.ts'
+import { ensureNodeDocument, forwardToNode } from '../src/node/node-document.ts'
+import type { NodeRequest } from '../src/node/rpc.ts'
+import { installPageApiRoutes } from '../src/page-api/worker/worker-setup.ts'
 import { openOnboardingOnce } from '../src/ui/onboarding-once.ts'
 
 const KEEPALIVE_ALARM = 'peerloom-node-keepalive'

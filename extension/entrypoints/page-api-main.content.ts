@@ -5,8 +5,8 @@
  */
 import { ANNOUNCE_EVENT, INITIALIZED_EVENT, PROVIDER_RDNS, REQUEST_EVENT } from '@peerloom/shared/provider'
 import type { ProviderInfo } from '@peerloom/shared/provider'
-import { createProvider } from '../src/page-api/provider.ts'
-import { PROVIDER_ICON } from '../src/page-api/icon.ts'
+import { createProvider } from '../src/page-api/page/provider.ts'
+import { PROVIDER_ICON } from '../src/page-api/page/icon.ts'
 
 export default defineContentScript({
   matches: ['<all_urls>'],

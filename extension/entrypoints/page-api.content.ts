@@ -4,8 +4,8 @@
  * the page's origin (unspoofably, from `location.ancestorOrigins`) and passes port and origin
  * on to the node.
  */
-import { OPEN_BRIDGE_MESSAGE } from '../src/page-api/provider.ts'
-import { openBridgeFrame } from '../src/page-api/bridge-frame.ts'
+import { OPEN_BRIDGE_MESSAGE } from '../src/page-api/wire.ts'
+import { openBridgeFrame } from '../src/page-api/content-script/bridge-frame.ts'
 
 export default defineContentScript({
   matches: ['<all_urls>'],

@@ -12,7 +12,7 @@ import { lpStream } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
 import * as varint from 'uint8-varint'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { BlockStatus } from '../src/block-protocol.ts'
+import { BlockStatus } from '../src/blocks/block-protocol.ts'
 import { MAX_BLOCK_BYTES } from '@peerloom/shared'
 
 export const BAD_MODES = ['lie', 'truncate', 'stall'] as const

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ErrorCode } from '@peerloom/shared'
-import { CacheLedger } from '../src/cache-ledger.ts'
+import { CacheLedger } from '../src/cache/cache-ledger.ts'
 
 test('admission evicts least recently used blocks first, just enough to fit', () => {
   const ledger = new CacheLedger(100)

@@ -2,9 +2,9 @@
 import 'fake-indexeddb/auto'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { OriginRateLimit } from '../src/page-api/rate-limit.ts'
-import { CacheTimingGuard } from '../src/page-api/timing-guard.ts'
-import { openPageApiDb } from '../src/page-api/page-db.ts'
+import { OriginRateLimit } from '../src/page-api/node/rate-limit.ts'
+import { CacheTimingGuard } from '../src/page-api/node/timing-guard.ts'
+import { openPageApiDb } from '../src/page-api/node/page-db.ts'
 import { DEFAULT_COLD_FIRST_BYTE_MS } from '../src/page-api/constants.ts'
 
 let n = 0

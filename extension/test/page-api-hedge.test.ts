@@ -16,11 +16,11 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { BlockCache } from '../src/block-cache.ts'
-import { ContentSession } from '../src/block-fetcher.ts'
-import type { ProviderInfo } from '../src/block-fetcher.ts'
+import { BlockCache } from '../src/cache/block-cache.ts'
+import { ContentSession } from '../src/blocks/block-fetcher.ts'
+import type { ProviderInfo } from '../src/blocks/block-fetcher.ts'
 import { ORIGIN_HEAD_BLOCKS_WHILE_DIALING, PROVIDER_DIAL_GRACE_MS } from '../src/constants.ts'
-import { openStateDb } from '../src/state-db.ts'
+import { openStateDb } from '../src/storage/state-db.ts'
 
 const HEDGE_MS = 300
 let dbs = 0

@@ -1,8 +1,8 @@
 /** PeerReputation: bans and demotions, how long they last, and that they survive a restart. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { PEER_BAN_MS, PEER_DEMOTION_MAX_MS, PEER_DEMOTION_MS, PEER_REPUTATION_MAX_RECORDS, PEER_STRIKE_MEMORY_MS, PeerReputation } from '../src/peer-reputation.ts'
-import type { ReputationRecord } from '../src/peer-reputation.ts'
+import { PEER_BAN_MS, PEER_DEMOTION_MAX_MS, PEER_DEMOTION_MS, PEER_REPUTATION_MAX_RECORDS, PEER_STRIKE_MEMORY_MS, PeerReputation } from '../src/net/peer-reputation.ts'
+import type { ReputationRecord } from '../src/net/peer-reputation.ts'
 
 function setup (saved: ReputationRecord[] = []) {
   let now = 1_000_000

@@ -2,9 +2,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import 'fake-indexeddb/auto'
-import { ReceivedMeter } from '../src/serve-meter.ts'
-import { kvRecord, openStateDb } from '../src/state-db.ts'
-import type { ReceivedBytes } from '../src/serve-meter.ts'
+import { ReceivedMeter } from '../src/blocks/serve-meter.ts'
+import { kvRecord, openStateDb } from '../src/storage/state-db.ts'
+import type { ReceivedBytes } from '../src/blocks/serve-meter.ts'
 
 test('received totals are kept in the state database across a restart', async () => {
   const db = await openStateDb(`received-${process.pid}`)

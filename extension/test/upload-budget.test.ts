@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ErrorCode } from '@peerloom/shared'
-import { UploadBudget } from '../src/upload-budget.ts'
+import { UploadBudget } from '../src/blocks/upload-budget.ts'
 
 test('a full bucket lets a burst through, then paces at the rate', () => {
   let now = 0

@@ -3,7 +3,7 @@
  * embedding origin from `location.ancestorOrigins` — which the page cannot forge — and hands
  * both to the service worker, which passes them to the node.
  */
-import { BRIDGE_PORT_MESSAGE } from '../../src/page-api/bridge-frame.ts'
+import { BRIDGE_PORT_MESSAGE } from '../../src/page-api/wire.ts'
 import type { BridgePortMessage, NodeMessage } from '../../src/page-api/wire.ts'
 
 window.addEventListener('message', event => {

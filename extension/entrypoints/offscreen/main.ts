@@ -1,10 +1,12 @@
 /** The node's document: starts the node and answers requests the service worker forwards. */
+import { errorToWire } from '@peerloom/shared'
 import type { NodeSettingsInput } from '@peerloom/shared'
-import { createPeerloomNode } from '../../src/node.ts'
-import { handleNodeRequest } from '../../src/rpc.ts'
-import { openStateDb } from '../../src/state-db.ts'
-import { TransferBook } from '../../src/transfers.ts'
-import { installPageApi } from '../../src/page-api/node-setup.ts'
+import { createPeerloomNode } from '../../src/node/node.ts'
+import { handleNodeRequest } from '../../src/node/rpc.ts'
+import type { SiteConsent } from '../../src/node/rpc.ts'
+import { openStateDb } from '../../src/storage/state-db.ts'
+import { TransferBook } from '../../src/node/transfers.ts'
+import { installPageApi } from '../../src/page-api/node/node-setup.ts'
 
 /** Relays, routers and gateways baked in at build time (the devnet sets them), comma-separated. */
 function buildDefaults (): NodeSettingsInput {
@@ -34,12 +36,18 @@ const ready = (async () => {
 })()
 
 // window.peerloom: pages' ports and player streams, handled by the page API
-void installPageApi(ready.then(({ node }) => node))
+const pageApi = installPageApi(ready.then(({ node }) => node))
+// Options → Sites reads and changes consent through the node, never the page API's database
+const sites: SiteConsent = {
+  list: async () => await (await pageApi).consent.list(),
+  allow: async origin => { await (await pageApi).consent.set(origin, 'allowed') },
+  forget: async origin => { await (await pageApi).revoke(origin) }
+}
 
 chrome.runtime.onMessage.addListener((message: { to?: string, method?: unknown, params?: unknown }, sender, sendResponse) => {
   // only the service worker forwards requests here (it checked that they came from the extension's own pages)
   if (message?.to !== 'offscreen' || sender.id !== chrome.runtime.id || sender.url !== chrome.runtime.getURL('/background.js')) return false
-  ready.then(async ({ node, transfers }) => await handleNodeRequest(node, transfers, { method: message.method, params: message.params }))
-    .then(sendResponse, (err: Error) => { sendResponse({ ok: false, error: { code: 4900, message: err.message } }) })
+  ready.then(async ({ node, transfers }) => await handleNodeRequest({ node, transfers, sites }, { method: message.method, params: message.params }))
+    .then(sendResponse, (err: unknown) => { sendResponse({ ok: false, error: errorToWire(err) }) })
   return true
 })

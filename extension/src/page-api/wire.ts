@@ -3,13 +3,14 @@
  * objects, bytes as transferred `ArrayBuffer`s, and credit-based backpressure so neither side
  * buffers more than a window of chunks. Used by the page's `window.peerloom`, the service
  * worker's player streams and the node's document, so it imports nothing heavy (no zod): the
- * node checks every incoming message with `wire-schema.ts`.
+ * node checks every incoming message with `node/wire-schema.ts`. The messages between the page
+ * API's contexts (content script, bridge frame, worker, prompt window) are named here too.
  */
+
+import type { WireError } from '@peerloom/shared/errors'
 
 /** Chunks a receiver lets the sender have in flight. @default 6 */
 export const STREAM_WINDOW = 6
-
-import type { WireError } from '@peerloom/shared/errors'
 
 /** Page → node. */
 export type PageMessage =
@@ -46,6 +47,26 @@ export interface BridgePortMessage {
   type: 'peerloom:page-port'
   origin: string
 }
+
+/** The message the main world posts to the extension's content script with a port to hand on. */
+export const OPEN_BRIDGE_MESSAGE = 'peerloom:open-bridge'
+
+/** The message that carries a page's port into the bridge frame. */
+export const BRIDGE_PORT_MESSAGE = 'peerloom:bridge-port'
+
+/** Name prefix of the prompt window's runtime port. */
+export const CONSENT_PORT_PREFIX = 'peerloom-consent:'
+
+/** What the node's document asks the service worker for. */
+export interface OpenConsentMessage {
+  to: 'page-api'
+  type: 'open-consent'
+  id: string
+  origin: string
+}
+
+/** Prompt window → node, and node → prompt window. */
+export type ConsentPortMessage = { decision: 'allow' | 'deny' } | { origin: string } | { done: true }
 
 /** The bytes of `view` as an ArrayBuffer that can be transferred without detaching anything else. */
 export function transferable (view: Uint8Array): ArrayBuffer {

@@ -4,8 +4,8 @@
  */
 import { useState } from 'preact/hooks'
 import { formatUnits } from 'ethers'
-import type { Earnings as EarningsData } from '../rewards/index.ts'
 import { callNode } from './node-client.ts'
+import type { Earnings as EarningsData } from './node-client.ts'
 import { usePolling } from './use-polling.ts'
 import { count, formatBytes, formatEpoch, shortId } from './format.ts'
 

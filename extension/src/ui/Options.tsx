@@ -1,9 +1,8 @@
 /** Options: donation caps, cache cap, network (relays, routers, gateways, ICE), rewards, identity and cache resets, sites. */
 import { useEffect, useRef, useState } from 'preact/hooks'
 import type { ComponentChildren } from 'preact'
-import type { NodeStatus } from '../node.ts'
-import type { ClientUsage } from '../serve-meter.ts'
 import { nodeClient } from './node-client.ts'
+import type { ClientUsage, NodeStatus } from './node-client.ts'
 import { ago, count, formatBytes, shortId } from './format.ts'
 import { fieldOfNodeError, fromDraft, toDraft } from './settings-form.ts'
 import type { Draft, DraftErrors, DraftField } from './settings-form.ts'

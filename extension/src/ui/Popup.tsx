@@ -1,10 +1,8 @@
 /** The toolbar popup: is the node up, who am I, what is it doing, am I donating. */
 import { useState } from 'preact/hooks'
-import type { NodeStatus } from '../node.ts'
-import type { RelayStatus } from '../relay-keeper.ts'
-import type { HistorySeries } from '../transfer-history.ts'
 import type { NodeSettings } from '@peerloom/shared'
 import { nodeClient } from './node-client.ts'
+import type { HistorySeries, NodeStatus, RelayStatus } from './node-client.ts'
 import { usePolling } from './use-polling.ts'
 import { count, formatBytes, formatRate, shortId } from './format.ts'
 import { TransferChart } from './TransferChart.tsx'

@@ -2,7 +2,7 @@
 import { useEffect, useRef } from 'preact/hooks'
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
-import type { HistorySeries } from '../transfer-history.ts'
+import type { HistorySeries } from './node-client.ts'
 import { formatRate } from './format.ts'
 
 /** Space for the rate axis: room for its longest label ("1023.9 KiB/s"), px. */

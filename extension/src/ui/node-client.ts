@@ -1,12 +1,19 @@
-/** How the popup and options pages talk to the node (through the service worker). */
+/**
+ * How the popup and options pages talk to the node (through the service worker). The UI sees
+ * the node only through this: its RPC and the types of its answers, re-exported here.
+ */
 import { errorFromWire } from '@peerloom/shared'
 import type { NodeSettings, NodeSettingsInput } from '@peerloom/shared'
-import type { ClientUsage } from '../serve-meter.ts'
-import type { NodeStatus } from '../node.ts'
-import type { NodeMethod, NodeResponse } from '../rpc.ts'
-import type { HistorySeries } from '../transfer-history.ts'
-import type { TransferState } from '../transfers.ts'
-import type { ContentRecord } from '../state-db.ts'
+import type { ClientUsage } from '../blocks/serve-meter.ts'
+import type { NodeStatus } from '../node/node.ts'
+import type { NodeMethod, NodeResponse, SiteRecord } from '../node/rpc.ts'
+import type { HistorySeries } from '../blocks/transfer-history.ts'
+import type { TransferState } from '../node/transfers.ts'
+import type { ContentRecord } from '../storage/state-db.ts'
+import type { Earnings } from '../rewards/index.ts'
+import type { RelayStatus } from '../net/relay-keeper.ts'
+
+export type { ClientUsage, ContentRecord, Earnings, HistorySeries, NodeStatus, RelayStatus, SiteRecord, TransferState }
 
 export async function callNode<T> (method: NodeMethod, params?: unknown): Promise<T> {
   const response = await chrome.runtime.sendMessage({ to: 'node', method, params }) as NodeResponse | undefined
@@ -24,5 +31,8 @@ export const nodeClient = {
   contents: async () => await callNode<ContentRecord[]>('contents'),
   transfers: async () => await callNode<TransferState[]>('transfers'),
   clearCache: async () => { await callNode('clearCache') },
-  resetIdentity: async () => { await callNode('resetIdentity') }
+  resetIdentity: async () => { await callNode('resetIdentity') },
+  sites: async () => await callNode<SiteRecord[]>('sites'),
+  allowSite: async (origin: string) => { await callNode('allowSite', { origin }) },
+  forgetSite: async (origin: string) => { await callNode('forgetSite', { origin }) }
 }

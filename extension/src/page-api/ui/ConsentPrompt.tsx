@@ -3,8 +3,8 @@
  * Allow or Deny. After a Deny it stays open to say where the site can be allowed later.
  */
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { CONSENT_PORT_PREFIX } from '../consent-prompts.ts'
-import type { ConsentPortMessage } from '../consent-prompts.ts'
+import { CONSENT_PORT_PREFIX } from '../wire.ts'
+import type { ConsentPortMessage } from '../wire.ts'
 import { Logo } from '../../ui/Logo.tsx'
 import { SITES_OPTIONS_PATH } from '../../ui/pages.ts'
 

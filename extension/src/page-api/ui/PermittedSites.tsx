@@ -1,33 +1,35 @@
-/** Options: the sites the user answered for, with buttons to revoke, to allow a refused site, or to forget a refusal. */
+/**
+ * Options: the sites the user answered for, with buttons to revoke, to allow a refused site, or
+ * to forget a refusal. Read and changed through the node's RPC, which owns the page API's database.
+ */
 import { useEffect, useState } from 'preact/hooks'
-import { ConsentStore, forgetOrigin } from '../consent.ts'
-import type { ConsentRecord } from '../consent.ts'
-import { openPageApiDb } from '../page-db.ts'
+import { nodeClient } from '../../ui/node-client.ts'
+import type { SiteRecord } from '../../ui/node-client.ts'
 
 export function PermittedSites () {
-  const [sites, setSites] = useState<ConsentRecord[]>()
+  const [sites, setSites] = useState<SiteRecord[]>()
   const [error, setError] = useState<string>()
 
   const load = async (): Promise<void> => {
     try {
-      setSites(await new ConsentStore(await openPageApiDb()).list())
+      setSites(await nodeClient.sites())
     } catch (err) {
       setError((err as Error).message)
     }
   }
   useEffect(() => { void load() }, [])
 
-  const change = async (what: (db: Awaited<ReturnType<typeof openPageApiDb>>) => Promise<void>): Promise<void> => {
+  const change = async (what: () => Promise<void>): Promise<void> => {
     try {
-      await what(await openPageApiDb())
+      await what()
       await load()
     } catch (err) {
       setError((err as Error).message)
     }
   }
-  const forget = async (origin: string): Promise<void> => { await change(async db => { await forgetOrigin(db, origin) }) }
+  const forget = async (origin: string): Promise<void> => { await change(async () => { await nodeClient.forgetSite(origin) }) }
   // the user's own answer, given here instead of in a prompt the site would have to open again
-  const allow = async (origin: string): Promise<void> => { await change(async db => { await new ConsentStore(db).set(origin, 'allowed') }) }
+  const allow = async (origin: string): Promise<void> => { await change(async () => { await nodeClient.allowSite(origin) }) }
 
   return (
     <section class="card" id="sites" style={{ display: 'grid', gap: '8px' }} data-testid="permitted-sites">

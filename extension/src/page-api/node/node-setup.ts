@@ -3,12 +3,11 @@
  * the service worker; consent prompts answer over runtime ports. Call once at start-up, before
  * the node is ready (messages wait for it).
  */
-import type { PeerloomNode } from '../node.ts'
+import type { PeerloomNode } from '../../node/node.ts'
 import { ConsentPrompts } from './consent-prompts.ts'
-import type { OpenConsentMessage } from './consent-prompts.ts'
 import { PageApiHost } from './host.ts'
 import { openPageApiDb } from './page-db.ts'
-import type { BridgePortMessage, PlayerStreamRequest } from './wire.ts'
+import type { BridgePortMessage, OpenConsentMessage, PlayerStreamRequest } from '../wire.ts'
 
 export function installPageApi (node: Promise<PeerloomNode>): Promise<PageApiHost> {
   const prompts = new ConsentPrompts(async message => {

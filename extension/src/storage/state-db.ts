@@ -1,9 +1,9 @@
 /** The node's own IndexedDB database: cached blocks, their bookkeeping, settings, identity, meters. */
 import type { DBSchema, IDBPDatabase } from 'idb'
-import { defineDatabase } from './storage/database.ts'
-import type { LedgerEntry } from './cache-ledger.ts'
-import type { ClientUsage } from './serve-meter.ts'
-import type { HistoryBucket } from './transfer-history.ts'
+import { defineDatabase } from './database.ts'
+import type { LedgerEntry } from '../cache/cache-ledger.ts'
+import type { ClientUsage } from '../blocks/serve-meter.ts'
+import type { HistoryBucket } from '../blocks/transfer-history.ts'
 
 /** What the node knows about a piece of content it has opened or published. */
 export interface ContentRecord {

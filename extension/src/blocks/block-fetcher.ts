@@ -10,15 +10,15 @@ import type { Connection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { raceSignal } from 'race-signal'
-import type { BlockCache } from './block-cache.ts'
+import type { BlockCache } from '../cache/block-cache.ts'
 import { BlockRefusedError, BlockStatus, BlockStreamPool } from './block-protocol.ts'
 import type { BlockStream } from './block-protocol.ts'
-import type { PeerReputation, Standing } from './peer-reputation.ts'
+import type { PeerReputation, Standing } from '../net/peer-reputation.ts'
 import {
   BLOCK_REQUEST_TIMEOUT_MS, ORIGIN_REQUEST_TIMEOUT_MS, PEER_FAILURE_LIMIT, PER_PEER_INFLIGHT,
   PROVIDER_DIAL_TIMEOUT_MS, PROVIDER_LOOKUP_TIMEOUT_MS, PROVIDER_DIAL_GRACE_MS, PROVIDER_DIAL_ATTEMPTS, PROVIDER_DIAL_BACKOFF_MS,
   ORIGIN_HEAD_BLOCKS_WHILE_DIALING, ORIGIN_HEAD_ONLY_MS, STREAM_OPEN_ALLOWANCE_MS
-} from './constants.ts'
+} from '../constants.ts'
 
 /**
  * How long a peer may leave every request sent to it unanswered before it counts as stalled:

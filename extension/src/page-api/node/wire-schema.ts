@@ -5,8 +5,8 @@
  */
 import { InvalidParamsError } from '@peerloom/shared'
 import { z } from 'zod'
-import type { PageMessage } from './wire.ts'
-import { MAX_DATA_CHUNK_BYTES, MAX_CREDIT } from './constants.ts'
+import type { PageMessage } from '../wire.ts'
+import { MAX_DATA_CHUNK_BYTES, MAX_CREDIT } from '../constants.ts'
 
 const id = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 

@@ -1,5 +1,5 @@
 /** Bytes served and received over time, in fixed buckets, for the popup's chart. */
-import { HISTORY_BUCKETS, HISTORY_BUCKET_MS } from './constants.ts'
+import { HISTORY_BUCKETS, HISTORY_BUCKET_MS } from '../constants.ts'
 
 export interface HistoryBucket {
   /** Bucket start, ms since the epoch. */

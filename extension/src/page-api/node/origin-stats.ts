@@ -4,7 +4,7 @@
  * so they survive restarts.
  */
 import type { ContentStats, OriginStats, TransferCounts } from '@peerloom/shared'
-import { MAX_CONTENT_STATS } from './constants.ts'
+import { MAX_CONTENT_STATS } from '../constants.ts'
 import type { PageApiDb } from './page-db.ts'
 
 type Counters = Omit<OriginStats, 'origin'>

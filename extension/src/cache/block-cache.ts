@@ -10,9 +10,9 @@ import { CID } from 'multiformats/cid'
 import { formatBytes } from '@peerloom/shared/progress'
 import { CacheLedger } from './cache-ledger.ts'
 import type { LedgerEntry } from './cache-ledger.ts'
-import { PERSIST_INTERVAL_MS } from './constants.ts'
-import { isQuotaError } from './state-db.ts'
-import type { StateDb } from './state-db.ts'
+import { PERSIST_INTERVAL_MS } from '../constants.ts'
+import { isQuotaError } from '../storage/state-db.ts'
+import type { StateDb } from '../storage/state-db.ts'
 
 export interface BlockCacheInit {
   db: StateDb

@@ -4,11 +4,10 @@
  * and answers the player frame's `/stream/<token>` requests by pulling bytes from the node over
  * a fresh MessageChannel. It keeps no state: a stopped worker loses nothing.
  */
-import { ensureNodeDocument, NODE_DOCUMENT_PATH } from '../node-document.ts'
-import type { OpenConsentMessage } from './consent-prompts.ts'
-import { STREAM_PATH } from './constants.ts'
-import { IncomingStream } from './wire.ts'
-import type { BridgePortMessage, NodeMessage, PlayerStreamRequest } from './wire.ts'
+import { ensureNodeDocument, NODE_DOCUMENT_PATH } from '../../node/node-document.ts'
+import { STREAM_PATH } from '../constants.ts'
+import { IncomingStream } from '../wire.ts'
+import type { BridgePortMessage, NodeMessage, OpenConsentMessage, PlayerStreamRequest } from '../wire.ts'
 
 
 /** Attempts to find the node's document among the worker's clients. @default 60 (× 50 ms) */

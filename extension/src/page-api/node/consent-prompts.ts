@@ -4,21 +4,9 @@
  * Closing the window without choosing counts as a dismissal (refused, not remembered).
  */
 import type { ConsentAnswer } from './host.ts'
-import { CONSENT_PROMPT_TIMEOUT_MS } from './constants.ts'
-
-/** Name prefix of the prompt window's runtime port. */
-export const CONSENT_PORT_PREFIX = 'peerloom-consent:'
-
-/** What the node's document asks the service worker for. */
-export interface OpenConsentMessage {
-  to: 'page-api'
-  type: 'open-consent'
-  id: string
-  origin: string
-}
-
-/** Prompt window → node, and node → prompt window. */
-export type ConsentPortMessage = { decision: 'allow' | 'deny' } | { origin: string } | { done: true }
+import { CONSENT_PROMPT_TIMEOUT_MS } from '../constants.ts'
+import { CONSENT_PORT_PREFIX } from '../wire.ts'
+import type { ConsentPortMessage, OpenConsentMessage } from '../wire.ts'
 
 interface PendingPrompt {
   origin: string

@@ -8,7 +8,7 @@ import type { Connection, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { RELAY_BACKOFF_MAX_MS, RELAY_BACKOFF_MIN_MS, RELAY_CHECK_INTERVAL_MS, RELAY_DIAL_TIMEOUT_MS } from './constants.ts'
+import { RELAY_BACKOFF_MAX_MS, RELAY_BACKOFF_MIN_MS, RELAY_CHECK_INTERVAL_MS, RELAY_DIAL_TIMEOUT_MS } from '../constants.ts'
 
 export interface RelayKeeperComponents {
   dial: (addr: Multiaddr, options: { signal: AbortSignal }) => Promise<Connection>

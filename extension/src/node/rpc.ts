@@ -17,6 +17,30 @@ export interface NodeRequest {
   params?: unknown
 }
 
+/** A site's answer to the page API's consent prompt, as Options → Sites lists it. */
+export interface SiteRecord {
+  origin: string
+  decision: 'allowed' | 'denied'
+  /** ms since the epoch. */
+  at: number
+}
+
+/** The page API's consent, reached through the node so that no page opens its database. */
+export interface SiteConsent {
+  list: () => Promise<SiteRecord[]>
+  /** The user's own Allow, given in Options instead of a prompt. */
+  allow: (origin: string) => Promise<void>
+  /** Forgets the site (consent, stats, players): it must ask again. */
+  forget: (origin: string) => Promise<void>
+}
+
+/** What the request channel needs: the node, its transfers and the page API's consent. */
+export interface NodeRpcComponents {
+  node: PeerloomNode
+  transfers: TransferBook
+  sites: SiteConsent
+}
+
 export type NodeResponse = { ok: true, result: unknown } | { ok: false, error: WireError }
 
 const empty = z.undefined().or(z.strictObject({}))
@@ -39,7 +63,11 @@ const methods = {
   /** Close the reward epoch and claim it now (popup button, tests). */
   claimRewards: empty,
   /** Send the receipts still owed to servers now (tests). */
-  flushReceipts: empty
+  flushReceipts: empty,
+  /** Options → Sites: every site's answer, most recent first. */
+  sites: empty,
+  allowSite: z.strictObject({ origin: z.string().min(1).max(300) }),
+  forgetSite: z.strictObject({ origin: z.string().min(1).max(300) })
 } as const
 
 export type NodeMethod = keyof typeof methods
@@ -49,19 +77,19 @@ export function isNodeMethod (method: unknown): method is NodeMethod {
 }
 
 /** Runs one request against the node; never throws. */
-export async function handleNodeRequest (node: PeerloomNode, transfers: TransferBook, request: { method: unknown, params?: unknown }): Promise<NodeResponse> {
+export async function handleNodeRequest (components: NodeRpcComponents, request: { method: unknown, params?: unknown }): Promise<NodeResponse> {
   try {
     if (!isNodeMethod(request.method)) throw new UnsupportedMethodError(`unknown method ${JSON.stringify(request.method)?.slice(0, 40)}`)
     const parsed = methods[request.method].safeParse(request.params)
     if (!parsed.success) throw new InvalidParamsError(`${request.method}: ${parsed.error.issues[0]?.message ?? 'invalid parameters'}`)
     const params = parsed.data as Record<string, unknown> | undefined
-    return { ok: true, result: await run(node, transfers, request.method, params) }
+    return { ok: true, result: await run(components, request.method, params) }
   } catch (err) {
     return { ok: false, error: errorToWire(err) }
   }
 }
 
-async function run (node: PeerloomNode, transfers: TransferBook, method: NodeMethod, params: Record<string, unknown> | undefined): Promise<unknown> {
+async function run ({ node, transfers, sites }: NodeRpcComponents, method: NodeMethod, params: Record<string, unknown> | undefined): Promise<unknown> {
   switch (method) {
     case 'status': return node.status()
     case 'history': return node.historySeries(params?.buckets as number | undefined)
@@ -75,6 +103,9 @@ async function run (node: PeerloomNode, transfers: TransferBook, method: NodeMet
     case 'earnings': return await node.earnings()
     case 'claimRewards': return await node.claimRewards()
     case 'flushReceipts': return await node.flushReceipts()
+    case 'sites': return await sites.list()
+    case 'allowSite': return await sites.allow(params?.origin as string)
+    case 'forgetSite': return await sites.forget(params?.origin as string)
     case 'startTransfer': return transfers.start(params?.link as string)
     case 'transfer': {
       const state = transfers.get(params?.id as string)

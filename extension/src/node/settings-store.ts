@@ -1,7 +1,7 @@
 /** The node's settings, validated by the shared schema and kept in the state database. */
 import { nodeSettingsSchema, parseConfig } from '@peerloom/shared'
 import type { NodeSettings, NodeSettingsInput } from '@peerloom/shared'
-import type { StateDb } from './state-db.ts'
+import type { StateDb } from '../storage/state-db.ts'
 
 const SETTINGS_KEY = 'settings'
 

@@ -3,7 +3,7 @@
  * later be asked for, so they count only bytes that actually left for that client. Also the
  * totals received (ReceivedMeter), kept the same way.
  */
-import { PERSIST_INTERVAL_MS } from './constants.ts'
+import { PERSIST_INTERVAL_MS } from '../constants.ts'
 
 export interface ClientUsage {
   /** The client's peer id. */

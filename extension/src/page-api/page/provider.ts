@@ -7,12 +7,10 @@
 import { ErrorCode, PeerloomError, errorFromWire } from '@peerloom/shared/errors'
 import { ProgressMeter } from '@peerloom/shared/progress'
 import type { ConnectOptions, ConnectResult, ContentStats, OriginStats, PeerloomProvider, PlayerOptions, PublishOptions, PublishResult } from '@peerloom/shared/provider'
-import { BRIDGE_TIMEOUT_MS, PUBLISH_SLICE_BYTES } from './constants.ts'
-import { IncomingStream } from './wire.ts'
-import type { NodeMessage, PageMessage } from './wire.ts'
-
-/** The message the main world posts to the extension's content script with a port to hand on. */
-export const OPEN_BRIDGE_MESSAGE = 'peerloom:open-bridge'
+import { BRIDGE_TIMEOUT_MS, PUBLISH_SLICE_BYTES } from '../constants.ts'
+import { IncomingStream } from '../wire.ts'
+import { OPEN_BRIDGE_MESSAGE } from '../wire.ts'
+import type { NodeMessage, PageMessage } from '../wire.ts'
 
 interface Pending {
   resolve: (value: unknown) => void

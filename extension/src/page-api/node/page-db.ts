@@ -6,7 +6,7 @@
  */
 import type { DBSchema, IDBPDatabase } from 'idb'
 import type { ContentStats, OriginStats } from '@peerloom/shared'
-import { defineDatabase } from '../storage/database.ts'
+import { defineDatabase } from '../../storage/database.ts'
 
 export interface ConsentRecord {
   origin: string

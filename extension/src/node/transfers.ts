@@ -3,8 +3,9 @@
  * popup's "recent transfers"): each reads a link to the end, hashes the plaintext and keeps
  * its progress and outcome so a caller can poll it even if the service worker restarts.
  */
-import { isPeerloomError, toHex } from '@peerloom/shared'
-import type { FetchStats } from './block-fetcher.ts'
+import { errorToWire, toHex } from '@peerloom/shared'
+import type { WireError } from '@peerloom/shared'
+import type { FetchStats } from '../blocks/block-fetcher.ts'
 import type { PeerloomNode } from './node.ts'
 
 export interface TransferState {
@@ -21,7 +22,7 @@ export interface TransferState {
   finishedAt?: number
   /** SHA-256 of the plaintext, hex, once complete. */
   sha256?: string
-  error?: { code: number, message: string, data?: Record<string, unknown> }
+  error?: WireError
   stats?: FetchStats
 }
 
@@ -31,13 +32,18 @@ export interface TransferState {
  */
 const MAX_KEPT = 20
 
+/** What the book needs from the node: a way to read a link. */
+export interface TransferBookComponents {
+  openContent: (link: string) => ReturnType<PeerloomNode['openContent']>
+}
+
 export class TransferBook {
-  private readonly node: PeerloomNode
+  private readonly components: TransferBookComponents
   private readonly transfers = new Map<string, TransferState>()
   private next = 1
 
-  constructor (node: PeerloomNode) {
-    this.node = node
+  constructor (components: TransferBookComponents) {
+    this.components = components
   }
 
   /** Starts reading `link` to the end in the background; returns its id at once. */
@@ -51,7 +57,7 @@ export class TransferBook {
 
   private async run (state: TransferState): Promise<void> {
     try {
-      const opened = await this.node.openContent(state.link)
+      const opened = await this.components.openContent(state.link)
       state.name = opened.manifest.name
       state.size = opened.size
       state.stats = opened.stats
@@ -67,7 +73,7 @@ export class TransferBook {
       }
       state.sha256 = toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', whole))).slice(2)
     } catch (err) {
-      state.error = isPeerloomError(err) ? { code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }) } : { code: 4900, message: (err as Error).message }
+      state.error = errorToWire(err)
     } finally {
       state.finishedAt = performance.now()
     }

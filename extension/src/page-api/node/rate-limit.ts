@@ -1,6 +1,6 @@
 /** A token bucket per origin: a page that floods the API gets RATE_LIMITED, others are unaffected. */
 import { TokenBucket } from '@peerloom/shared/token-bucket'
-import { ORIGIN_CALLS_PER_SECOND, ORIGIN_CALL_BURST } from './constants.ts'
+import { ORIGIN_CALLS_PER_SECOND, ORIGIN_CALL_BURST } from '../constants.ts'
 
 export interface OriginRateLimitInit {
   /** @default ORIGIN_CALLS_PER_SECOND */

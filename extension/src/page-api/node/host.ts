@@ -18,13 +18,13 @@ import {
 } from '@peerloom/shared'
 import type { ContentHead, ContentStats, Manifest, OriginStats, PageParams, PublishResult, RefusalData } from '@peerloom/shared'
 import { ConsentStore, askAgainAt, forgetOrigin } from './consent.ts'
-import { DISMISSALS_BEFORE_QUIET, DISMISSAL_QUIET_MS, MAX_ACTIVE_PER_PORT, PLAYER_SESSION_TTL_MS, STREAM_IDLE_TIMEOUT_MS } from './constants.ts'
+import { DISMISSALS_BEFORE_QUIET, DISMISSAL_QUIET_MS, MAX_ACTIVE_PER_PORT, PLAYER_SESSION_TTL_MS, STREAM_IDLE_TIMEOUT_MS } from '../constants.ts'
 import { OriginStatsBook } from './origin-stats.ts'
 import type { PageApiDb } from './page-db.ts'
 import { OriginRateLimit } from './rate-limit.ts'
 import { CacheTimingGuard } from './timing-guard.ts'
-import { IncomingStream, OutgoingStream, STREAM_WINDOW } from './wire.ts'
-import type { NodeMessage, PlayerStreamRequest } from './wire.ts'
+import { IncomingStream, OutgoingStream, STREAM_WINDOW } from '../wire.ts'
+import type { NodeMessage, PlayerStreamRequest } from '../wire.ts'
 import { messageId, parsePageMessage } from './wire-schema.ts'
 
 /** What the page API needs from the node. */

@@ -7,7 +7,7 @@
  * recent network rate: to that origin, the answer looks like a network fetch. Once the origin
  * has fetched the content, its own repeat fetches are fast (it learns nothing it did not cause).
  */
-import { DEFAULT_COLD_FIRST_BYTE_MS, DEFAULT_NETWORK_BYTES_PER_SEC, TIMING_SAMPLES } from './constants.ts'
+import { DEFAULT_COLD_FIRST_BYTE_MS, DEFAULT_NETWORK_BYTES_PER_SEC, TIMING_SAMPLES } from '../constants.ts'
 import type { PageApiDb } from './page-db.ts'
 
 export interface TimingGuardInit {

@@ -6,7 +6,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { Wallet, computeAddress, hexlify } from 'ethers'
-import type { StateDb } from './state-db.ts'
+import type { StateDb } from '../storage/state-db.ts'
 
 const IDENTITY_KEY = 'identity'
 

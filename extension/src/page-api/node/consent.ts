@@ -3,7 +3,7 @@
  * alone: the service worker may be stopped and the options page revokes from its own context,
  * so every check reads the database.
  */
-import { DENIAL_QUIET_MS } from './constants.ts'
+import { DENIAL_QUIET_MS } from '../constants.ts'
 import type { ConsentRecord, PageApiDb } from './page-db.ts'
 
 export type { ConsentRecord }

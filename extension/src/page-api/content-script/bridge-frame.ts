@@ -1,7 +1,6 @@
 /** The hidden bridge frame a page's ports go through (created once per page, on first use). */
 
-/** The message that carries a page's port into the bridge frame. */
-export const BRIDGE_PORT_MESSAGE = 'peerloom:bridge-port'
+import { BRIDGE_PORT_MESSAGE } from '../wire.ts'
 
 let frame: Promise<HTMLIFrameElement> | undefined
 

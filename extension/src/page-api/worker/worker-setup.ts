@@ -1,6 +1,6 @@
 /** Installs the page API's routes in the service worker (call once, synchronously, at start-up). */
-import type { OpenConsentMessage } from './consent-prompts.ts'
-import { STREAM_PATH } from './constants.ts'
+import type { OpenConsentMessage } from '../wire.ts'
+import { STREAM_PATH } from '../constants.ts'
 import { openConsentWindow, playerStreamResponse, routeBridgeMessage } from './worker-routes.ts'
 import type { WorkerMessageEvent } from './worker-routes.ts'
 
