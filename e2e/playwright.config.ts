@@ -7,8 +7,8 @@ export default defineConfig({
   workers: 1,
   fullyParallel: false,
   retries: 0,
-  timeout: 150_000,
-  expect: { timeout: 20_000 },
+  timeout: 300_000,
+  expect: { timeout: 60_000 },
   globalSetup: './src/global-setup.ts',
   reporter: [['list'], ['json', { outputFile: 'test-results/results.json' }]],
   use: { trace: 'off' }

@@ -1,5 +1,5 @@
 /**
- * Publishing (DESIGN.md, Formats and "Publishing and the origin"): seal a file chunk by chunk
+ * Publishing (docs/DESIGN.md, Formats and "Publishing and the origin"): seal a file chunk by chunk
  * as it streams from disk, import the ciphertext as a UnixFS file, write and sign the
  * manifest, and store everything in an origin — either straight into its data directory
  * (when no origin runs on it; the origin announces it at its next start) or by uploading a

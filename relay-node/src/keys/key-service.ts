@@ -1,5 +1,5 @@
 /**
- * The publisher's key service (DESIGN.md, Publishing and the origin): a viewer signs an
+ * The publisher's key service (docs/DESIGN.md, Publishing and the origin): a viewer signs an
  * EIP-4361-style key request; the service checks the signature, that the request is fresh and
  * used once, and the content's access policy on chain; then it answers with the content key
  * wrapped to the viewer's public key (ECIES) and a Grant signed by the publisher. A refusal
