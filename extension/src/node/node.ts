@@ -25,11 +25,11 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Libp2p } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import {
-  ChunkCipher, DEFAULT_CHUNK_SIZE, NotFoundError, PeerloomError, createManifest, decodeManifest, encodeManifest,
-  fromHex, toHex, formatLink, importSealedFile, isPeerloomError, manifestCid, openRange, parseLink, signManifest,
-  unixfsChunkReader, ErrorCode, BadManifestError, BLOCK_PROTOCOL, MAX_BLOCK_BYTES
+  ChunkCipher, DEFAULT_CHUNK_SIZE, NotFoundError, PeerloomError, createManifest, encodeManifest,
+  fromHex, toHex, formatLink, importSealedFile, isPeerloomError, manifestCid, signManifest,
+  ErrorCode, BLOCK_PROTOCOL, MAX_BLOCK_BYTES
 } from '@peerloom/shared'
-import type { ByteSource, Manifest, NodeSettings, NodeSettingsInput } from '@peerloom/shared'
+import type { ByteSource, NodeSettings, NodeSettingsInput } from '@peerloom/shared'
 import { createHeliaLight } from 'helia'
 import { withLibp2pLight } from '@helia/libp2p'
 import type { HeliaWithLibp2p } from '@helia/libp2p'
@@ -37,10 +37,12 @@ import { CID } from 'multiformats/cid'
 import { BlockCache } from '../cache/block-cache.ts'
 import type { CacheStats } from '../cache/block-cache.ts'
 import { ContentSession } from '../blocks/block-fetcher.ts'
-import type { FetchStats, ProviderInfo } from '../blocks/block-fetcher.ts'
+import { ContentReader } from '../content/content-reader.ts'
+import type { OpenOptions, OpenedContent } from '../content/content-reader.ts'
+import type { ProviderInfo } from '../blocks/block-fetcher.ts'
 import { BlockServer } from '../blocks/block-server.ts'
 import { BlockStreamPool } from '../blocks/block-protocol.ts'
-import { DATA_CHANNEL_MESSAGE_BYTES, ANNOUNCE_INTERVAL_MS, PERSIST_INTERVAL_MS, RANGE_READ_AHEAD, RANGE_READ_AHEAD_INITIAL, PER_PEER_INFLIGHT } from '../constants.ts'
+import { DATA_CHANNEL_MESSAGE_BYTES, ANNOUNCE_INTERVAL_MS, PERSIST_INTERVAL_MS, PER_PEER_INFLIGHT } from '../constants.ts'
 import { deleteIdentity, identitySigner, loadOrCreateIdentity } from './identity.ts'
 import type { Identity } from './identity.ts'
 import { PeerReputation } from '../net/peer-reputation.ts'
@@ -57,8 +59,6 @@ import type { HistorySeries } from '../blocks/transfer-history.ts'
 import { UploadBudget } from '../blocks/upload-budget.ts'
 import { Rewards } from '../rewards/index.ts'
 import type { Earnings, ReceiptStatus } from '../rewards/index.ts'
-
-const DAG_PB = 0x70
 
 export interface PeerloomNodeInit {
   db: StateDb
@@ -110,31 +110,6 @@ export interface NodeStatus {
   errors: NodeError[]
 }
 
-export interface OpenOptions {
-  /** First plaintext byte (inclusive). @default 0 */
-  start?: number
-  /** Last plaintext byte (exclusive). @default the content's size */
-  end?: number
-  signal?: AbortSignal
-  /** The content key when the link carries none (gated content, granted elsewhere). */
-  key?: Uint8Array
-  /** Picks [start, end) once the manifest is known (e.g. from a Range header); overrides start/end. */
-  range?: (manifest: Manifest) => { start: number, end: number }
-}
-
-/** A range of content, opened: the manifest and the plaintext as a stream. */
-export interface OpenedContent {
-  manifest: Manifest
-  manifestCid: CID
-  size: number
-  start: number
-  end: number
-  /** Plaintext of [start, end), verified chunk by chunk. Cancel it to stop the transfer. */
-  body: ReadableStream<Uint8Array>
-  /** Where the bytes came from, updated as the body is read. */
-  stats: FetchStats
-}
-
 export interface PublishOptions {
   name: string
   mime: string
@@ -152,9 +127,6 @@ export interface Published {
 }
 
 type Network = HeliaWithLibp2p<any>
-
-/** Verified manifests remembered in memory. */
-const MAX_MEMO_MANIFESTS = 256
 
 /** Maximum errors kept for the popup. */
 const MAX_ERRORS = 20
@@ -183,12 +155,27 @@ export class PeerloomNode {
   private timers: Array<ReturnType<typeof setInterval>> = []
   /** Keys of gated content, receipts sent and received, claims. */
   private readonly rewards: Rewards
+  /** The read pipeline: manifest, chunks, plaintext. */
+  private readonly reader: ContentReader
 
   constructor (init: PeerloomNodeInit) {
     this.rewards = new Rewards({
       settings: () => this.settings(),
       signer: () => identitySigner(this.identity as Identity),
       onError: err => { this.report(err) }
+    })
+    this.reader = new ContentReader({
+      openSession: () => this.session(),
+      closeSession: session => { this.closeSession(session) },
+      isCached: cid => this.cache?.has(cid) === true,
+      keyFor: async (manifest, options) => await this.rewards.keyFor(manifest, options),
+      trackReceipts: (stats, contentId) => this.rewards.track(stats, contentId),
+      remember: async record => { await this.remember(record) },
+      flushReceived: async () => { await this.received.flush() },
+      onRead: (manifest, root, complete) => {
+        if (complete && this.settingsValue?.donate === true) void this.announce(manifest, root).catch(err => { this.report(err) })
+      },
+      report: err => { this.report(err) }
     })
     this.db = init.db
     this.settingsStore = new SettingsStore(init.db, init.defaults)
@@ -415,19 +402,6 @@ export class PeerloomNode {
     return { answers: JSON.parse(JSON.stringify(answers, (_key, value: unknown) => typeof value === 'bigint' ? value.toString() : value)) as unknown, receipts: this.rewards.receiptStatus() }
   }
 
-  /** Verified manifests by CID (immutable bytes): a cached one is not read and checked again. */
-  private readonly manifests = new Map<string, Manifest>()
-
-  private async manifestOf (session: ContentSession, cid: CID, options: { signal?: AbortSignal }): Promise<Manifest> {
-    const key = cid.toString()
-    const known = this.manifests.get(key)
-    if (known !== undefined && this.cache?.has(cid) === true) return known
-    const manifest = decodeManifest(await session.get(cid, options))
-    this.manifests.set(key, manifest)
-    if (this.manifests.size > MAX_MEMO_MANIFESTS) this.manifests.delete(this.manifests.keys().next().value as string)
-    return manifest
-  }
-
   private session (): ContentSession {
     const libp2p = this.libp2p()
     const network = this.network as Network
@@ -454,109 +428,20 @@ export class PeerloomNode {
     return session
   }
 
-  /**
-   * Opens [start, end) of the content a link names and streams its plaintext. Fetches only
-   * the chunks the range touches; every block is verified, every chunk authenticated.
-   */
+  /** Opens [start, end) of the content a link names and streams its plaintext (content/content-reader.ts). */
   async openContent (link: string, options: OpenOptions = {}): Promise<OpenedContent> {
-    const parsed = parseLink(link)
-    let key = parsed.key ?? options.key
-    const session = this.session()
-    let receipts: { stop: () => void } | undefined
-    try {
-      session.pin(parsed.manifest)
-      session.discover(parsed.manifest)
-      const getOptions = options.signal === undefined ? {} : { signal: options.signal }
-      let manifest = await this.manifestOf(session, parsed.manifest, getOptions)
-      let opened = parsed.manifest
-      // receipts for verified bytes from peers, from the first block on (sent once a grant is held)
-      receipts = this.rewards.track(session.stats, manifest.contentId)
-      if (key === undefined) {
-        // gated content: the publisher's key service grants the key (rewards/key-client.ts)
-        const granted = await this.rewards.keyFor(manifest, getOptions)
-        key = granted.key
-        if (granted.manifest !== parsed.manifest.toString()) {
-          // the key was rotated: it opens the manifest the key service named, of the same content and publisher
-          opened = CID.parse(granted.manifest)
-          session.pin(opened)
-          session.discover(opened)
-          const rotated = decodeManifest(await session.get(opened, getOptions))
-          if (rotated.contentId !== manifest.contentId || rotated.publisher !== manifest.publisher) throw new BadManifestError(`the key service named manifest ${granted.manifest}, which is not a version of ${manifest.contentId} by ${manifest.publisher}`)
-          manifest = rotated
-        }
-      }
-      const { start, end } = options.range?.(manifest) ?? { start: options.start ?? 0, end: options.end ?? manifest.size }
-      const root = manifest.root
-      session.pin(root)
-      session.discover(root)
-      const cipher = await ChunkCipher.create(key, fromHex(manifest.contentId))
-      const blockstore = {
-        get: async function * (cid: CID, opts?: { signal?: AbortSignal }) {
-          if (cid.code === DAG_PB) session.pin(cid)
-          yield await session.get(cid, opts?.signal === undefined ? {} : { signal: opts.signal })
-        }
-      }
-      const readChunk = unixfsChunkReader(blockstore as never, root, manifest.size, manifest.chunkSize)
-      const controller = new AbortController()
-      if (options.signal !== undefined) options.signal.addEventListener('abort', () => { controller.abort(options.signal?.reason) }, { once: true })
-      const chunks = openRange({ cipher, size: manifest.size, chunkSize: manifest.chunkSize, start, end, readChunk, readAhead: RANGE_READ_AHEAD, initialReadAhead: RANGE_READ_AHEAD_INITIAL, signal: controller.signal })
-      // bookkeeping for the content list: not worth delaying the first byte for
-      void this.remember({ manifest: opened.toString(), root: root.toString(), name: manifest.name, size: manifest.size, published: false, lastUsed: Date.now() }).catch(err => { this.report(err) })
-      const finish = (complete: boolean): void => {
-        receipts?.stop()
-        session.close()
-        this.sessions.delete(session)
-        if (complete && this.settingsValue?.donate === true) void this.announce(opened, root).catch(err => { this.report(err) })
-      }
-      const body = new ReadableStream<Uint8Array>({
-        pull: async streamController => {
-          try {
-            const next = await chunks.next()
-            if (next.done === true) {
-              // the reader learns "done" only once what it fetched is in the cache and counted on disk
-              await Promise.all([session.flush(), this.received.flush().catch(err => { this.report(err) })])
-              streamController.close()
-              finish(end === manifest.size && start === 0)
-            } else {
-              streamController.enqueue(next.value)
-            }
-          } catch (err) {
-            finish(false)
-            this.report(err)
-            streamController.error(err)
-          }
-        },
-        cancel: async reason => {
-          controller.abort(reason)
-          await chunks.return(undefined)
-          finish(false)
-        }
-      }, { highWaterMark: 0 })
-      return { manifest, manifestCid: opened, size: manifest.size, start, end, body, stats: session.stats }
-    } catch (err) {
-      receipts?.stop()
-      session.close()
-      this.sessions.delete(session)
-      // say which peers were tried and why they could not help
-      if (err instanceof PeerloomError && err.code === ErrorCode.NOT_FOUND) throw new NotFoundError(err.message, { cause: err, data: { ...err.data, droppedPeers: session.stats.droppedPeers } })
-      throw err
-    }
+    return await this.reader.open(link, options)
   }
 
-  /** For a link without a key (gated content): fetches its manifest and obtains the key from the publisher's key service, or throws why not. */
+  /** For a link without a key (gated content): obtains the key from the publisher's key service, or throws why not. */
   async prepareKey (link: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const parsed = parseLink(link)
-    if (parsed.key !== undefined) return
-    const session = this.session()
-    try {
-      session.pin(parsed.manifest)
-      session.discover(parsed.manifest)
-      const manifest = decodeManifest(await session.get(parsed.manifest, options.signal === undefined ? {} : { signal: options.signal }))
-      await this.rewards.keyFor(manifest, options)
-    } finally {
-      session.close()
-      this.sessions.delete(session)
-    }
+    await this.reader.prepareKey(link, options)
+  }
+
+  /** A fetch session's end: its pins and streams released, no longer closed with the node. */
+  private closeSession (session: ContentSession): void {
+    session.close()
+    this.sessions.delete(session)
   }
 
   /** Encrypts, chunks and stores a file from this browser; returns its link. Its blocks are pinned while it is imported. */
