@@ -36,6 +36,12 @@ const READY_TIMEOUT_MS = 90_000
 /** How long one provide may take before it is tried again. */
 const PROVIDE_ATTEMPT_MS = 15_000
 
+/**
+ * Inbound and outbound block streams per connection, as a Peerloom node's block server allows.
+ * @default 64
+ */
+const MAX_BLOCK_STREAMS = 64
+
 const { values } = parseArgs({ options: { relay: { type: 'string' }, mode: { type: 'string' }, provide: { type: 'string', multiple: true } }, strict: true })
 const mode = values.mode as BadMode
 if (values.relay === undefined || !BAD_MODES.includes(mode)) {
@@ -52,6 +58,10 @@ const node = await createLibp2p({
   peerDiscovery: [],
   // everything here is on loopback
   connectionGater: { denyDialMultiaddr: async () => false },
+  // as in a Peerloom node: by default a ping slow on a busy machine (or one whose last stream is
+  // still closing) aborts the connection, and the viewer's pending requests end in EOF before any
+  // lie reaches it, so it drops this peer for failing rather than for lying
+  connectionMonitor: { abortConnectionOnPingFailure: false },
   services: {
     identify: identify(),
     ping: ping(),
@@ -60,7 +70,7 @@ const node = await createLibp2p({
 })
 await node.handle(BLOCK_PROTOCOL, stream => {
   void serveBadly(stream, mode, cid => { process.stdout.write(JSON.stringify({ request: cid.toString() }) + '\n') })
-}, { runOnLimitedConnection: false })
+}, { maxInboundStreams: MAX_BLOCK_STREAMS, maxOutboundStreams: MAX_BLOCK_STREAMS, runOnLimitedConnection: false })
 
 await node.dial(multiaddr(values.relay))
 const deadline = Date.now() + READY_TIMEOUT_MS
