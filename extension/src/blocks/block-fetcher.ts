@@ -6,7 +6,7 @@
  * (PeerReputation) so later sessions skip or demote them. Verified blocks go into the cache.
  */
 import { IntegrityError, NotFoundError, fetchGatewayBlock, verifyBlock } from '@peerloom/shared'
-import type { Connection, PeerId } from '@libp2p/interface'
+import type { Connection, Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { raceSignal } from 'race-signal'
@@ -58,6 +58,8 @@ export interface BlockFetcherComponents {
   hedgeDelayMs?: () => number
   /** Peers that misbehaved in earlier sessions: banned ones are skipped, demoted ones asked last. */
   reputation?: Pick<PeerReputation, 'standing' | 'penalize' | 'credit'>
+  /** Scoped logger (`peerloom:fetcher`); silent unless enabled with `localStorage.debug`. */
+  log?: Logger
 }
 
 export interface FetchStats {
@@ -262,6 +264,7 @@ export class ContentSession {
   private penalize (provider: ProviderState, offence: 'integrity' | 'stalled' | 'failed', reason: string): void {
     if (provider.penalized === true && offence !== 'integrity') return
     provider.penalized = true
+    this.components.log?.('penalized peer %s (%s): %s', provider.id, offence, reason)
     const reputation = this.components.reputation
     if (reputation !== undefined) this.applyStanding(provider, reputation.penalize(provider.id, offence, reason))
   }
@@ -505,6 +508,7 @@ export class ContentSession {
   }
 
   private drop (provider: ProviderState, reason: string): void {
+    this.components.log?.('dropped peer %s: %s', provider.id, reason)
     provider.dropped = reason
     this.stats.droppedPeers[provider.id] = reason
     clearTimeout(provider.silenceTimer)

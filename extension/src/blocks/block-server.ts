@@ -4,7 +4,7 @@
  * caps, and metering every byte that actually went out, per client.
  */
 import { lpStream } from '@libp2p/utils'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Connection, Libp2p, Logger, Stream } from '@libp2p/interface'
 import { RateLimitedError } from '@peerloom/shared'
 import { CID } from 'multiformats/cid'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -20,6 +20,8 @@ export interface BlockServerComponents {
   isDonating: () => boolean
   /** Called once `bytes` were written to `client`. */
   onServed: (client: string, bytes: number) => void
+  /** Scoped logger (`peerloom:block-server`). */
+  log?: Logger
 }
 
 /**
@@ -77,6 +79,7 @@ export class BlockServer {
       }
       await stream.close({ signal }).catch(() => {})
     } catch (err) {
+      this.components.log?.('stream from %s ended with an error: %s', client, (err as Error).message)
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     }
   }
@@ -91,6 +94,7 @@ export class BlockServer {
       budget.acquireSlot(client)
     } catch (err) {
       if (!(err instanceof RateLimitedError)) throw err
+      this.components.log?.('busy: refused %s (%s)', client, err.message)
       await lp.write(Uint8Array.of(BlockStatus.BUSY), { signal })
       return
     }

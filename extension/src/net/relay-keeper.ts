@@ -4,13 +4,15 @@
  * reservations on whichever configured relays are connected, so while one relay is down
  * the node stays reachable through another.
  */
-import type { Connection, PeerId } from '@libp2p/interface'
+import type { Connection, Logger, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { RELAY_BACKOFF_MAX_MS, RELAY_BACKOFF_MIN_MS, RELAY_CHECK_INTERVAL_MS, RELAY_DIAL_TIMEOUT_MS } from '../constants.ts'
 
 export interface RelayKeeperComponents {
+  /** Scoped logger (`peerloom:relay-keeper`). */
+  log?: Logger
   dial: (addr: Multiaddr, options: { signal: AbortSignal }) => Promise<Connection>
   getConnections: (peer: PeerId) => Connection[]
   getMultiaddrs: () => Multiaddr[]
@@ -95,6 +97,7 @@ export class RelayKeeper {
         delete relay.status.lastError
         relay.backoff = RELAY_BACKOFF_MIN_MS
       }, (err: Error) => {
+        this.components.log?.('dial to relay %s failed, next in %d ms: %s', relay.status.addr, relay.backoff, err.message)
         relay.status.lastError = err.message
         relay.nextAttemptAt = Date.now() + relay.backoff
         relay.status.nextAttemptAt = relay.nextAttemptAt

@@ -22,7 +22,7 @@ import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { isPrivate } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Connection, Libp2p } from '@libp2p/interface'
+import type { Connection, Libp2p, Logger } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import {
   ChunkCipher, DEFAULT_CHUNK_SIZE, NotFoundError, PeerloomError, createManifest, encodeManifest,
@@ -157,6 +157,7 @@ export class PeerloomNode {
   private readonly rewards: Rewards
   /** The read pipeline: manifest, chunks, plaintext. */
   private readonly reader: ContentReader
+  private fetcherLog?: Logger
 
   constructor (init: PeerloomNodeInit) {
     this.rewards = new Rewards({
@@ -291,6 +292,7 @@ export class PeerloomNode {
       cache: this.cache as BlockCache,
       budget: this.budget,
       isDonating: () => this.settingsValue?.donate === true,
+      log: libp2p.logger.forComponent('peerloom:block-server'),
       onServed: (client, bytes) => {
         this.meter.record(client, bytes)
         this.history.record('served', bytes)
@@ -299,6 +301,7 @@ export class PeerloomNode {
     await this.server.start()
     await this.rewards.attach(libp2p)
     this.keeper = new RelayKeeper({
+      log: libp2p.logger.forComponent('peerloom:relay-keeper'),
       dial: async (addr, options) => await libp2p.dial(addr, options),
       getConnections: peer => libp2p.getConnections(peer),
       getMultiaddrs: () => libp2p.getMultiaddrs()
@@ -418,6 +421,7 @@ export class PeerloomNode {
         .map(c => ({ id: c.remotePeer.toString(), connection: c })),
       hedgeDelayMs: () => this.settings().hedgeDelayMs,
       reputation: this.reputation,
+      log: this.fetcherLog ??= libp2p.logger.forComponent('peerloom:fetcher'),
       onReceived: (source, bytes) => {
         this.received.record(source, bytes)
         this.history.record('received', bytes)
