@@ -22,7 +22,7 @@ import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { CID } from 'multiformats/cid'
-import { BLOCK_PROTOCOL } from '../../extension/src/constants.ts'
+import { BLOCK_PROTOCOL } from '@peerloom/shared/protocols'
 import { BAD_MODES, serveBadly } from '../../extension/test/bad-block-handler.ts'
 import type { BadMode } from '../../extension/test/bad-block-handler.ts'
 

@@ -1,8 +1,6 @@
 /** Tunables of the extension's node. Settings a donor edits live in `@peerloom/shared` (NODE_DEFAULTS). */
 
-// The block protocol's id and the largest block are `BLOCK_PROTOCOL` and `MAX_BLOCK_BYTES` in @peerloom/shared;
-// the id is re-exported for e2e/src/bad-peer-main.ts until it imports it from there.
-export { BLOCK_PROTOCOL } from '@peerloom/shared/protocols'
+// The block protocol's id and the largest block are `BLOCK_PROTOCOL` and `MAX_BLOCK_BYTES` in @peerloom/shared.
 
 /**
  * Largest message the node sends on a WebRTC data channel (a libp2p frame with its protobuf

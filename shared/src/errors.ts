@@ -122,9 +122,6 @@ export function errorFromWire (value: { code?: unknown, message?: unknown, data?
   return new cls(message, data === undefined ? undefined : { data })
 }
 
-/** @deprecated the old name of `errorFromWire`, kept until relay-node imports the new one. */
-export const errorFromJSON = errorFromWire
-
 /** True when `err` is a PeerloomError (also across realms, where instanceof fails). */
 export function isPeerloomError (err: unknown): err is PeerloomError {
   return err instanceof PeerloomError || (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number' && typeof (err as { message?: unknown }).message === 'string' && byCode.has((err as { code: number }).code))
