@@ -21,6 +21,15 @@ function source (count: number, size = 1000): { stream: ReadableStream<Uint8Arra
 }
 
 /** Wires an OutgoingStream to an IncomingStream across a MessageChannel, as page and node do. */
+/** Resolves once `condition` holds, checking every 5 ms; fails after `ms` (generous: a loaded machine is slow, not wrong). */
+async function until (condition: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}
+
 function pipe (count: number): { incoming: IncomingStream, run: Promise<boolean>, src: ReturnType<typeof source>, out: OutgoingStream, channel: MessageChannel } {
   const channel = new MessageChannel()
   const src = source(count)
@@ -61,8 +70,7 @@ test('a reader that stops reading stops the sender after one window', async () =
   // one chunk handed out plus a full window in flight or queued; the source is not drained
   assert.ok(src.pulled() <= STREAM_WINDOW + 2, `pulled ${src.pulled()}`)
   await reader.cancel()
-  await new Promise(resolve => setTimeout(resolve, 50))
-  assert.equal(out.isCancelled, true)
+  await until(() => out.isCancelled, 'the sender to see the cancel')
   assert.equal(src.cancelled(), true)
   channel.port1.close()
 })
@@ -95,12 +103,12 @@ test('with an implicit window the sender starts at once and still stops after on
   channel.port2.onmessage = event => { incoming.push((event.data as { bytes: ArrayBuffer }).bytes) }
   const sent: number[] = []
   void out.run(bytes => { sent.push(bytes.byteLength); channel.port1.postMessage({ bytes }, [bytes]) }, 5000)
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await until(() => sent.length >= STREAM_WINDOW, 'a window to go out')
   assert.equal(granted, 0) // nothing asked for yet, yet a window is on its way
   assert.equal(sent.length, STREAM_WINDOW)
   const reader = incoming.stream.getReader()
   assert.equal((await reader.read()).value?.[0], 0)
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await until(() => granted >= 1 && sent.length > STREAM_WINDOW, 'one credit and one more chunk')
   assert.equal(granted, 1)
   assert.equal(sent.length, STREAM_WINDOW + 1)
   await reader.cancel()
