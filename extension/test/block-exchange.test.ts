@@ -28,6 +28,7 @@ import { PeerReputation } from '../src/net/peer-reputation.ts'
 import type { ReputationRecord } from '../src/net/peer-reputation.ts'
 import { openStateDb } from '../src/storage/state-db.ts'
 import { UploadBudget } from '../src/blocks/upload-budget.ts'
+import { BLOCK_REQUEST_TIMEOUT_MS } from '../src/constants.ts'
 import { serveBadly } from './bad-block-handler.ts'
 import type { BadMode } from './bad-block-handler.ts'
 
@@ -52,6 +53,8 @@ interface FakePeer {
   cache: BlockCache
   donate: boolean
   served: number
+  /** Block streams opened to this peer. */
+  streams: number
   connect: (client: PeerId) => Connection
   stop: () => Promise<void>
 }
@@ -65,12 +68,14 @@ async function fakePeer (options: { donate?: boolean, rate?: number } = {}): Pro
     cache,
     donate: options.donate ?? true,
     served: 0,
+    streams: 0,
     connect: client => ({
       remotePeer: id,
       limits: undefined,
       status: 'open',
       newStream: async () => {
         const [outbound, inbound] = await streamPair()
+        peer.streams++
         void handler?.(inbound, { remotePeer: client } as unknown as Connection)
         return outbound
       }
@@ -211,11 +216,16 @@ test('closing a session ends its requests to a peer that does not answer, withou
   const { session: s, close } = await session([peer])
   s.discover(b.cid)
   const pending = s.get(b.cid)
-  await new Promise(resolve => setTimeout(resolve, 200)) // the request is out, the server is waiting on its budget
+  // the request is out once its stream is open; the server then waits on its budget
+  for (const deadline = Date.now() + 10_000; peer.streams === 0;) {
+    assert.ok(Date.now() < deadline, 'no block stream was opened to the peer')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
   const started = Date.now()
   await close()
   await assert.rejects(pending, (err: { code: number }) => err.code === ErrorCode.NOT_FOUND)
-  assert.ok(Date.now() - started < 2000, `the get ended ${Date.now() - started} ms after close`)
+  // ended by the close, not by the request timeout it would otherwise have waited out
+  assert.ok(Date.now() - started < BLOCK_REQUEST_TIMEOUT_MS, `the get ended ${Date.now() - started} ms after close`)
   await peer.stop()
 })
 
