@@ -41,7 +41,11 @@ export const ErrorCode = {
   /** Access to gated content was refused by its policy. */
   ACCESS_DENIED: 5011,
   /** The chain could not be reached or rejected a transaction. */
-  CHAIN: 5012
+  CHAIN: 5012,
+  /** The call is not known here: it was left, or never joined from this page. */
+  CALL_NOT_FOUND: 5020,
+  /** Too many calls on one page, or participants in one room. */
+  CALL_LIMIT: 5021
 } as const
 
 export type ErrorCodeName = keyof typeof ErrorCode
@@ -92,11 +96,14 @@ export const ConfigError = errorClass('ConfigError', ErrorCode.BAD_CONFIG)
 export const TimeoutError = errorClass('TimeoutError', ErrorCode.TIMEOUT)
 export const AccessDeniedError = errorClass('AccessDeniedError', ErrorCode.ACCESS_DENIED)
 export const ChainError = errorClass('ChainError', ErrorCode.CHAIN)
+export const CallNotFoundError = errorClass('CallNotFoundError', ErrorCode.CALL_NOT_FOUND)
+export const CallLimitError = errorClass('CallLimitError', ErrorCode.CALL_LIMIT)
 
 const byCode = new Map<number, new (message: string, options?: { data?: Record<string, unknown> }) => PeerloomError>([
   UserRejectedError, UnauthorizedError, UnsupportedMethodError, DisconnectedError, InvalidParamsError,
   NotFoundError, BadLinkError, RangeNotSatisfiableError, QuotaExceededError, RateLimitedError,
-  IntegrityError, BadManifestError, BadSignatureError, ConfigError, TimeoutError, AccessDeniedError, ChainError
+  IntegrityError, BadManifestError, BadSignatureError, ConfigError, TimeoutError, AccessDeniedError, ChainError,
+  CallNotFoundError, CallLimitError
 ].map(cls => [new cls('').code, cls]))
 
 /** An error as it crosses a message channel, an HTTP answer or a JSON-RPC reply. */

@@ -15,6 +15,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { delegatedHTTPRouter } from '@helia/delegated-routing-client'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
@@ -34,6 +35,7 @@ import { createHeliaLight } from 'helia'
 import { withLibp2pLight } from '@helia/libp2p'
 import type { HeliaWithLibp2p } from '@helia/libp2p'
 import { CID } from 'multiformats/cid'
+import type { Wallet } from 'ethers'
 import { BlockCache } from '../cache/block-cache.ts'
 import type { CacheStats } from '../cache/block-cache.ts'
 import { ContentSession } from '../blocks/block-fetcher.ts'
@@ -60,10 +62,20 @@ import { UploadBudget } from '../blocks/upload-budget.ts'
 import { Rewards } from '../rewards/index.ts'
 import type { Earnings, ReceiptStatus } from '../rewards/index.ts'
 
+/**
+ * A capability that runs on the node's libp2p while the network is up (calls): attached after
+ * each network start, detached before each stop (a relay change restarts the network).
+ */
+export interface NetworkCapability {
+  attach: (libp2p: Libp2p) => Promise<void>
+  detach: () => Promise<void>
+}
+
 export interface PeerloomNodeInit {
   db: StateDb
   /** Settings that apply until the user changes them (from the build). */
   defaults?: NodeSettingsInput
+  capabilities?: NetworkCapability[]
 }
 
 export interface NodeError {
@@ -158,8 +170,10 @@ export class PeerloomNode {
   /** The read pipeline: manifest, chunks, plaintext. */
   private readonly reader: ContentReader
   private fetcherLog?: Logger
+  private readonly capabilities: NetworkCapability[]
 
   constructor (init: PeerloomNodeInit) {
+    this.capabilities = init.capabilities ?? []
     this.rewards = new Rewards({
       settings: () => this.settings(),
       signer: () => identitySigner(this.identity as Identity),
@@ -274,7 +288,9 @@ export class PeerloomNode {
       services: {
         identify: identify(),
         ping: ping(),
-        dht: kadDHT({ clientMode: true, peerInfoMapper: passthroughMapper })
+        dht: kadDHT({ clientMode: true, peerInfoMapper: passthroughMapper }),
+        // call rooms' signalling and presence (docs/CALLS.md); the relays mesh it between them
+        pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false })
       }
     }) as unknown as Network
     await network.start() // creates the libp2p node; no peer is dialled before the keeper starts
@@ -300,6 +316,7 @@ export class PeerloomNode {
     })
     await this.server.start()
     await this.rewards.attach(libp2p)
+    for (const capability of this.capabilities) await capability.attach(libp2p)
     this.keeper = new RelayKeeper({
       log: libp2p.logger.forComponent('peerloom:relay-keeper'),
       dial: async (addr, options) => await libp2p.dial(addr, options),
@@ -311,6 +328,7 @@ export class PeerloomNode {
 
   private async stopNetwork (): Promise<void> {
     this.keeper?.stop()
+    for (const capability of this.capabilities) await capability.detach().catch(err => { this.report(err) })
     await this.rewards.detach()
     await this.server?.stop()
     await this.network?.stop()
@@ -353,6 +371,16 @@ export class PeerloomNode {
     }
     if (next.donate && !before.donate) void this.announceAll().catch(err => { this.report(err) })
     return next
+  }
+
+  /** The node's identity key (it signs key requests and receipts; it never leaves the node document). */
+  signer (): Wallet {
+    return identitySigner(this.identity as Identity)
+  }
+
+  /** Keys, grants and receipts (calls use them for gated rooms and forwarded bytes). */
+  get rewardsService (): Rewards {
+    return this.rewards
   }
 
   status (): NodeStatus {

@@ -22,7 +22,13 @@ export const NODE_DEFAULTS = {
   /** Reward epoch length, seconds. @default 3600 */
   epochSeconds: 3600,
   /** Claim an epoch early past this many receipted bytes. @default 256 MiB */
-  claimThresholdBytes: 256 * MiB
+  claimThresholdBytes: 256 * MiB,
+  /** The media role (forwarding calls for others) is opt-in, like serving. */
+  mediaForward: false,
+  /** Streams forwarded at once (one stream = one sender's track to one subscriber). @default 16 */
+  mediaMaxStreams: 16,
+  /** Upload the forwarder may use. @default 4 MiB/s */
+  mediaUploadRateBytesPerSec: 4 * MiB
 } as const
 
 export const iceServerSchema = z.strictObject({
@@ -59,7 +65,13 @@ export const nodeSettingsSchema = z.strictObject({
   /** Length of a reward epoch: receipts are claimed once it ends. @default 3600 */
   epochSeconds: z.number().int('must be a whole number of seconds').min(2, 'must be at least 2 seconds').max(7 * 24 * 3600, 'must be at most 604800 seconds (7 days)').default(NODE_DEFAULTS.epochSeconds),
   /** An epoch is claimed early once its receipts cover this many bytes. @default 256 MiB */
-  claimThresholdBytes: byteCount(1).default(NODE_DEFAULTS.claimThresholdBytes)
+  claimThresholdBytes: byteCount(1).default(NODE_DEFAULTS.claimThresholdBytes),
+  /** Calls (docs/CALLS.md): forward other people's call media as a donor, within these caps. */
+  media: z.strictObject({
+    forward: z.boolean().default(NODE_DEFAULTS.mediaForward),
+    maxStreams: z.number().int('must be a whole number').min(1, 'must be at least 1').max(256, 'must be at most 256').default(NODE_DEFAULTS.mediaMaxStreams),
+    uploadRateBytesPerSec: byteCount(64 * 1024, '64 KiB/s (0.0625 MiB/s)').default(NODE_DEFAULTS.mediaUploadRateBytesPerSec)
+  }).prefault({})
 })
 
 export type NodeSettings = z.output<typeof nodeSettingsSchema>
