@@ -7,6 +7,7 @@
  * API's contexts (content script, bridge frame, worker, prompt window) are named here too.
  */
 
+import type { CallEvent } from '@peerloom/shared/calls/api'
 import type { WireError } from '@peerloom/shared/errors'
 
 /** Chunks a receiver lets the sender have in flight. @default 6 */
@@ -32,6 +33,8 @@ export type NodeMessage =
   | { t: 'end', id: number }
   /** Lets the page send `n` more chunks of the file being published. */
   | { t: 'credit', id: number, n: number }
+  /** Something that happened in the call joined by request `id` (docs/CALLS.md, Page API). */
+  | { t: 'event', id: number, event: CallEvent }
 
 /** What the service worker sends the node's document (with a fresh port) for one player request. */
 export interface PlayerStreamRequest {
