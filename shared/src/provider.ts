@@ -3,6 +3,9 @@
  * announce it. No runtime dependencies, so the script the extension injects into every page
  * stays small; the schemas that check calls live in `page-api.ts`.
  */
+import type { CallState, CallTopology, ChatMessage, ParticipantInfo } from './calls/api.ts'
+
+export type { CallState, CallTopology, ChatMessage, MediaFlags, ParticipantInfo } from './calls/api.ts'
 
 /** Event dispatched on `window` once `window.peerloom` exists. */
 export const INITIALIZED_EVENT = 'peerloom#initialized'
@@ -116,6 +119,66 @@ export interface PlayerOptions {
   controls?: boolean
 }
 
+/** Another member of a call: its presence, and the media this page receives from it. */
+export interface Participant extends Readonly<ParticipantInfo> {
+  /** One stream holding the participant's current audio and video tracks (empty until they arrive). */
+  readonly streams: readonly MediaStream[]
+}
+
+export interface CallJoinOptions {
+  /** The local camera and microphone (either may be missing); tracks are sent end-to-end encrypted. */
+  stream: MediaStream
+  /** Shown to the others, at most 64 characters. */
+  name: string
+  /** Aborting it leaves the call (or gives up joining). */
+  signal?: AbortSignal
+}
+
+/** The `detail` of each event a Call dispatches (as a CustomEvent). */
+export interface CallEventDetail {
+  joined: { participant: Participant }
+  updated: { participant: Participant }
+  left: { participant: Participant, reason: 'bye' | 'timeout' | 'removed' }
+  /** A remote track arrived (or replaced the participant's previous one of its kind). */
+  track: { participant: Participant, track: MediaStreamTrack, streams: readonly MediaStream[] }
+  /** A chat message, this browser's own included (`message.own`). */
+  message: { message: ChatMessage }
+  state: { state: CallState, reason?: string, code?: number }
+  topology: { topology: CallTopology, forwarder: string | null }
+}
+
+export type CallEventType = keyof CallEventDetail
+
+/** A call joined with `peerloom.call.join(room, options)` (docs/CALLS.md, Page API). */
+export interface Call extends EventTarget {
+  readonly room: string
+  readonly roomId: string
+  readonly self: { readonly peerId: string, readonly name: string }
+  /** peer id → participant, this page's own left out. */
+  readonly participants: ReadonlyMap<string, Participant>
+  readonly state: CallState
+  readonly topology: CallTopology
+  /** The room's chat as this browser keeps it, oldest first. */
+  readonly history: readonly ChatMessage[]
+  /** Seals `text` (at most 4000 characters) in the node and sends it to everyone in the call. */
+  send: (text: string) => Promise<ChatMessage>
+  /** Mutes or unmutes the local track of `kind` and tells the others. */
+  mute: (kind: 'audio' | 'video', muted: boolean) => void
+  /** Sends `track` instead of the current one of `kind` on every connection (screen share); null sends nothing. */
+  replaceTrack: (kind: 'audio' | 'video', track: MediaStreamTrack | null) => Promise<void>
+  leave: () => Promise<void>
+  addEventListener: (<K extends CallEventType>(type: K, listener: (event: CustomEvent<CallEventDetail[K]>) => void, options?: boolean | AddEventListenerOptions) => void) &
+  ((type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions) => void)
+  removeEventListener: (<K extends CallEventType>(type: K, listener: (event: CustomEvent<CallEventDetail[K]>) => void, options?: boolean | EventListenerOptions) => void) &
+  ((type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions) => void)
+}
+
+/** `window.peerloom.call`. */
+export interface CallApi {
+  /** Joins `room` (an open room's name, or a gated room's content id) with the local media. */
+  join: (room: string, options: CallJoinOptions) => Promise<Call>
+}
+
 /** `window.peerloom`: what a site programs against. */
 export interface PeerloomProvider {
   readonly isPeerloom: true
@@ -127,4 +190,6 @@ export interface PeerloomProvider {
   /** This origin's transfers per content it fetched or published, most recent first. */
   contentStats: () => Promise<ContentStats[]>
   request: (request: { method: string, params?: unknown }) => Promise<unknown>
+  /** Calls: rooms with end-to-end encrypted video, audio and chat. */
+  readonly call: CallApi
 }

@@ -6,9 +6,11 @@
  */
 import { ErrorCode, PeerloomError, errorFromWire } from '@peerloom/shared/errors'
 import { ProgressMeter } from '@peerloom/shared/progress'
-import type { ConnectOptions, ConnectResult, ContentStats, OriginStats, PeerloomProvider, PlayerOptions, PublishOptions, PublishResult } from '@peerloom/shared/provider'
+import type { CallJoinOptions, ConnectOptions, ConnectResult, ContentStats, OriginStats, PeerloomProvider, PlayerOptions, PublishOptions, PublishResult } from '@peerloom/shared/provider'
 import { BRIDGE_TIMEOUT_MS, PUBLISH_SLICE_BYTES } from '../constants.ts'
 import { IncomingStream } from '../wire.ts'
+import { joinCall } from './call.ts'
+import type { CallEventSink } from './call.ts'
 import { OPEN_BRIDGE_MESSAGE } from '../wire.ts'
 import type { NodeMessage, PageMessage } from '../wire.ts'
 
@@ -31,6 +33,8 @@ class NodeConnection {
   private ready?: Promise<MessagePort>
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
+  /** Calls joined by request id: the node pushes their events under that id. */
+  private readonly sinks = new Map<number, CallEventSink>()
 
   private async connect (): Promise<MessagePort> {
     this.ready ??= new Promise<MessagePort>((resolve, reject) => {
@@ -73,10 +77,18 @@ class NodeConnection {
       if (pending.body !== undefined) pending.body.fail(err)
       else pending.reject(err)
     }
+    for (const [id, sink] of this.sinks) {
+      this.sinks.delete(id)
+      sink.lost()
+    }
   }
 
   private dispatch (message: NodeMessage): void {
     if (typeof message !== 'object' || message === null || !('id' in message) || typeof message.id !== 'number') return
+    if (message.t === 'event') {
+      this.sinks.get(message.id)?.event(message.event)
+      return
+    }
     const pending = this.pending.get(message.id)
     if (pending === undefined) return
     switch (message.t) {
@@ -115,10 +127,15 @@ class NodeConnection {
   }
 
   /** Sends a request; resolves with its result, or a Response when the node streams. */
-  async call (method: string, params: unknown, options: { signal?: AbortSignal, onCredit?: (id: number, n: number) => void } = {}): Promise<unknown> {
+  async call (method: string, params: unknown, options: { signal?: AbortSignal, onCredit?: (id: number, n: number) => void, events?: CallEventSink } = {}): Promise<unknown> {
     const port = await this.connect()
     const id = this.nextId++
-    return await new Promise((resolve, reject) => {
+    const events = options.events
+    if (events !== undefined) {
+      this.sinks.set(id, events)
+      events.close = () => { this.sinks.delete(id) }
+    }
+    const answer = new Promise((resolve, reject) => {
       const entry: Pending = { resolve, reject }
       if (options.onCredit !== undefined) {
         const onCredit = options.onCredit
@@ -146,6 +163,9 @@ class NodeConnection {
         reject(new PeerloomError(ErrorCode.INVALID_PARAMS, `params cannot be sent: ${(err as Error).message}`))
       }
     })
+    // a failed join pushes nothing more
+    if (events !== undefined) answer.catch(() => { this.sinks.delete(id) })
+    return await answer
   }
 }
 
@@ -232,7 +252,10 @@ export function createProvider (): PeerloomProvider {
       const { method, params } = request
       if (method === 'peerloom_publish') throw new PeerloomError(ErrorCode.UNSUPPORTED_METHOD, 'publishing needs the file: call peerloom.publish(file, options)')
       return await connection.call(method, params)
-    }
+    },
+    call: Object.freeze({
+      join: async (room: string, options: CallJoinOptions) => await joinCall(connection, room, options)
+    })
   }
   return Object.freeze(provider)
 }
