@@ -1,0 +1,191 @@
+/**
+ * A Chromium harness for the forwarder engine before it runs in the extension: the engine and
+ * its frame relay bundled (esbuild) into a plain page on loopback, and participant pages with
+ * the fake camera that talk to it the way CALLS.md says a page talks to its forwarder. The
+ * test routes the signalling (what FORWARD_PROTOCOL carries in the product) between them.
+ */
+import { build } from 'esbuild'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { CHROMIUM, SWITCHES_USERS_DO_NOT_HAVE, chromiumArgs } from './profile.ts'
+import type { ForwarderStats, LegMessage } from '../../extension/src/calls/forwarder/engine.ts'
+
+export const ROOM_ID = '0x' + 'ab'.repeat(32)
+const HERE = import.meta.dirname
+
+type WireResult = { ok: true } | { ok: false, code: number, message: string }
+
+/** Flags of profile.ts without the extension: these pages need only WebRTC and the fake devices. */
+function pageArgs (): string[] {
+  return chromiumArgs().filter(arg => !arg.startsWith('--disable-extensions-except=') && !arg.startsWith('--load-extension='))
+}
+
+const page = (script: string): string => `<!doctype html><meta charset="utf-8"><title>${script}</title><body><script type="module" src="/${script}.js"></script></body>`
+
+/** Bundles the four scripts and serves them on 127.0.0.1. */
+async function serve (): Promise<{ url: string, close: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'peerloom-forwarder-'))
+  const entries: Array<[string, string, 'esm' | 'iife']> = [
+    ['forwarder', 'forwarder-page.ts', 'esm'],
+    ['relay-worker', 'forwarder-relay-worker.ts', 'iife'],
+    ['participant', 'forwarder-participant.ts', 'esm'],
+    ['participant-worker', 'forwarder-participant-worker.ts', 'iife']
+  ]
+  await Promise.all(entries.map(async ([name, entry, format]) => await build({
+    entryPoints: [join(HERE, entry)], bundle: true, format, platform: 'browser', target: 'es2022',
+    outfile: join(dir, `${name}.js`), logLevel: 'warning'
+  })))
+  const files = new Map<string, [string, Buffer | string]>([
+    ['/forwarder.html', ['text/html', page('forwarder')]],
+    ['/participant.html', ['text/html', page('participant')]]
+  ])
+  for (const [name] of entries) files.set(`/${name}.js`, ['text/javascript', await readFile(join(dir, `${name}.js`))])
+  const server = createServer((req, res) => {
+    const file = files.get(req.url ?? '')
+    if (file === undefined) return res.writeHead(404).end()
+    res.writeHead(200, { 'content-type': file[0] }).end(file[1])
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => { server.close(); await rm(dir, { recursive: true, force: true }) }
+  }
+}
+
+/** Runs `task`s one after the other: signalling must arrive in the order it was sent. */
+class Lane {
+  private tail: Promise<unknown> = Promise.resolve()
+  run (task: () => Promise<unknown>): void {
+    this.tail = this.tail.then(task).catch(() => {})
+  }
+}
+
+export interface Participant {
+  peerId: string
+  page: Page
+  attach: WireResult
+}
+
+export interface HarnessOptions {
+  maxStreams?: number
+  uploadRateBytesPerSec?: number
+  /** Run the forwarder in its own browser (so its renderer's CPU can be read apart). */
+  forwarderUserDataDir?: string
+}
+
+export class ForwarderHarness {
+  readonly forwarder: Page
+  readonly participants = new Map<string, Participant>()
+  private readonly browsers: Browser[]
+  private readonly participantBrowser: Browser
+  private readonly url: string
+  private readonly closeServer: () => Promise<void>
+  private readonly toParticipant = new Map<string, Lane>()
+  private readonly toForwarder = new Map<string, Lane>()
+
+  private constructor (forwarder: Page, browsers: Browser[], participantBrowser: Browser, url: string, closeServer: () => Promise<void>) {
+    this.forwarder = forwarder
+    this.browsers = browsers
+    this.participantBrowser = participantBrowser
+    this.url = url
+    this.closeServer = closeServer
+  }
+
+  static async start (options: HarnessOptions = {}): Promise<ForwarderHarness> {
+    const server = await serve()
+    const launch = async (marker?: string): Promise<Browser> => await chromium.launch({
+      executablePath: CHROMIUM, headless: true, ignoreDefaultArgs: SWITCHES_USERS_DO_NOT_HAVE,
+      args: [...pageArgs(), ...(marker === undefined ? [] : [`--peerloom-marker=${marker}`])]
+    })
+    const participantBrowser = await launch()
+    const forwarderBrowser = options.forwarderUserDataDir === undefined ? participantBrowser : await launch(options.forwarderUserDataDir)
+    const forwarder = await forwarderBrowser.newPage()
+    forwarder.on('pageerror', err => { console.error('forwarder page:', err) })
+    const harness = new ForwarderHarness(forwarder, [...new Set([participantBrowser, forwarderBrowser])], participantBrowser, server.url, server.close)
+    await forwarder.exposeBinding('fwSend', (_source, legId: string, message: LegMessage) => { harness.deliverToParticipant(legId, message) })
+    await forwarder.goto(`${server.url}/forwarder.html`)
+    await forwarder.waitForFunction(() => 'forwarder' in window)
+    await forwarder.evaluate(limits => { window.forwarder.start(limits) }, {
+      maxStreams: options.maxStreams ?? 64,
+      uploadRateBytesPerSec: options.uploadRateBytesPerSec ?? 64 * 1024 * 1024
+    })
+    return harness
+  }
+
+  static legId (peerId: string): string {
+    return `${ROOM_ID}/${peerId}`
+  }
+
+  /** Opens a participant page, starts its camera and attaches it to the forwarder. */
+  async join (peerId: string, options: { encrypt?: boolean, stamp?: boolean } = {}): Promise<Participant> {
+    const page = await this.participantBrowser.newPage()
+    page.on('pageerror', err => { console.error(`${peerId} page:`, err) })
+    const legId = ForwarderHarness.legId(peerId)
+    await page.exposeBinding('ptSend', (_source, message: LegMessage) => { this.deliverToForwarder(legId, message) })
+    await page.goto(`${this.url}/participant.html`)
+    await page.waitForFunction(() => 'participant' in window)
+    await page.evaluate(async opts => { await window.participant.start(opts) }, { encrypt: options.encrypt ?? false, stamp: options.stamp ?? false })
+    // known before the attach: the engine's first offer may leave before the attach answers
+    const participant: Participant = { peerId, page, attach: { ok: true } }
+    this.participants.set(peerId, participant)
+    participant.attach = await this.forwarder.evaluate(([leg, room, peer]) => window.forwarder.attach(leg, room, peer), [legId, ROOM_ID, peerId] as const)
+    if (!participant.attach.ok) {
+      this.participants.delete(peerId)
+      await page.close()
+    }
+    return participant
+  }
+
+  /** The participant detaches (as its node does on leave) and its page closes. */
+  async leave (peerId: string): Promise<void> {
+    const participant = this.participants.get(peerId)
+    if (participant === undefined) return
+    this.participants.delete(peerId)
+    await participant.page.evaluate(() => { window.participant.stop() })
+    await participant.page.close()
+    await this.forwarder.evaluate(async leg => await window.forwarder.receive(leg, { type: 'detach' }), ForwarderHarness.legId(peerId))
+  }
+
+  async decoded (peerId: string): Promise<Record<string, number>> {
+    return await this.participants.get(peerId)!.page.evaluate(() => ({ ...window.participant.decoded }))
+  }
+
+  async stats (): Promise<ForwarderStats> {
+    return await this.forwarder.evaluate(() => window.forwarder.stats())
+  }
+
+  /** Digests of the next `count` video frames from `peerId` as they reach the forwarder. */
+  async sampleAtForwarder (peerId: string, count: number): Promise<string[]> {
+    return await this.forwarder.evaluate(async ([room, peer, n]) => await window.forwarder.sample(room, peer, n), [ROOM_ID, peerId, count] as const)
+  }
+
+  async recorded (peerId: string): Promise<{ sent: string[], plain: string[], received: Record<string, string[]>, latency: Record<string, number[]> }> {
+    return await this.participants.get(peerId)!.page.evaluate(async () => await window.participant.recorded())
+  }
+
+  async close (): Promise<void> {
+    for (const browser of this.browsers) await browser.close().catch(() => {})
+    await this.closeServer()
+  }
+
+  private deliverToParticipant (legId: string, message: LegMessage): void {
+    const peerId = legId.slice(ROOM_ID.length + 1)
+    const lane = this.toParticipant.get(legId) ?? new Lane()
+    this.toParticipant.set(legId, lane)
+    lane.run(async () => { await this.participants.get(peerId)?.page.evaluate(async m => { await window.participant.receive(m) }, message) })
+  }
+
+  private deliverToForwarder (legId: string, message: LegMessage): void {
+    const lane = this.toForwarder.get(legId) ?? new Lane()
+    this.toForwarder.set(legId, lane)
+    lane.run(async () => {
+      const result = await this.forwarder.evaluate(async ([leg, m]) => await window.forwarder.receive(leg, m), [legId, message] as const)
+      if (!result.ok) console.error(`forwarder refused a signal from ${legId}: ${result.message}`)
+    })
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * What the forwarder's document and its transform worker say to each other (structured clone
+ * over `postMessage`), and the few WebRTC encoded-transform types TypeScript's DOM library
+ * does not have yet.
+ */
+
+/** An encoded audio or video frame as encoded transforms hand it over (RTCEncodedVideoFrame / RTCEncodedAudioFrame). */
+export interface EncodedFrame {
+  data: ArrayBuffer
+  /** Video only: `key` for a key frame. */
+  readonly type?: 'key' | 'delta' | 'empty'
+}
+
+/** The worker side of an RTCRtpScriptTransform (RTCRtpScriptTransformer). */
+export interface ScriptTransformer {
+  readonly readable: ReadableStream<EncodedFrame>
+  readonly writable: WritableStream<EncodedFrame>
+  readonly options: unknown
+  /** Asks the remote sender for a key frame (receiver side only). */
+  sendKeyFrameRequest?: () => Promise<void>
+}
+
+/** The options the document passes to `new RTCRtpScriptTransform(worker, options)` for an inbound track. */
+export interface InboundOptions {
+  source: string
+  kind: 'audio' | 'video'
+}
+
+/** Document → worker. */
+export type RelayCommand =
+  /** Write the frames of `source` into `writable` (a track-less sender's legacy encoded stream) from its next key frame on. */
+  | { type: 'subscribe', source: string, sink: string, kind: 'audio' | 'video', writable: WritableStream<EncodedFrame> }
+  | { type: 'unsubscribe', sink: string }
+  /** A subscriber lost frames or joined: ask the sender of `source` for a key frame. */
+  | { type: 'keyframe', source: string }
+  /** The upload cap over all sinks, bytes per second. */
+  | { type: 'rate', bytesPerSec: number }
+  | { type: 'stats', id: number }
+  /** SHA-256 digests (hex) of the next `count` frames of `source`, as they arrived: what tests compare with the sender's. */
+  | { type: 'sample', id: number, source: string, count: number }
+
+export interface SourceCounters {
+  frames: number
+  bytes: number
+  keyFrames: number
+}
+
+export interface SinkCounters {
+  frames: number
+  bytes: number
+  /** Frames not written: over the upload cap, or before the sink's first key frame. */
+  dropped: number
+}
+
+/** Worker → document. */
+export type RelayReport =
+  | { type: 'stats', id: number, sources: Record<string, SourceCounters>, sinks: Record<string, SinkCounters> }
+  | { type: 'sample', id: number, digests: string[] }
+  /** An inbound track's frames ended (its connection or transceiver closed). */
+  | { type: 'source-ended', source: string }
+  | { type: 'error', message: string }
