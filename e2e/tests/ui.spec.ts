@@ -129,6 +129,17 @@ test('the popup: labels, singular and plural, epochs as times, nothing cut off',
   await expect(popup.getByTestId('cache-used')).not.toHaveText('0 B')
   expect(await layoutProblems(popup)).toEqual([])
   await shoot(popup, testInfo, 'popup')
+
+  // the popup is told of changes rather than asking: sharing turned on from another page shows in it,
+  // and still does after Chrome replaced the service worker that relays the node's events
+  await a.call('updateSettings', { donate: true })
+  await expect(popup.getByTestId('donate-switch')).toBeChecked()
+  const workerBefore = await a.workerStartedAt()
+  await a.stopServiceWorker()
+  await a.call('updateSettings', { donate: false }) // wakes a new worker
+  expect(await a.workerStartedAt()).not.toBe(workerBefore)
+  await expect(popup.getByTestId('donate-switch')).not.toBeChecked()
+  await expect(popup.getByTestId('popup-error')).toHaveCount(0)
 })
 
 test('Options: styled fields that fit their values; a wrong value is named next to its field in MiB', async ({ launch }, testInfo) => {

@@ -5,12 +5,17 @@
  */
 import { UnauthorizedError, errorToWire } from '@peerloom/shared'
 import { KEEPALIVE_ALARM_MINUTES } from '../src/constants.ts'
-import { ensureNodeDocument, forwardToNode } from '../src/node/node-document.ts'
+import { NODE_EVENTS_PORT, ensureNodeDocument, forwardToNode, relayNodeEvents } from '../src/node/node-document.ts'
 import type { NodeRequest } from '../src/node/rpc.ts'
 import { installPageApiRoutes } from '../src/page-api/worker/worker-setup.ts'
 import { openOnboardingOnce } from '../src/ui/onboarding-once.ts'
 
 const KEEPALIVE_ALARM = 'peerloom-node-keepalive'
+
+/** Only this extension's own pages may drive the node or hear it; content scripts run inside web pages. */
+function isOwnPage (sender: chrome.runtime.MessageSender | undefined): boolean {
+  return sender?.id === chrome.runtime.id && sender.url?.startsWith(chrome.runtime.getURL('')) === true
+}
 
 export default defineBackground(() => {
   // when this worker instance started; tests use it to see that Chrome really replaced the worker
@@ -28,15 +33,23 @@ export default defineBackground(() => {
   // the page API: bridge ports to the node, the consent window, player streams
   installPageApiRoutes()
 
+  // the node's events, pushed to the popup and Options while they are open
+  chrome.runtime.onConnect.addListener(port => {
+    if (port.name !== NODE_EVENTS_PORT) return
+    if (!isOwnPage(port.sender)) {
+      port.disconnect()
+      return
+    }
+    void relayNodeEvents(port)
+  })
+
   chrome.runtime.onMessage.addListener((message: NodeRequest, sender, sendResponse) => {
     if ((message as { to?: string })?.to === 'worker' && sender.id === chrome.runtime.id) {
       sendResponse({ ok: true, result: { startedAt: workerStartedAt } })
       return false
     }
     if (message?.to !== 'node') return false
-    // only this extension's own pages may drive the node; content scripts run inside web pages
-    const ownPage = sender.id === chrome.runtime.id && sender.url?.startsWith(chrome.runtime.getURL('')) === true
-    if (!ownPage) {
+    if (!isOwnPage(sender)) {
       sendResponse({ ok: false, error: errorToWire(new UnauthorizedError('only Peerloom\'s own pages may use this channel')) })
       return false
     }

@@ -1,6 +1,9 @@
 /** Bytes served and received over time, in fixed buckets, for the popup's chart. */
 import { HISTORY_BUCKETS, HISTORY_BUCKET_MS } from '../constants.ts'
 
+/** Buckets the popup's chart shows (10 minutes), and the node's `history` event carries. */
+export const CHART_BUCKETS = 60
+
 export interface HistoryBucket {
   /** Bucket start, ms since the epoch. */
   t: number
@@ -55,7 +58,7 @@ export class TransferHistory {
   }
 
   /** A dense series over the last `buckets` buckets (empty buckets are zero), rates in bytes/s. */
-  series (buckets = 60): HistorySeries {
+  series (buckets = CHART_BUCKETS): HistorySeries {
     const current = Math.floor(this.now() / this.bucketMs) * this.bucketMs
     const out: HistorySeries = { t: [], served: [], received: [], bucketMs: this.bucketMs }
     for (let i = buckets - 1; i >= 0; i--) {

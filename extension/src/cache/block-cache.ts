@@ -22,6 +22,8 @@ export interface BlockCacheInit {
   /** @default DEFERRED_COMMIT_MS */
   deferredCommitMs?: number
   now?: () => number
+  /** Called when the bytes or blocks cached changed (the node tells the popup). */
+  onChange?: () => void
 }
 
 /**
@@ -106,8 +108,10 @@ export class BlockCache {
   private timer?: ReturnType<typeof setInterval>
   private diskFullAt?: number
   private userCap: number
+  private readonly onChange: () => void
 
   constructor (init: BlockCacheInit) {
+    this.onChange = init.onChange ?? (() => {})
     this.db = init.db
     this.userCap = init.capBytes
     this.ledger = new CacheLedger(init.capBytes)
@@ -220,6 +224,7 @@ export class BlockCache {
     const removed = victims.map(victim => [victim, this.ledger.remove(victim)] as const)
     const entry = { bytes: bytes.length, lastUsed: this.now() }
     this.ledger.add(key, entry.bytes, entry.lastUsed)
+    this.onChange()
     this.writing.set(key, bytes)
     try {
       await new Promise<void>((resolve, reject) => {
@@ -229,6 +234,7 @@ export class BlockCache {
     } catch (err) {
       this.ledger.remove(key)
       for (const [victim, old] of removed) if (old !== undefined) this.ledger.add(victim, old.bytes, old.lastUsed)
+      this.onChange()
       throw err
     } finally {
       this.writing.delete(key)
@@ -333,6 +339,7 @@ export class BlockCache {
       this.touched.delete(key)
       this.dropHot(key)
     }
+    this.onChange()
   }
 
   /** Protects a block from eviction until `unpin`; pins nest. */
@@ -348,6 +355,7 @@ export class BlockCache {
   async setCap (capBytes: number): Promise<void> {
     this.userCap = capBytes
     this.diskFullAt = undefined
+    this.onChange()
     await this.enforceCap()
   }
 
@@ -369,6 +377,7 @@ export class BlockCache {
     this.hot.clear()
     this.hotBytes = 0
     this.diskFullAt = undefined
+    this.onChange()
   }
 
   /**

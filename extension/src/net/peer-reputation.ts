@@ -71,6 +71,8 @@ export interface PeerReputationInit {
   now?: () => number
   /** Called when a peer is banned (the node hangs up on it). */
   onBanned?: (peer: string) => void
+  /** Called when the list of banned and demoted peers changed (the node tells the popup). */
+  onChange?: () => void
   /** Called when saving failed. */
   onError?: (err: unknown) => void
 }
@@ -79,6 +81,7 @@ export class PeerReputation {
   private readonly store: ReputationStore
   private readonly now: () => number
   private readonly onBanned: (peer: string) => void
+  private readonly onChange: () => void
   private readonly onError: (err: unknown) => void
   private readonly records = new Map<string, ReputationRecord>()
   /** The save under way, if any; changes made meanwhile are saved after it. */
@@ -89,6 +92,7 @@ export class PeerReputation {
     this.store = init.store
     this.now = init.now ?? Date.now
     this.onBanned = init.onBanned ?? (() => {})
+    this.onChange = init.onChange ?? (() => {})
     this.onError = init.onError ?? (() => {})
   }
 
@@ -132,6 +136,7 @@ export class PeerReputation {
     this.prune()
     this.save()
     if (offence === 'integrity') this.onBanned(peer)
+    this.onChange()
     return this.standing(peer)
   }
 
@@ -157,6 +162,7 @@ export class PeerReputation {
   reset (): void {
     this.records.clear()
     this.save()
+    this.onChange()
   }
 
   /** Drops records with nothing left to remember, then the oldest beyond the cap. */

@@ -16,6 +16,8 @@ export interface RelayKeeperComponents {
   dial: (addr: Multiaddr, options: { signal: AbortSignal }) => Promise<Connection>
   getConnections: (peer: PeerId) => Connection[]
   getMultiaddrs: () => Multiaddr[]
+  /** Called when a relay's status changed (connected, reserved, a dial failed): the node tells the popup. */
+  onChange?: () => void
 }
 
 export interface RelayStatus {
@@ -78,6 +80,7 @@ export class RelayKeeper {
   check (): void {
     const now = Date.now()
     const addrs = this.components.getMultiaddrs().map(ma => ma.toString())
+    const before = JSON.stringify(this.status())
     for (const relay of this.relays) {
       const id = relay.status.peerId
       const connected = this.components.getConnections(relay.peerId).some(c => c.status === 'open' && c.limits === undefined)
@@ -104,8 +107,10 @@ export class RelayKeeper {
         relay.backoff = Math.min(RELAY_BACKOFF_MAX_MS, relay.backoff * 2)
       }).finally(() => {
         relay.dialing = false
+        this.components.onChange?.()
       })
     }
+    if (JSON.stringify(this.status()) !== before) this.components.onChange?.()
   }
 
   status (): RelayStatus[] {

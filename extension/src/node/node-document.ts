@@ -2,10 +2,13 @@
  * The offscreen document the node lives in (reason WEB_RTC: it holds RTCPeerConnections).
  * The service worker makes sure it exists; the document outlives the worker.
  */
-import { DisconnectedError } from '@peerloom/shared'
-import type { NodeResponse } from './rpc.ts'
+import { DisconnectedError, errorToWire } from '@peerloom/shared'
+import type { NodeEventBatch, NodeEventCursor, NodeEventPortMessage, NodeResponse } from './rpc.ts'
 
 export const NODE_DOCUMENT_PATH = '/offscreen.html'
+
+/** The name of a page's port for the node's events, which the service worker relays (relayNodeEvents). */
+export const NODE_EVENTS_PORT = 'peerloom:node-events'
 
 let creating: Promise<void> | undefined
 
@@ -44,5 +47,53 @@ export async function forwardToNode (method: string, params: unknown): Promise<N
     }
     if (attempt >= DELIVERY_ATTEMPTS) throw new DisconnectedError('the node did not answer; reload the extension')
     await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+/**
+ * How long each `events` request waits in the node for something to happen, ms. Its answer,
+ * events or none, goes to the page either way: the page's sign that this worker still relays
+ * (EVENTS_SILENCE_MS in ui/node-client.ts).
+ * @default 5_000
+ */
+const EVENTS_WAIT_MS = 5_000
+
+/** After the node did not answer an `events` request, the wait before the next, ms. @default 1000 */
+const EVENTS_RETRY_MS = 1000
+
+/**
+ * Relays the node's events to a page's port until the page closes it: one `events` request
+ * at a time, each from where the last one ended, so the page sees each change once, and at
+ * least one message per EVENTS_WAIT_MS. When Chrome stops this worker the page's port need not
+ * close (the node's document holds the other end of every runtime port too), so the page
+ * goes by that silence: it connects again, to a new worker, and starts from a snapshot.
+ */
+export async function relayNodeEvents (port: chrome.runtime.Port): Promise<void> {
+  let open = true
+  port.onDisconnect.addListener(() => { open = false })
+  const send = (message: NodeEventPortMessage): void => {
+    try {
+      port.postMessage(message)
+    } catch {
+      open = false // the page went away between the check and the send
+    }
+  }
+  let cursor: NodeEventCursor | undefined
+  while (open) {
+    let response: NodeResponse
+    try {
+      response = await forwardToNode('events', { ...(cursor === undefined ? {} : { after: cursor }), waitMs: EVENTS_WAIT_MS })
+    } catch (err) {
+      response = { ok: false, error: errorToWire(err) }
+    }
+    if (!open) return
+    if (response.ok) {
+      const batch = response.result as NodeEventBatch
+      cursor = { feed: batch.feed, seq: batch.seq }
+      send(batch)
+    } else {
+      send({ error: response.error })
+      await new Promise(resolve => setTimeout(resolve, EVENTS_RETRY_MS))
+    }
   }
 }

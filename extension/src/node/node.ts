@@ -24,6 +24,7 @@ import { webSockets } from '@libp2p/websockets'
 import { isPrivate } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Libp2p, Logger } from '@libp2p/interface'
+import { TypedEventEmitter } from 'main-event'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import {
   ChunkCipher, DEFAULT_CHUNK_SIZE, NotFoundError, PeerloomError, createManifest, encodeManifest,
@@ -44,7 +45,7 @@ import type { OpenOptions, OpenedContent } from '../content/content-reader.ts'
 import type { ProviderInfo } from '../blocks/block-fetcher.ts'
 import { BlockServer } from '../blocks/block-server.ts'
 import { BlockStreamPool } from '../blocks/block-protocol.ts'
-import { DATA_CHANNEL_MESSAGE_BYTES, ANNOUNCE_INTERVAL_MS, PERSIST_INTERVAL_MS, PER_PEER_INFLIGHT } from '../constants.ts'
+import { DATA_CHANNEL_MESSAGE_BYTES, ANNOUNCE_INTERVAL_MS, HISTORY_BUCKET_MS, PERSIST_INTERVAL_MS, PER_PEER_INFLIGHT } from '../constants.ts'
 import { deleteIdentity, identitySigner, loadOrCreateIdentity } from './identity.ts'
 import type { Identity } from './identity.ts'
 import { PeerReputation } from '../net/peer-reputation.ts'
@@ -56,7 +57,7 @@ import type { ClientUsage, ReceivedBytes } from '../blocks/serve-meter.ts'
 import { SettingsStore } from './settings-store.ts'
 import { kvRecord } from '../storage/state-db.ts'
 import type { ContentRecord, StateDb } from '../storage/state-db.ts'
-import { TransferHistory } from '../blocks/transfer-history.ts'
+import { CHART_BUCKETS, TransferHistory } from '../blocks/transfer-history.ts'
 import type { HistorySeries } from '../blocks/transfer-history.ts'
 import { UploadBudget } from '../blocks/upload-budget.ts'
 import { Rewards } from '../rewards/index.ts'
@@ -138,12 +139,38 @@ export interface Published {
   contentId: string
 }
 
+/** Rewards of this node as a donor, and the open epoch. */
+export type NodeEarnings = Earnings & { epoch: string }
+
+/**
+ * What the node tells the extension's pages as it happens (rpc.ts relays them to the popup and
+ * Options). `status` and `history` are coalesced: at most one per STATUS_EVENT_MS.
+ */
+export interface NodeEvents {
+  /** Peers, relays, cache, meters, state or errors changed. */
+  status: CustomEvent<NodeStatus>
+  settings: CustomEvent<NodeSettings>
+  /** Bytes moved, or a history bucket began (the chart scrolls). */
+  history: CustomEvent<HistorySeries>
+  /** The donor's receipts, claims or the open epoch changed. */
+  earnings: CustomEvent<NodeEarnings>
+  /** An error the node recorded (also in `status().errors`). */
+  error: CustomEvent<NodeError>
+}
+
+/**
+ * How long changes gather before one `status` (and `history`, `earnings`) event: during a
+ * transfer every block changes the meters, and a page needs a few pictures a second, not hundreds.
+ * @default 250
+ */
+const STATUS_EVENT_MS = 250
+
 type Network = HeliaWithLibp2p<any>
 
 /** Maximum errors kept for the popup. */
 const MAX_ERRORS = 20
 
-export class PeerloomNode {
+export class PeerloomNode extends TypedEventEmitter<NodeEvents> {
   private readonly db: StateDb
   private readonly settingsStore: SettingsStore
   private settingsValue?: NodeSettings
@@ -171,13 +198,20 @@ export class PeerloomNode {
   private readonly reader: ContentReader
   private fetcherLog?: Logger
   private readonly capabilities: NetworkCapability[]
+  /** What changed since the last events went out, and the timer that sends them. */
+  private readonly dirty = { status: false, history: false, earnings: false }
+  private eventTimer?: ReturnType<typeof setTimeout>
+  /** The earnings last sent, so that a claim pass that changed nothing sends nothing. */
+  private lastEarnings?: string
 
   constructor (init: PeerloomNodeInit) {
+    super()
     this.capabilities = init.capabilities ?? []
     this.rewards = new Rewards({
       settings: () => this.settings(),
       signer: () => identitySigner(this.identity as Identity),
-      onError: err => { this.report(err) }
+      onError: err => { this.report(err) },
+      onChange: () => { this.changed('earnings') }
     })
     this.reader = new ContentReader({
       openSession: () => this.session(),
@@ -210,17 +244,19 @@ export class PeerloomNode {
       store: { load: async () => await reputationStore.load() ?? [], save: reputationStore.save },
       // a peer that lied is not kept connected, so later sessions cannot pick it up as a connected peer
       onBanned: peer => { void this.network?.libp2p.hangUp(peerIdFromString(peer)).catch(() => {}) },
+      onChange: () => { this.changed('status') },
       onError: err => { this.report(err) }
     })
   }
 
   async start (): Promise<void> {
-    this.state = 'starting'
+    this.setState('starting')
     try {
       this.settingsValue = await this.settingsStore.load()
+      this.safeDispatchEvent('settings', { detail: this.settingsValue })
       this.identity = await loadOrCreateIdentity(this.db)
       await this.rewards.start()
-      this.cache = new BlockCache({ db: this.db, capBytes: this.settingsValue.cacheCapBytes })
+      this.cache = new BlockCache({ db: this.db, capBytes: this.settingsValue.cacheCapBytes, onChange: () => { this.changed('status') } })
       await this.cache.start()
       await this.meter.start()
       await this.received.start()
@@ -230,14 +266,51 @@ export class PeerloomNode {
       await this.startNetwork(this.settingsValue)
       this.timers.push(setInterval(() => { this.persistHistory().catch(err => { this.report(err) }) }, PERSIST_INTERVAL_MS))
       this.timers.push(setInterval(() => { this.announceAll().catch(err => { this.report(err) }) }, ANNOUNCE_INTERVAL_MS))
+      // a new bucket begins: the chart scrolls even while nothing moves
+      this.timers.push(setInterval(() => { this.changed('history') }, HISTORY_BUCKET_MS))
       this.startedAt = Date.now()
-      this.state = 'running'
+      this.setState('running')
+      this.changed('earnings')
       if (this.settingsValue.donate) void this.announceAll().catch(err => { this.report(err) })
     } catch (err) {
-      this.state = 'failed'
+      this.setState('failed')
       this.report(err)
       throw err
     }
+  }
+
+  private setState (state: NodeStatus['state']): void {
+    this.state = state
+    this.changed('status')
+  }
+
+  /**
+   * Notes a change for the pages; the events go out together once STATUS_EVENT_MS passed. Only
+   * events someone listens to are built (status() walks every connection).
+   */
+  private changed (what: 'status' | 'history' | 'earnings'): void {
+    this.dirty[what] = true
+    this.eventTimer ??= setTimeout(() => {
+      this.eventTimer = undefined
+      const { status, history, earnings } = this.dirty
+      this.dirty.status = this.dirty.history = this.dirty.earnings = false
+      if (status && this.listenerCount('status') > 0) this.safeDispatchEvent('status', { detail: this.status() })
+      if (history && this.listenerCount('history') > 0) this.safeDispatchEvent('history', { detail: this.historySeries(CHART_BUCKETS) })
+      if (earnings && this.listenerCount('earnings') > 0) void this.sendEarnings()
+    }, STATUS_EVENT_MS)
+  }
+
+  private async sendEarnings (): Promise<void> {
+    let earnings: NodeEarnings
+    try {
+      earnings = await this.rewards.earnings()
+    } catch {
+      return // not started yet, or stopped: the next change sends them
+    }
+    const text = JSON.stringify(earnings)
+    if (text === this.lastEarnings) return
+    this.lastEarnings = text
+    this.safeDispatchEvent('earnings', { detail: earnings })
   }
 
   async stop (): Promise<void> {
@@ -250,7 +323,7 @@ export class PeerloomNode {
     await this.reputation.stop()
     await this.persistHistory()
     await this.cache?.stop()
-    this.state = 'stopped'
+    this.setState('stopped')
   }
 
   private async startNetwork (settings: NodeSettings): Promise<void> {
@@ -301,8 +374,11 @@ export class PeerloomNode {
       const peer = event.detail.peerId.toString()
       if (event.detail.protocols.includes(BLOCK_PROTOCOL)) this.peerloomPeers.add(peer)
       else this.peerloomPeers.delete(peer)
+      this.changed('status')
     })
     libp2p.addEventListener('peer:disconnect', event => { this.peerloomPeers.delete(event.detail.toString()) })
+    // peers, direct or relayed, and this node's own addresses (a reservation adds a circuit address)
+    for (const type of ['connection:open', 'connection:close', 'self:peer:update'] as const) libp2p.addEventListener(type, () => { this.changed('status') })
     this.server = new BlockServer({
       libp2p,
       cache: this.cache as BlockCache,
@@ -312,6 +388,8 @@ export class PeerloomNode {
       onServed: (client, bytes) => {
         this.meter.record(client, bytes)
         this.history.record('served', bytes)
+        this.changed('status')
+        this.changed('history')
       }
     })
     await this.server.start()
@@ -321,7 +399,8 @@ export class PeerloomNode {
       log: libp2p.logger.forComponent('peerloom:relay-keeper'),
       dial: async (addr, options) => await libp2p.dial(addr, options),
       getConnections: peer => libp2p.getConnections(peer),
-      getMultiaddrs: () => libp2p.getMultiaddrs()
+      getMultiaddrs: () => libp2p.getMultiaddrs(),
+      onChange: () => { this.changed('status') }
     }, { relays: settings.relays })
     this.keeper.start()
   }
@@ -349,6 +428,8 @@ export class PeerloomNode {
     const entry: NodeError = { at: Date.now(), code: isPeerloomError(err) ? err.code : ErrorCode.DISCONNECTED, message: err instanceof Error ? err.message : String(err) }
     this.errors.push(entry)
     if (this.errors.length > MAX_ERRORS) this.errors.shift()
+    this.safeDispatchEvent('error', { detail: entry })
+    this.changed('status')
     return entry
   }
 
@@ -370,6 +451,10 @@ export class PeerloomNode {
       await this.startNetwork(next)
     }
     if (next.donate && !before.donate) void this.announceAll().catch(err => { this.report(err) })
+    this.safeDispatchEvent('settings', { detail: next })
+    // sharing on or off shows in the status; a new epoch length in the earnings
+    this.changed('status')
+    this.changed('earnings')
     return next
   }
 
@@ -418,12 +503,12 @@ export class PeerloomNode {
   }
 
   /** Rewards of this node as a donor: pending, submitted and paid. */
-  async earnings (): Promise<Earnings & { epoch: string }> {
+  async earnings (): Promise<NodeEarnings> {
     return await this.rewards.earnings()
   }
 
   /** Closes the open reward epoch and claims it now. */
-  async claimRewards (): Promise<Earnings & { epoch: string }> {
+  async claimRewards (): Promise<NodeEarnings> {
     return await this.rewards.claimNow()
   }
 
@@ -453,6 +538,8 @@ export class PeerloomNode {
       onReceived: (source, bytes) => {
         this.received.record(source, bytes)
         this.history.record('received', bytes)
+        this.changed('status')
+        this.changed('history')
       },
       onCacheError: err => { this.report(err) }
     })

@@ -3,11 +3,18 @@
  * JSON request in, one JSON answer out. Web pages cannot reach it: the service worker
  * forwards only messages whose sender is a page of this extension. Every request is
  * checked against its schema before the node sees it.
+ *
+ * The node's events reach the pages through it too: `events` answers with what happened
+ * after the caller's cursor, waiting for it (a long poll the service worker keeps open for
+ * each page's port, node-document.ts), so the pages are told of changes instead of asking.
  */
 import { InvalidParamsError, UnsupportedMethodError, errorToWire } from '@peerloom/shared'
-import type { WireError } from '@peerloom/shared'
+import type { NodeSettings, WireError } from '@peerloom/shared'
+import { toString as bytesToHex } from 'uint8arrays/to-string'
 import { z } from 'zod'
-import type { PeerloomNode } from './node.ts'
+import { CHART_BUCKETS } from '../blocks/transfer-history.ts'
+import type { HistorySeries } from '../blocks/transfer-history.ts'
+import type { NodeEarnings, NodeError, NodeEvents, NodeStatus, PeerloomNode } from './node.ts'
 import type { TransferBook } from './transfers.ts'
 
 /** What travels from a page to the service worker. */
@@ -43,6 +50,110 @@ export interface NodeRpcComponents {
 
 export type NodeResponse = { ok: true, result: unknown } | { ok: false, error: WireError }
 
+/** One of the node's events (node.ts, NodeEvents), as the pages receive it. */
+export type NodeEventMessage =
+  | { type: 'status', detail: NodeStatus }
+  | { type: 'settings', detail: NodeSettings }
+  | { type: 'history', detail: HistorySeries }
+  | { type: 'earnings', detail: NodeEarnings }
+  | { type: 'error', detail: NodeError }
+
+/** Where a reader of the events stands: the feed (one per node document's life) and the last event seen. */
+export interface NodeEventCursor {
+  feed: string
+  seq: number
+}
+
+/**
+ * The events after a cursor. `snapshot`: the cursor was of no feed or of an earlier one (the
+ * node document started again), so `events` is the whole current state — status, settings,
+ * history, earnings and the errors kept — and a page starts over from it.
+ */
+export interface NodeEventBatch extends NodeEventCursor {
+  snapshot: boolean
+  events: NodeEventMessage[]
+}
+
+/** What a page's events port carries: a batch of events, or why the node could not be reached. */
+export type NodeEventPortMessage = NodeEventBatch | { error: WireError }
+
+/** The longest an `events` request waits for something to happen, ms. @default 30_000 */
+export const MAX_EVENTS_WAIT_MS = 30_000
+
+/** Errors a feed keeps for readers that are behind (as many as the node keeps). */
+const FEED_ERRORS = 20
+
+type StateEvent = 'status' | 'settings' | 'history' | 'earnings'
+const STATE_EVENTS: StateEvent[] = ['status', 'settings', 'history', 'earnings']
+
+/** What a feed needs of the node: its events, and its current state for a snapshot. */
+export type NodeEventSource = Pick<PeerloomNode, 'addEventListener' | 'status' | 'settings' | 'historySeries' | 'earnings'>
+
+/**
+ * The node's events kept for readers that ask for them in turn (the pages, through the
+ * service worker): the latest of each state event and the last errors, numbered. A reader
+ * that fell behind gets only the newest state, which is all a page shows.
+ */
+export class NodeEventFeed {
+  /** Tells this feed's cursors from an earlier document's. */
+  readonly id = bytesToHex(crypto.getRandomValues(new Uint8Array(8)), 'base16')
+  private readonly node: NodeEventSource
+  private seq = 0
+  private readonly latest = new Map<StateEvent, { seq: number, message: NodeEventMessage }>()
+  private readonly errors: Array<{ seq: number, message: NodeEventMessage }> = []
+  private readonly waiters = new Set<() => void>()
+
+  constructor (node: NodeEventSource) {
+    this.node = node
+    for (const type of STATE_EVENTS) {
+      node.addEventListener(type, (event: NodeEvents[typeof type]) => { this.push({ type, detail: event.detail } as NodeEventMessage) })
+    }
+    node.addEventListener('error', event => { this.push({ type: 'error', detail: event.detail }) })
+  }
+
+  private push (message: NodeEventMessage): void {
+    const entry = { seq: ++this.seq, message }
+    if (message.type === 'error') {
+      this.errors.push(entry)
+      if (this.errors.length > FEED_ERRORS) this.errors.shift()
+    } else this.latest.set(message.type, entry)
+    for (const wake of this.waiters) wake()
+  }
+
+  private after (seq: number): NodeEventMessage[] {
+    return [...this.latest.values(), ...this.errors].filter(e => e.seq > seq).sort((a, b) => a.seq - b.seq).map(e => e.message)
+  }
+
+  /** What happened after `cursor`, waiting up to `waitMs` for something; without a cursor of this feed, a snapshot. */
+  async next (cursor: NodeEventCursor | undefined, waitMs: number): Promise<NodeEventBatch> {
+    if (cursor?.feed !== this.id || cursor.seq > this.seq) return await this.snapshot()
+    if (this.after(cursor.seq).length === 0 && waitMs > 0) {
+      await new Promise<void>(resolve => {
+        const done = (): void => { clearTimeout(timer); this.waiters.delete(done); resolve() }
+        const timer = setTimeout(done, waitMs)
+        this.waiters.add(done)
+      })
+    }
+    return { feed: this.id, seq: this.seq, snapshot: false, events: this.after(cursor.seq) }
+  }
+
+  private async snapshot (): Promise<NodeEventBatch> {
+    // taken first: an event that lands while the earnings are read is sent again, not missed
+    const seq = this.seq
+    const status = this.node.status()
+    const events: NodeEventMessage[] = [{ type: 'status', detail: status }]
+    // before the node loaded them, settings and earnings come later, as events
+    try { events.push({ type: 'settings', detail: this.node.settings() }) } catch { /* not loaded yet */ }
+    events.push({ type: 'history', detail: this.node.historySeries(CHART_BUCKETS) })
+    try { events.push({ type: 'earnings', detail: await this.node.earnings() }) } catch { /* rewards not started yet */ }
+    for (const error of status.errors) events.push({ type: 'error', detail: error })
+    return { feed: this.id, seq, snapshot: true, events }
+  }
+}
+
+/** One feed per node, made when a page first asks for events. */
+const feeds = new WeakMap<object, NodeEventFeed>()
+
 const empty = z.undefined().or(z.strictObject({}))
 
 const methods = {
@@ -67,7 +178,12 @@ const methods = {
   /** Options → Sites: every site's answer, most recent first. */
   sites: empty,
   allowSite: z.strictObject({ origin: z.string().min(1).max(300) }),
-  forgetSite: z.strictObject({ origin: z.string().min(1).max(300) })
+  forgetSite: z.strictObject({ origin: z.string().min(1).max(300) }),
+  /** The node's events after a cursor (the service worker relays them to a page's port). */
+  events: z.strictObject({
+    after: z.strictObject({ feed: z.string().max(32), seq: z.number().int().min(0) }).optional(),
+    waitMs: z.number().int().min(0).max(MAX_EVENTS_WAIT_MS).optional()
+  }).optional()
 } as const
 
 export type NodeMethod = keyof typeof methods
@@ -106,6 +222,11 @@ async function run ({ node, transfers, sites }: NodeRpcComponents, method: NodeM
     case 'sites': return await sites.list()
     case 'allowSite': return await sites.allow(params?.origin as string)
     case 'forgetSite': return await sites.forget(params?.origin as string)
+    case 'events': {
+      let feed = feeds.get(node)
+      if (feed === undefined) feeds.set(node, feed = new NodeEventFeed(node))
+      return await feed.next(params?.after as NodeEventCursor | undefined, (params?.waitMs as number | undefined) ?? 0)
+    }
     case 'startTransfer': return transfers.start(params?.link as string)
     case 'transfer': {
       const state = transfers.get(params?.id as string)

@@ -60,6 +60,8 @@ export interface ClaimerComponents {
   signer: () => Wallet
   now?: () => number
   onError?: (err: unknown) => void
+  /** Called after each pass: what it claimed, confirmed or failed may have changed the earnings. */
+  onPass?: () => void
   /** @default RPC_TIMEOUT_MS */
   rpcTimeoutMs?: number
   /** @default MINE_TIMEOUT_MS */
@@ -187,6 +189,7 @@ export class Claimer {
         await this.pass(options)
       } finally {
         this.busy = false
+        this.components.onPass?.()
       }
     })
     this.running = run.catch(() => {})

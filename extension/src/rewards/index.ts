@@ -45,6 +45,8 @@ export interface RewardsInit {
   /** The node's identity key (peer id and address). */
   signer: () => Wallet
   onError?: (err: unknown) => void
+  /** Called when the donor's earnings may have changed (a receipt stored, an epoch closed, a claim pass). */
+  onChange?: () => void
   /** @default 'peerloom-rewards' */
   dbName?: string
 }
@@ -75,10 +77,11 @@ export class Rewards {
 
   async start (): Promise<void> {
     this.db = await openRewardsDb(this.init.dbName)
-    this.book = new ReceiptBook(this.db)
+    const onChange = (): void => { this.init.onChange?.() }
+    this.book = new ReceiptBook(this.db, onChange)
     await this.book.start()
     this.keys = new KeyClient({ db: this.db, settings: this.init.settings, signer: this.init.signer })
-    this.claimer = new Claimer({ book: this.book, settings: this.init.settings, signer: this.init.signer, ...(this.init.onError === undefined ? {} : { onError: this.init.onError }) })
+    this.claimer = new Claimer({ book: this.book, settings: this.init.settings, signer: this.init.signer, onPass: onChange, ...(this.init.onError === undefined ? {} : { onError: this.init.onError }) })
     this.claimer.start()
   }
 

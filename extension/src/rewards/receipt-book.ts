@@ -34,14 +34,22 @@ export class ReceiptBook {
   /** Serialises writes: a receipt is checked against the epoch it is stored in. */
   private queue: Promise<unknown> = Promise.resolve()
 
-  constructor (db: RewardsDb) {
+  private readonly onChange: () => void
+
+  /** `onChange`: called after each write (a receipt, an epoch opened, closed or settled). */
+  constructor (db: RewardsDb, onChange: () => void = () => {}) {
     this.db = db
+    this.onChange = onChange
   }
 
   private async serial<T> (task: () => Promise<T>): Promise<T> {
     const run = this.queue.then(task, task)
     this.queue = run.catch(() => {})
-    return await run
+    try {
+      return await run
+    } finally {
+      this.onChange()
+    }
   }
 
   /** Loads the open epoch, opening one if there is none. */

@@ -4,13 +4,9 @@
  */
 import { useState } from 'preact/hooks'
 import { formatUnits } from 'ethers'
-import { callNode } from './node-client.ts'
-import type { Earnings as EarningsData } from './node-client.ts'
-import { usePolling } from './use-polling.ts'
+import { nodeClient } from './node-client.ts'
+import type { NodeEarnings } from './node-client.ts'
 import { count, formatBytes, formatEpoch, shortId } from './format.ts'
-
-/** How often the card refreshes, ms. @default 2000 */
-const REFRESH_MS = 2000
 
 function tokens (baseUnits: string): string {
   const value = formatUnits(BigInt(baseUnits), 18)
@@ -18,18 +14,19 @@ function tokens (baseUnits: string): string {
   return `${value.replace(/\.0$/, '')} LOOM`
 }
 
-/** `epochSeconds`: the epoch length from settings, to show when the open epoch ends. */
-export function Earnings ({ epochSeconds }: { epochSeconds: number | undefined }) {
-  const [data, setData] = useState<EarningsData & { epoch: string }>()
+/**
+ * `data`: the earnings as the node's events last told them; `epochSeconds`: the epoch length
+ * from settings, to show when the open epoch ends; `onClaimed`: what a claim answered.
+ */
+export function Earnings ({ data, epochSeconds, onClaimed }: { data: NodeEarnings | undefined, epochSeconds: number | undefined, onClaimed: (earnings: NodeEarnings) => void }) {
   const [error, setError] = useState<string>()
   const [claiming, setClaiming] = useState(false)
 
-  usePolling(async () => { setData(await callNode<EarningsData & { epoch: string }>('earnings')) }, REFRESH_MS, setError)
-
   const claim = async (): Promise<void> => {
     setClaiming(true)
+    setError(undefined)
     try {
-      setData(await callNode<EarningsData & { epoch: string }>('claimRewards'))
+      onClaimed(await nodeClient.claimRewards())
     } catch (err) {
       setError((err as Error).message)
     } finally {

@@ -2,7 +2,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
 import type { ComponentChildren } from 'preact'
 import { nodeClient } from './node-client.ts'
-import type { ClientUsage, NodeStatus } from './node-client.ts'
+import type { ClientUsage } from './node-client.ts'
+import { useNodeEvents } from './use-node-events.ts'
 import { ago, count, formatBytes, shortId } from './format.ts'
 import { fieldOfNodeError, fromDraft, toDraft } from './settings-form.ts'
 import type { Draft, DraftErrors, DraftField } from './settings-form.ts'
@@ -45,7 +46,8 @@ export function Options () {
   // the form as the node last confirmed it, to tell the user what is not saved yet
   const [saved, setSaved] = useState<Draft>()
   const [errors, setErrors] = useState<DraftErrors>({})
-  const [status, setStatus] = useState<NodeStatus>()
+  const [view] = useNodeEvents()
+  const status = view.status
   const [clients, setClients] = useState<ClientUsage[]>([])
   const [message, setMessage] = useState<{ tone: 'good' | 'bad', text: string }>()
   const [busy, setBusy] = useState(false)
@@ -59,19 +61,22 @@ export function Options () {
     first?.scrollIntoView({ block: 'center' })
   }, [errors])
 
-  const load = async (): Promise<void> => {
-    try {
-      const [s, st, cl] = await Promise.all([nodeClient.settings(), nodeClient.status(), nodeClient.servedClients()])
-      setDraft(toDraft(s))
-      setSaved(toDraft(s))
+  // the form follows the node's settings (the popup may change sharing) while it holds no edits of its own
+  useEffect(() => {
+    if (view.settings === undefined) return
+    const next = toDraft(view.settings)
+    if (draft === undefined || JSON.stringify(draft) === JSON.stringify(saved)) {
+      setDraft(next)
       setErrors({})
-      setStatus(st)
-      setClients(cl)
-    } catch (err) {
-      setMessage({ tone: 'bad', text: (err as Error).message })
     }
-  }
-  useEffect(() => { void load() }, [])
+    setSaved(next)
+  }, [view.settings])
+  // the table of clients is read again when the bytes served change
+  const servedBytes = status?.served.bytes
+  useEffect(() => {
+    if (servedBytes === undefined) return
+    nodeClient.servedClients().then(setClients, (err: Error) => { setMessage({ tone: 'bad', text: err.message }) })
+  }, [servedBytes])
   const loaded = draft !== undefined
   // a link to a section (the consent prompt's to #sites) lands there once the form is drawn
   useEffect(() => { if (loaded && location.hash.length > 1) document.getElementById(location.hash.slice(1))?.scrollIntoView() }, [loaded])
@@ -89,7 +94,7 @@ export function Options () {
     }
   }
 
-  if (draft === undefined) return <main class="page">{message?.text ?? 'Loading…'}</main>
+  if (draft === undefined) return <main class="page">{message?.text ?? view.problem ?? 'Loading…'}</main>
   const set = (patch: Partial<Draft>): void => {
     setDraft({ ...draft, ...patch })
     // an edited field's old problem no longer applies
@@ -113,8 +118,9 @@ export function Options () {
     }
     setBusy(true)
     try {
-      setDraft(toDraft(await nodeClient.updateSettings(checked.settings)))
-      await load()
+      const applied = toDraft(await nodeClient.updateSettings(checked.settings))
+      setDraft(applied)
+      setSaved(applied)
       setMessage({ tone: 'good', text: 'Saved. The node applied the new settings.' })
     } catch (err) {
       const placed = fieldOfNodeError(err as Error & { data?: Record<string, unknown> })
@@ -216,7 +222,7 @@ export function Options () {
       <div class="save-bar" data-testid="save-bar">
         <div class="row">
           <button class="primary" data-testid="opt-save" disabled={busy} onClick={() => { void save() }}>Save</button>
-          <button disabled={busy} onClick={() => { void load(); setMessage(undefined) }}>Revert</button>
+          <button disabled={busy} onClick={() => { setDraft(saved); setErrors({}); setMessage(undefined) }}>Revert</button>
           {invalid.length === 0 && unsaved && <span class="hint" data-testid="opt-unsaved">Unsaved changes</span>}
           {invalid.length > 0 && (
             <span class="field-error" role="alert" data-testid="opt-save-errors">
@@ -235,11 +241,11 @@ export function Options () {
         <div class="row">
           <button class="danger" disabled={busy} data-testid="opt-reset-identity" onClick={() => {
             if (!confirm('Create a new identity? Your peer id and address will change.')) return
-            void act(async () => { await nodeClient.resetIdentity(); await load() }, 'A new identity was created.')
+            void act(async () => { await nodeClient.resetIdentity() }, 'A new identity was created.')
           }}>Reset identity</button>
           <button class="danger" disabled={busy} data-testid="opt-clear-cache" onClick={() => {
             if (!confirm('Delete every cached chunk?')) return
-            void act(async () => { await nodeClient.clearCache(); await load() }, 'The cache is empty.')
+            void act(async () => { await nodeClient.clearCache() }, 'The cache is empty.')
           }}>Clear cache</button>
         </div>
       </section>

@@ -1,16 +1,22 @@
 /** The toolbar popup: is the node up, who am I, what is it doing, am I donating. */
-import { useState } from 'preact/hooks'
-import type { NodeSettings } from '@peerloom/shared'
+import { useEffect, useState } from 'preact/hooks'
 import { nodeClient } from './node-client.ts'
-import type { HistorySeries, NodeStatus, RelayStatus } from './node-client.ts'
-import { usePolling } from './use-polling.ts'
+import type { RelayStatus } from './node-client.ts'
+import { useNodeEvents } from './use-node-events.ts'
 import { count, formatBytes, formatRate, shortId } from './format.ts'
 import { TransferChart } from './TransferChart.tsx'
 import { Earnings } from './Earnings.tsx'
 import { Logo } from './Logo.tsx'
 
-/** How often the popup refreshes, ms. @default 1000 */
-const REFRESH_MS = 1000
+/** Re-renders every `ms` while `on`: a countdown the node has no reason to send events for. */
+function useTicking (on: boolean, ms: number): void {
+  const [, setTick] = useState(0)
+  useEffect(() => {
+    if (!on) return
+    const timer = setInterval(() => { setTick(t => t + 1) }, ms)
+    return () => { clearInterval(timer) }
+  }, [on, ms])
+}
 
 function Copyable ({ label, value, testId }: { label: string, value: string | undefined, testId: string }) {
   const [copied, setCopied] = useState(false)
@@ -43,24 +49,18 @@ function relayHost (addr: string): string {
 }
 
 export function Popup () {
-  const [status, setStatus] = useState<NodeStatus>()
-  const [settings, setSettings] = useState<NodeSettings>()
-  const [history, setHistory] = useState<HistorySeries>()
+  const [view, apply] = useNodeEvents()
+  const { status, settings, history, earnings } = view
   const [error, setError] = useState<string>()
   const [busy, setBusy] = useState(false)
-
-  const refresh = usePolling(async () => {
-    const [s, h, cfg] = await Promise.all([nodeClient.status(), nodeClient.history(60), nodeClient.settings()])
-    setStatus(s)
-    setHistory(h)
-    setSettings(cfg)
-  }, REFRESH_MS, setError)
+  // "retry in 12s" counts down between the keeper's attempts
+  useTicking(status?.relays.some(r => r.nextAttemptAt !== undefined) === true, 1000)
 
   const toggleDonate = async (donate: boolean): Promise<void> => {
     setBusy(true)
+    setError(undefined)
     try {
-      setSettings(await nodeClient.updateSettings({ donate }))
-      await refresh()
+      apply({ settings: await nodeClient.updateSettings({ donate }) })
     } catch (err) {
       setError((err as Error).message)
     } finally {
@@ -74,7 +74,8 @@ export function Popup () {
   const cache = status?.cache
   const cachePct = cache === undefined || cache.capBytes === 0 ? 0 : Math.min(100, cache.usedBytes / cache.capBytes * 100)
   const direct = status?.peers.filter(p => p.direct).length ?? 0
-  const recentErrors = status?.errors.slice(-3).reverse() ?? []
+  const recentErrors = view.errors.slice(-3).reverse()
+  const shownError = error ?? view.problem
 
   return (
     <main style={{ width: '380px', padding: '14px', display: 'grid', gap: '10px' }}>
@@ -86,7 +87,7 @@ export function Popup () {
         <span class="pill" data-testid="node-state"><span class={`dot ${tone}`} />{stateText}</span>
       </header>
 
-      {error !== undefined && <div class="error" data-testid="popup-error">{error}</div>}
+      {shownError !== undefined && <div class="error" data-testid="popup-error">{shownError}</div>}
 
       {/* the one choice that matters most, above the fold of a popup (at most 600 px tall) */}
       <section class="card spread">
@@ -155,7 +156,7 @@ export function Popup () {
       </section>
 
 
-      <Earnings epochSeconds={settings?.epochSeconds} />
+      <Earnings data={earnings} epochSeconds={settings?.epochSeconds} onClaimed={claimed => { apply({ earnings: claimed }) }} />
 
       {recentErrors.length > 0 && (
         <section style={{ display: 'grid', gap: '4px' }} data-testid="node-errors">
