@@ -12,10 +12,12 @@
  * if (refusal) show(refusal.message)              // the extension is there, but this site was refused
  * const response = await peerloom.fetch(link, { headers: { Range: 'bytes=0-1023' } })
  * document.body.append(await peerloom.player(link))
+ * const call = await peerloom.call.join('standup', { stream: await navigator.mediaDevices.getUserMedia({ video: true, audio: true }), name: 'Ada' })
+ * call.addEventListener('track', e => { video.srcObject = e.detail.streams[0] ?? null })
  * ```
  */
 import { ErrorCode, isPeerloomError, UnsupportedMethodError } from '@peerloom/shared'
-import type { ConnectOptions, ContentStats, OriginStats, PeerloomProvider, PlayerOptions, ProviderInfo, PublishOptions, PublishResult, RefusalData } from '@peerloom/shared/page-api'
+import type { Call, CallApi, CallJoinOptions, ConnectOptions, ContentStats, OriginStats, PeerloomProvider, PlayerOptions, ProviderInfo, PublishOptions, PublishResult, RefusalData } from '@peerloom/shared/page-api'
 import { detectProvider } from './detect.ts'
 import { GatewayClient } from './gateway-client.ts'
 
@@ -25,7 +27,8 @@ export { ProgressMeter, formatBytes, formatDuration } from '@peerloom/shared/pro
 export type { ProgressMeterOptions } from '@peerloom/shared/progress'
 export type {
   PeerloomProvider, OriginStats, ContentStats, TransferCounts, PlayerOptions, ProviderInfo, PublishOptions, PublishProgress, PublishResult,
-  ConnectResult, ConnectOptions, RefusalData
+  ConnectResult, ConnectOptions, RefusalData,
+  Call, CallApi, CallJoinOptions, CallEventDetail, CallEventType, CallState, CallTopology, ChatMessage, MediaFlags, Participant, ParticipantInfo
 } from '@peerloom/shared/page-api'
 export { ErrorCode, PeerloomError, isPeerloomError } from '@peerloom/shared/errors'
 
@@ -178,6 +181,20 @@ export class Peerloom extends EventTarget {
   /** This site's own transfers per content it fetched or published, most recent first. */
   async contentStats (): Promise<ContentStats[]> {
     return await this.either(async p => await p.contentStats(), async () => await this.gateway.contentStats())
+  }
+
+  /**
+   * Calls (needs the extension and a connected site): `call.join(room, { stream, name })`
+   * joins an open room by name, or a gated room by its content id, with end-to-end encrypted
+   * media and chat. Without the extension it refuses with 4200.
+   */
+  get call (): CallApi {
+    return {
+      join: async (room: string, options: CallJoinOptions): Promise<Call> => {
+        if (this.mode !== 'extension') throw new UnsupportedMethodError(this.current === 'refused' ? 'calls need Peerloom, which this site was refused; connect() again' : 'calls need the Peerloom extension')
+        return await this.withExtension(async p => await p.call.join(room, options))
+      }
+    }
   }
 
   private set (state: ConnectionState, refusal: Refusal | null, peerId: string | null = null): void {
