@@ -151,7 +151,11 @@ test('Options: styled fields that fit their values; a wrong value is named next 
   await options.getByTestId('opt-payout').fill('0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266')
   await options.getByTestId('opt-rpc').fill('http://127.0.0.1:8545')
   await expect(options.getByTestId('opt-unsaved')).toHaveText('Unsaved changes')
-  for (const label of ['Upload rate cap (MiB/s)', 'Peers served at once', 'Cache cap (MiB)', 'Relays', 'Chain JSON-RPC URL', 'Chain id', 'Epoch length (seconds)', 'RewardPool address', 'Payout address']) {
+  // forwarding calls is opt-in like sharing, and says that what it forwards is ciphertext
+  await expect(options.getByTestId('opt-media-forward')).not.toBeChecked()
+  await expect(options.getByTestId('opt-media-help')).toContainText('end-to-end encrypted')
+  await options.getByTestId('opt-media-streams').fill('8')
+  for (const label of ['Upload rate cap (MiB/s)', 'Peers served at once', 'Cache cap (MiB)', 'Calls (media role)', 'Forwarding upload cap (MiB/s)', 'Streams forwarded at once', 'Relays', 'Chain JSON-RPC URL', 'Chain id', 'Epoch length (seconds)', 'RewardPool address', 'Payout address']) {
     await expect(options.getByText(label, { exact: true })).toBeVisible()
   }
   // the Rewards inputs look like the others (a border and the page's colours, not the browser's)
@@ -191,7 +195,7 @@ test('Options: styled fields that fit their values; a wrong value is named next 
   await options.getByTestId('opt-save').click()
   await expect(options.getByTestId('options-message')).toHaveText('Saved. The node applied the new settings.')
   await expect(options.getByTestId('opt-unsaved')).toHaveCount(0)
-  expect((await a.call<{ cacheCapBytes: number, rewardPool?: string }>('settings'))).toMatchObject({ cacheCapBytes: 64 * 1024 * 1024, rewardPool: '0x5FbDB2315678afecb367f032d93F642f64180aa3' })
+  expect((await a.call<{ cacheCapBytes: number, rewardPool?: string }>('settings'))).toMatchObject({ cacheCapBytes: 64 * 1024 * 1024, rewardPool: '0x5FbDB2315678afecb367f032d93F642f64180aa3', media: { forward: false, maxStreams: 8 } })
 })
 
 test('the consent prompt: what a site may do; after Deny, where to allow it, and Allow there lets it in', async ({ devnet, launch }, testInfo) => {

@@ -62,3 +62,22 @@ test('an epoch (the unix second it opened) shows as a time range, with the date 
   assert.doesNotMatch(range, /\d{9}/)
   assert.match(formatEpoch(String(opened / 1000), 3600, opened + 3 * 86_400_000), /Jan 15/)
 })
+
+test('the calls settings (media role) round-trip, are named in their units, and errors land on their fields', () => {
+  const on = fromDraft({ ...draft, mediaForward: true, mediaMaxStreams: '8', mediaUploadMiB: '1.5' })
+  assert.deepEqual(on.settings?.media, { forward: true, maxStreams: 8, uploadRateBytesPerSec: 1.5 * MiB })
+  assert.equal(draft.mediaForward, false, 'forwarding is opt-in')
+  assert.deepEqual(fromDraft({ ...draft, mediaUploadMiB: '0.01', mediaMaxStreams: '300' }).errors, {
+    mediaUploadMiB: 'must be at least 0.063 MiB/s',
+    mediaMaxStreams: 'must be at most 256'
+  })
+  assert.deepEqual(fromDraft({ ...draft, mediaMaxStreams: 'many' }).errors, { mediaMaxStreams: 'enter a number (streams)' })
+  let thrown: unknown
+  try {
+    parseConfig(nodeSettingsSchema, { media: { maxStreams: 0 } }, 'settings')
+  } catch (err) {
+    thrown = err
+  }
+  assert.ok(thrown instanceof ConfigError)
+  assert.deepEqual(fieldOfNodeError(thrown as Error & { data?: Record<string, unknown> }), { field: 'mediaMaxStreams', message: 'must be at least 1 (got 0)' })
+})

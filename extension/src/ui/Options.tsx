@@ -26,7 +26,10 @@ const FIELD_LABELS: Record<DraftField, string> = {
   contentRegistry: 'ContentRegistry address',
   payoutAddress: 'Payout address',
   keyServices: 'Key services',
-  epochSeconds: 'Epoch length'
+  epochSeconds: 'Epoch length',
+  mediaForward: 'Forwarding calls',
+  mediaMaxStreams: 'Streams forwarded at once',
+  mediaUploadMiB: 'Forwarding upload cap'
 }
 
 /** A labelled input with its hint and, when the value is wrong, the problem right under it. */
@@ -159,6 +162,33 @@ export function Options () {
           <Field label="Peers served at once" error={errors.maxPeers} testId="opt-peers" hint="1 to 256.">
             <input type="number" min="1" max="256" data-testid="opt-peers" {...input('maxPeers')} />
           </Field>
+        </div>
+      </section>
+
+      <section class="card form" id="calls">
+        <h2>Calls (media role)</h2>
+        <label class="spread">
+          <span>
+            <span style={{ fontWeight: 600 }}>Forward other people's calls</span>
+            <span class="hint" style={{ display: 'block' }}>
+              Off until you turn it on, like sharing. While on, your browser passes the audio and video of calls it is not in
+              between their participants, within the caps below.
+            </span>
+          </span>
+          <span class="switch"><input type="checkbox" data-testid="opt-media-forward" checked={draft.mediaForward} onChange={e => { set({ mediaForward: (e.target as HTMLInputElement).checked }) }} /><span /></span>
+        </label>
+        <div class="grid2">
+          <Field label="Forwarding upload cap (MiB/s)" error={errors.mediaUploadMiB} testId="opt-media-upload" hint="At least 0.063 MiB/s (64 KiB/s); apart from the sharing cap.">
+            <input type="number" min="0.0625" step="0.5" data-testid="opt-media-upload" {...input('mediaUploadMiB')} />
+          </Field>
+          <Field label="Streams forwarded at once" error={errors.mediaMaxStreams} testId="opt-media-streams" hint="1 to 256. A stream is one participant's audio or video to one other participant.">
+            <input type="number" min="1" max="256" data-testid="opt-media-streams" {...input('mediaMaxStreams')} />
+          </Field>
+        </div>
+        <div class="hint" data-testid="opt-media-help">
+          Forwarded media is end-to-end encrypted: your browser passes ciphertext it cannot decrypt, so it never sees or hears
+          the calls. It forwards no more streams and uses no more upload than these caps; a call that would go past them is
+          sent to another forwarder. In gated rooms, participants sign receipts for the bytes you forward, as for shared content.
         </div>
       </section>
 

@@ -26,6 +26,10 @@ export interface Draft {
   payoutAddress: string
   keyServices: string
   epochSeconds: string
+  /** Calls: forwarding other people's call media (docs/CALLS.md), opt-in like sharing. */
+  mediaForward: boolean
+  mediaMaxStreams: string
+  mediaUploadMiB: string
 }
 
 export type DraftField = keyof Draft
@@ -39,8 +43,8 @@ interface FieldSpec {
   unit?: { name: string, scale: number }
 }
 
-/** Which field edits which setting. */
-const FIELDS: Partial<Record<keyof NodeSettings, FieldSpec>> = {
+/** Which field edits which setting: a top-level key, or `media.<key>` for the calls settings. */
+const FIELDS: Partial<Record<keyof NodeSettings | `media.${keyof NodeSettings['media']}`, FieldSpec>> = {
   uploadRateBytesPerSec: { field: 'uploadMiB', unit: { name: 'MiB/s', scale: MiB } },
   maxServeConnections: { field: 'maxPeers' },
   cacheCapBytes: { field: 'cacheMiB', unit: { name: 'MiB', scale: MiB } },
@@ -54,7 +58,10 @@ const FIELDS: Partial<Record<keyof NodeSettings, FieldSpec>> = {
   contentRegistry: { field: 'contentRegistry' },
   payoutAddress: { field: 'payoutAddress' },
   keyServices: { field: 'keyServices' },
-  epochSeconds: { field: 'epochSeconds', unit: { name: 'seconds', scale: 1 } }
+  epochSeconds: { field: 'epochSeconds', unit: { name: 'seconds', scale: 1 } },
+  'media.forward': { field: 'mediaForward' },
+  'media.maxStreams': { field: 'mediaMaxStreams' },
+  'media.uploadRateBytesPerSec': { field: 'mediaUploadMiB', unit: { name: 'MiB/s', scale: MiB } }
 }
 
 /** Fields that must hold a number, with the unit a person types it in. */
@@ -62,7 +69,9 @@ const NUMBER_FIELDS: Partial<Record<DraftField, string>> = {
   uploadMiB: 'MiB/s',
   maxPeers: 'peers',
   cacheMiB: 'MiB',
-  epochSeconds: 'seconds'
+  epochSeconds: 'seconds',
+  mediaMaxStreams: 'streams',
+  mediaUploadMiB: 'MiB/s'
 }
 
 /** Up to 3 decimals, no trailing zeros: 0.016, 2, 1.5. */
@@ -84,7 +93,10 @@ export function toDraft (s: NodeSettings): Draft {
     contentRegistry: s.contentRegistry ?? '',
     payoutAddress: s.payoutAddress ?? '',
     keyServices: s.keyServices.join('\n'),
-    epochSeconds: String(s.epochSeconds)
+    epochSeconds: String(s.epochSeconds),
+    mediaForward: s.media.forward,
+    mediaMaxStreams: String(s.media.maxStreams),
+    mediaUploadMiB: decimal(s.media.uploadRateBytesPerSec / MiB)
   }
 }
 
@@ -122,7 +134,12 @@ export function fromDraft (d: Draft): { settings: NodeSettingsInput, errors?: un
     ...optional('contentRegistry', d.contentRegistry),
     ...optional('payoutAddress', d.payoutAddress),
     keyServices: lines(d.keyServices),
-    epochSeconds: Number(d.epochSeconds)
+    epochSeconds: Number(d.epochSeconds),
+    media: {
+      forward: d.mediaForward,
+      maxStreams: Number(d.mediaMaxStreams),
+      uploadRateBytesPerSec: Math.round(Number(d.mediaUploadMiB) * MiB)
+    }
   }
   const parsed = nodeSettingsSchema.safeParse(settings)
   if (!parsed.success) {
@@ -139,7 +156,8 @@ export function fromDraft (d: Draft): { settings: NodeSettingsInput, errors?: un
  * the field's unit, a list entry by its line.
  */
 export function fieldProblem (path: readonly PropertyKey[], message: string, bound: { code?: string, minimum?: unknown, maximum?: unknown } = {}): { field: DraftField, message: string } | undefined {
-  const spec = FIELDS[path[0] as keyof NodeSettings]
+  const nested = path[0] === 'media' && typeof path[1] === 'string'
+  const spec = FIELDS[(nested ? `media.${path[1] as string}` : path[0]) as keyof typeof FIELDS]
   if (spec === undefined) return undefined
   const unit = spec.unit
   if (unit !== undefined && bound.code === 'too_small' && typeof bound.minimum === 'number') {
