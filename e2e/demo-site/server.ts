@@ -1,7 +1,8 @@
 /**
  * The demo site: a page that uses Peerloom through the SDK (the extension when present, the
- * origin gateway otherwise) to list, fetch, play and publish content. The devnet serves it for
- * people; the page-API e2e tests drive it. It is bundled with esbuild when it starts.
+ * origin gateway otherwise) to list, fetch, play and publish content, and a call page
+ * (`/call.html`). The devnet serves it for people; the page-API and call e2e tests drive it.
+ * It is bundled with esbuild when it starts.
  */
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
@@ -38,7 +39,8 @@ const here = import.meta.dirname
 /** Bundles the page script and serves the site until `stop()`. */
 export async function startDemoSite (options: DemoSiteOptions): Promise<DemoSite> {
   const bundle = await build({
-    entryPoints: [join(here, 'app.ts')],
+    entryPoints: { app: join(here, 'app.ts'), call: join(here, 'call-app.ts') },
+    outdir: join(here, '.bundle'),
     bundle: true,
     format: 'esm',
     target: 'es2022',
@@ -46,9 +48,16 @@ export async function startDemoSite (options: DemoSiteOptions): Promise<DemoSite
     write: false,
     logLevel: 'error'
   })
+  const script = (name: string): Uint8Array => {
+    const file = bundle.outputFiles.find(f => f.path.endsWith(`/${name}`))
+    if (file === undefined) throw new Error(`the demo site bundle has no ${name}`)
+    return file.contents
+  }
   const files: Record<string, { type: string, body: string | Uint8Array }> = {
     '/': { type: 'text/html; charset=utf-8', body: await readFile(join(here, 'index.html'), 'utf8') },
-    '/app.js': { type: 'text/javascript; charset=utf-8', body: bundle.outputFiles[0]!.contents },
+    '/app.js': { type: 'text/javascript; charset=utf-8', body: script('app.js') },
+    '/call.html': { type: 'text/html; charset=utf-8', body: await readFile(join(here, 'call.html'), 'utf8') },
+    '/call.js': { type: 'text/javascript; charset=utf-8', body: script('call.js') },
     '/config.json': { type: 'application/json', body: JSON.stringify({ gateways: options.gateways, content: options.content }) }
   }
   const server = createServer((req, res) => {
