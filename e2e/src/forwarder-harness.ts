@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { CHROMIUM, SWITCHES_USERS_DO_NOT_HAVE, chromiumArgs } from './profile.ts'
 import type { ForwarderStats, LegMessage } from '../../extension/src/calls/forwarder/engine.ts'
 
@@ -74,21 +74,21 @@ export interface Participant {
 export interface HarnessOptions {
   maxStreams?: number
   uploadRateBytesPerSec?: number
-  /** Run the forwarder in its own browser (so its renderer's CPU can be read apart). */
+  /** Run the forwarder in its own browser with this profile directory (so its processes' CPU can be read apart by it). */
   forwarderUserDataDir?: string
 }
 
 export class ForwarderHarness {
   readonly forwarder: Page
   readonly participants = new Map<string, Participant>()
-  private readonly browsers: Browser[]
+  private readonly browsers: Array<Browser | BrowserContext>
   private readonly participantBrowser: Browser
   private readonly url: string
   private readonly closeServer: () => Promise<void>
   private readonly toParticipant = new Map<string, Lane>()
   private readonly toForwarder = new Map<string, Lane>()
 
-  private constructor (forwarder: Page, browsers: Browser[], participantBrowser: Browser, url: string, closeServer: () => Promise<void>) {
+  private constructor (forwarder: Page, browsers: Array<Browser | BrowserContext>, participantBrowser: Browser, url: string, closeServer: () => Promise<void>) {
     this.forwarder = forwarder
     this.browsers = browsers
     this.participantBrowser = participantBrowser
@@ -98,15 +98,12 @@ export class ForwarderHarness {
 
   static async start (options: HarnessOptions = {}): Promise<ForwarderHarness> {
     const server = await serve()
-    const launch = async (marker?: string): Promise<Browser> => await chromium.launch({
-      executablePath: CHROMIUM, headless: true, ignoreDefaultArgs: SWITCHES_USERS_DO_NOT_HAVE,
-      args: [...pageArgs(), ...(marker === undefined ? [] : [`--peerloom-marker=${marker}`])]
-    })
-    const participantBrowser = await launch()
-    const forwarderBrowser = options.forwarderUserDataDir === undefined ? participantBrowser : await launch(options.forwarderUserDataDir)
-    const forwarder = await forwarderBrowser.newPage()
+    const launchOptions = { executablePath: CHROMIUM, headless: true, ignoreDefaultArgs: SWITCHES_USERS_DO_NOT_HAVE, args: pageArgs() }
+    const participantBrowser = await chromium.launch(launchOptions)
+    const forwarderContext = options.forwarderUserDataDir === undefined ? undefined : await chromium.launchPersistentContext(options.forwarderUserDataDir, launchOptions)
+    const forwarder = await (forwarderContext ?? participantBrowser).newPage()
     forwarder.on('pageerror', err => { console.error('forwarder page:', err) })
-    const harness = new ForwarderHarness(forwarder, [...new Set([participantBrowser, forwarderBrowser])], participantBrowser, server.url, server.close)
+    const harness = new ForwarderHarness(forwarder, forwarderContext === undefined ? [participantBrowser] : [participantBrowser, forwarderContext], participantBrowser, server.url, server.close)
     await forwarder.exposeBinding('fwSend', (_source, legId: string, message: LegMessage) => { harness.deliverToParticipant(legId, message) })
     await forwarder.goto(`${server.url}/forwarder.html`)
     await forwarder.waitForFunction(() => 'forwarder' in window)
@@ -123,13 +120,8 @@ export class ForwarderHarness {
 
   /** Opens a participant page, starts its camera and attaches it to the forwarder. */
   async join (peerId: string, options: { encrypt?: boolean, stamp?: boolean } = {}): Promise<Participant> {
-    const page = await this.participantBrowser.newPage()
-    page.on('pageerror', err => { console.error(`${peerId} page:`, err) })
+    const page = await this.openParticipant(peerId, options, message => { this.deliverToForwarder(ForwarderHarness.legId(peerId), message) })
     const legId = ForwarderHarness.legId(peerId)
-    await page.exposeBinding('ptSend', (_source, message: LegMessage) => { this.deliverToForwarder(legId, message) })
-    await page.goto(`${this.url}/participant.html`)
-    await page.waitForFunction(() => 'participant' in window)
-    await page.evaluate(async opts => { await window.participant.start(opts) }, { encrypt: options.encrypt ?? false, stamp: options.stamp ?? false })
     // known before the attach: the engine's first offer may leave before the attach answers
     const participant: Participant = { peerId, page, attach: { ok: true } }
     this.participants.set(peerId, participant)
@@ -139,6 +131,28 @@ export class ForwarderHarness {
       await page.close()
     }
     return participant
+  }
+
+  /** Benchmark baseline: two participant pages connected to each other directly (`a` offers), no forwarder. */
+  async pairDirect (a: string, b: string, options: { stamp?: boolean } = {}): Promise<void> {
+    const lanes = { [a]: new Lane(), [b]: new Lane() }
+    const pages: Record<string, Page> = {}
+    const route = (to: string) => (message: LegMessage) => { lanes[to]!.run(async () => { await pages[to]!.evaluate(async m => { await window.participant.receive(m) }, message) }) }
+    pages[a] = await this.openParticipant(a, options, route(b))
+    pages[b] = await this.openParticipant(b, options, route(a))
+    this.participants.set(a, { peerId: a, page: pages[a], attach: { ok: true } })
+    this.participants.set(b, { peerId: b, page: pages[b], attach: { ok: true } })
+    await pages[a].evaluate(async ([self, remote]) => { await window.participant.offerDirect(self, remote) }, [a, b] as const)
+  }
+
+  private async openParticipant (peerId: string, options: { encrypt?: boolean, stamp?: boolean }, send: (message: LegMessage) => void): Promise<Page> {
+    const page = await this.participantBrowser.newPage()
+    page.on('pageerror', err => { console.error(`${peerId} page:`, err) })
+    await page.exposeBinding('ptSend', (_source, message: LegMessage) => { send(message) })
+    await page.goto(`${this.url}/participant.html`)
+    await page.waitForFunction(() => 'participant' in window)
+    await page.evaluate(async opts => { await window.participant.start(opts) }, { encrypt: options.encrypt ?? false, stamp: options.stamp ?? false })
+    return page
   }
 
   /** The participant detaches (as its node does on leave) and its page closes. */

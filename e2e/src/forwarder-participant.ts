@@ -13,7 +13,7 @@ interface Recorded { sent: string[], plain: string[], received: Record<string, s
 
 declare global {
   interface Window {
-    ptSend: (message: { type: 'signal', data: Signal }) => Promise<void>
+    ptSend: (message: FromForwarder) => Promise<void>
     participant: ParticipantPage
   }
 }
@@ -26,6 +26,8 @@ interface ParticipantPage {
   /** Which sender each live mid carries, as the forwarder said. */
   mids: () => Record<string, string>
   recorded: () => Promise<Recorded>
+  /** Benchmark baseline: this page offers a direct page-to-page connection, no forwarder between. */
+  offerDirect: (self: string, remote: string) => Promise<void>
   /** Bytes received on the connection (inbound-rtp), what a receipt would cover. */
   bytesReceived: () => Promise<number>
   stop: () => void
@@ -55,10 +57,11 @@ function setUpstream (connection: RTCPeerConnection): void {
   if (upstreamSet || stream === undefined) return
   upstreamSet = true
   for (const kind of ['audio', 'video'] as const) {
-    const transceiver = connection.getTransceivers().find(t => t.receiver.track.kind === kind && (t.mid === null || mids[t.mid] === undefined))
+    const transceiver = connection.getTransceivers().find(t => t.receiver.track.kind === kind)
     const track = stream.getTracks().find(t => t.kind === kind)
     if (transceiver === undefined || track === undefined) continue
-    transceiver.direction = 'sendonly'
+    // a forwarder's upstream m-line is recvonly at its end; a direct peer (benchmarks) also sends on it
+    transceiver.direction = transceiver.mid !== null && mids[transceiver.mid] !== undefined ? 'sendrecv' : 'sendonly'
     void transceiver.sender.replaceTrack(track)
     ;(transceiver.sender as unknown as { transform: object }).transform = new Transform(worker, { role: 'send', kind, ...options, id: 'self' })
   }
@@ -95,10 +98,27 @@ window.participant = {
       return
     }
     await connection.setRemoteDescription(data.sdp)
+    if (data.sdp.type === 'answer') return
     setUpstream(connection)
     await connection.setLocalDescription()
     const local = connection.localDescription as RTCSessionDescription
     await window.ptSend({ type: 'signal', data: { sdp: { type: 'answer', sdp: local.sdp } } })
+  },
+  async offerDirect (self, remote) {
+    const connection = pc as RTCPeerConnection
+    upstreamSet = true
+    for (const track of stream?.getTracks() ?? []) {
+      const transceiver = connection.addTransceiver(track, { direction: 'sendrecv' })
+      ;(transceiver.sender as unknown as { transform: object }).transform = new Transform(worker, { role: 'send', kind: track.kind as 'audio' | 'video', ...options, id: 'self' })
+    }
+    await connection.setLocalDescription()
+    const own: Record<string, string> = {}
+    for (const transceiver of connection.getTransceivers()) {
+      mids[transceiver.mid as string] = remote
+      own[transceiver.mid as string] = self
+    }
+    await window.ptSend({ type: 'tracks', mids: own })
+    await window.ptSend({ type: 'signal', data: { sdp: { type: 'offer', sdp: (connection.localDescription as RTCSessionDescription).sdp } } })
   },
   async recorded () {
     return await new Promise<Recorded>(resolve => {

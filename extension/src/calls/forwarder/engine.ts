@@ -14,7 +14,7 @@
  */
 import { CallLimitError, InvalidParamsError } from '@peerloom/shared'
 import type { SignalData } from '@peerloom/shared/calls/api'
-import type { EncodedFrame, InboundOptions, RelayCommand, RelayReport, SinkCounters } from './relay-protocol.ts'
+import type { EncodedFrame, InboundOptions, RelayCommand, RelayReport, SinkCounters, SourceCounters } from './relay-protocol.ts'
 
 /** Tracks each participant sends up: audio and video (CALLS.md, the forwarder's leg). */
 export const UPSTREAM_TRACKS = 2
@@ -69,8 +69,12 @@ export interface LegStats {
   bytesSent: number
   /** Bytes of frames that came in on this leg. */
   bytesReceived: number
+  /** Video key frames that came in on this leg (each subscriber join or loss asks for one). */
+  keyFramesReceived: number
   /** Streams forwarded to this leg now. */
   streams: number
+  /** The video bitrate cap (kbit/s) last offered to this participant's sender, to fit its weakest subscriber and the upload cap. */
+  upstreamKbps: number | null
 }
 
 export interface ForwarderStats {
@@ -89,6 +93,7 @@ interface Source {
   origin: string | null
   sinks: Set<Sink>
   bytes: number
+  keyFrames: number
   /** The cap last offered to this source's sender (kbit/s), participant legs only. */
   offeredKbps?: number
 }
@@ -262,7 +267,9 @@ export class ForwarderEngine {
       kind: leg.kind,
       bytesSent: [...leg.sinks.values()].reduce((sum, sink) => sum + sink.bytes, 0) + this.retiredBytes(leg),
       bytesReceived: [...leg.sources.values()].reduce((sum, source) => sum + source.bytes, 0),
-      streams: leg.sinks.size
+      keyFramesReceived: [...leg.sources.values()].reduce((sum, source) => sum + source.keyFrames, 0),
+      streams: leg.sinks.size,
+      upstreamKbps: [...leg.sources.values()].find(source => source.kind === 'video')?.offeredKbps ?? null
     }))
     return { load: this.load, rooms: this.rooms, legs }
   }
@@ -339,7 +346,7 @@ export class ForwarderEngine {
     const key = `s${++this.nextKey}`
     const Transform = (globalThis as unknown as { RTCRtpScriptTransform: ScriptTransformCtor }).RTCRtpScriptTransform;
     (transceiver.receiver as unknown as { transform: object }).transform = new Transform(worker, { source: key, kind })
-    const source: Source = { key, leg, kind, transceiver, origin, sinks: new Set(), bytes: 0 }
+    const source: Source = { key, leg, kind, transceiver, origin, sinks: new Set(), bytes: 0, keyFrames: 0 }
     leg.sources.set(key, source)
     this.sourcesByKey.set(key, source)
     if (origin === null) return
@@ -502,10 +509,12 @@ export class ForwarderEngine {
     this.followWeakestSubscriber(available, uploadRateBytesPerSec)
   }
 
-  private applyCounters (sources: Record<string, { bytes: number }>, sinks: Record<string, SinkCounters>): void {
+  private applyCounters (sources: Record<string, SourceCounters>, sinks: Record<string, SinkCounters>): void {
     for (const [key, counters] of Object.entries(sources)) {
       const source = this.sourcesByKey.get(key)
-      if (source !== undefined) source.bytes = counters.bytes
+      if (source === undefined) continue
+      source.bytes = counters.bytes
+      source.keyFrames = counters.keyFrames
     }
     for (const [key, counters] of Object.entries(sinks)) {
       const sink = this.sinksByKey.get(key)
