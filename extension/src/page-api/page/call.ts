@@ -203,7 +203,13 @@ class PeerloomCall extends EventTarget implements Call {
       case 'updated': {
         const member = this.members.get(event.participant.peerId)
         if (member === undefined) break
-        Object.assign(member.participant, { name: event.participant.name, media: event.participant.media, forwarder: event.participant.forwarder })
+        const rejoined = event.participant.joinedAt !== member.participant.joinedAt
+        Object.assign(member.participant, { name: event.participant.name, media: event.participant.media, forwarder: event.participant.forwarder, joinedAt: event.participant.joinedAt })
+        // the same browser joined again (a restart before its old presence timed out): its old connection is dead
+        if (rejoined && this.currentTopology === 'mesh') {
+          this.closeMesh(member.participant.peerId)
+          this.dialIfOfferer(member.participant.peerId)
+        }
         this.emit('updated', { participant: member.participant })
         break
       }
