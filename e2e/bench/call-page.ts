@@ -6,6 +6,7 @@
  * the bench as its signalling channel. Clocks are `performance.timeOrigin + performance.now()`
  * so that pages in different processes can be compared; the bench measures how far apart they are.
  */
+import type { Call } from '@peerloom/shared/provider'
 import { BAND_HEIGHT, FRAME_HEIGHT, FRAME_WIDTH, drawStamp, msSince, readStamp, toTenths } from './call-pattern.ts'
 
 /** ms on the clock every page of the bench shares (wall clock at navigation + monotonic time since). */
@@ -189,8 +190,9 @@ let signalling: { name: string, sends: Map<string, Promise<void>> } | undefined
 async function plainSignalling (name: string): Promise<void> {
   const events = new EventSource(`/signal?name=${encodeURIComponent(name)}`)
   events.onmessage = event => {
-    const { from, signal } = JSON.parse(event.data as string) as { from: string, signal: PlainSignal }
-    plainSignal(from, signal).catch((err: Error) => { console.error(`signal from ${from}: ${err.message}`) })
+    const { from, signal } = JSON.parse(event.data as string) as { from: string, signal: unknown }
+    const handled = from === FORWARDER ? legReceive(signal as LegMessage) : plainSignal(from, signal as PlainSignal)
+    handled.catch((err: Error) => { console.error(`signal from ${from}: ${err.message}`) })
   }
   await new Promise<void>((resolve, reject) => {
     events.onopen = () => { resolve() }
@@ -269,6 +271,122 @@ function stopSender (): void {
   sender = undefined
 }
 
-const callBench = { clock, startSender, plainSignalling, stopSender, resetWindow, figures, unwatchAll, plainConnect, plainSignal, plainLeave, plainChat }
+// ---- Peerloom: `peerloom.call.join` in a page of a profile with the extension ----
+
+let call: Call | undefined
+
+/**
+ * Joins `room` through the page API with the sender's stream, showing every participant's video
+ * as it arrives; returns the clock() before the call and our peer id.
+ */
+async function peerloomJoin (room: string, name: string): Promise<{ joinedAt: number, peerId: string }> {
+  if (window.peerloom?.call === undefined) throw new Error('this page has no peerloom.call')
+  await peerloomLeave()
+  const joinedAt = clock()
+  const joined = await window.peerloom.call.join(room, { stream: senderStream(), name })
+  call = joined
+  joined.addEventListener('track', event => {
+    const { participant, track } = event.detail
+    if (track.kind === 'video' && call === joined) watch(participant.peerId, new MediaStream([track]))
+  })
+  joined.addEventListener('message', event => { if (!event.detail.message.own) chatReceived(event.detail.message.text) })
+  return { joinedAt, peerId: joined.self.peerId }
+}
+
+async function peerloomLeave (): Promise<void> {
+  const leaving = call
+  call = undefined
+  unwatchAll()
+  await leaving?.leave()
+}
+
+/** Sends `count` chat messages of about `bytes` bytes through the call, one every `everyMs`. */
+async function peerloomChat (count: number, bytes: number, everyMs: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    if (call === undefined) throw new Error('not in a call')
+    await call.send(chatText(bytes))
+    await new Promise(resolve => setTimeout(resolve, everyMs))
+  }
+}
+
+/** The call as the page sees it. */
+function peerloomState (): { state: string, topology: string, participants: number } | null {
+  return call === undefined ? null : { state: call.state, topology: call.topology, participants: call.participants.size }
+}
+
+// ---- plain pages through the forwarder engine (docs/CALLS.md, "the forwarder's leg") ----
+
+/** The name the forwarder has at the bench's signalling server. */
+const FORWARDER = 'forwarder'
+type LegMessage = { type: 'signal', data: PlainSignal } | { type: 'tracks', mids: Record<string, string> }
+
+let leg: { pc: RTCPeerConnection, mids: Record<string, string>, tracks: Map<string, MediaStreamTrack>, shown: Set<MediaStreamTrack>, upstream: boolean } | undefined
+
+/**
+ * Gets ready for the forwarder's first offer (the bench attaches this page to the forwarder
+ * next): the forwarder offers every time and this page only answers.
+ */
+function legPrepare (): void {
+  legLeave()
+  const pc = new RTCPeerConnection({ iceServers: [] })
+  const state = { pc, mids: {}, tracks: new Map<string, MediaStreamTrack>(), shown: new Set<MediaStreamTrack>(), upstream: false }
+  leg = state
+  pc.onicecandidate = event => { sendSignal(FORWARDER, { candidate: event.candidate?.toJSON() ?? null }).catch((err: Error) => { console.error(err.message) }) }
+  pc.ontrack = event => {
+    const mid = event.transceiver.mid
+    if (mid === null || event.track.kind !== 'video') return
+    state.tracks.set(mid, event.track)
+    showLegTracks()
+  }
+}
+
+/** Shows each video mid that `tracks` named, as its sender's frames. */
+function showLegTracks (): void {
+  if (leg === undefined) return
+  for (const [mid, track] of leg.tracks) {
+    const origin = leg.mids[mid]
+    if (origin === undefined || leg.shown.has(track)) continue
+    leg.shown.add(track)
+    watch(origin, new MediaStream([track]))
+  }
+}
+
+async function legReceive (message: LegMessage): Promise<void> {
+  if (leg === undefined) return
+  const { pc } = leg
+  if (message.type === 'tracks') {
+    leg.mids = { ...message.mids }
+    showLegTracks()
+    return
+  }
+  const data = message.data
+  if (!('sdp' in data)) {
+    if (data.candidate !== null) await pc.addIceCandidate(data.candidate)
+    return
+  }
+  await pc.setRemoteDescription(data.sdp)
+  if (!leg.upstream) {
+    // the first offer's first audio and video transceivers, in that order, carry this page's tracks
+    leg.upstream = true
+    const stream = senderStream()
+    for (const [i, kind] of (['audio', 'video'] as const).entries()) {
+      const transceiver = pc.getTransceivers()[i]
+      const track = stream.getTracks().find(t => t.kind === kind)
+      if (transceiver === undefined || track === undefined) continue
+      transceiver.direction = 'sendonly'
+      await transceiver.sender.replaceTrack(track)
+    }
+  }
+  await pc.setLocalDescription(await pc.createAnswer())
+  await sendSignal(FORWARDER, { sdp: pc.localDescription!.toJSON() })
+}
+
+function legLeave (): void {
+  leg?.pc.close()
+  leg = undefined
+  unwatchAll()
+}
+
+const callBench = { clock, startSender, legPrepare, legLeave, peerloomJoin, peerloomLeave, peerloomChat, peerloomState, plainSignalling, stopSender, resetWindow, figures, unwatchAll, plainConnect, plainSignal, plainLeave, plainChat }
 export type CallBench = typeof callBench
 ;(window as unknown as { callBench: CallBench }).callBench = callBench

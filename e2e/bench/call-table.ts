@@ -17,8 +17,12 @@ export function quantiles (values: number[]): Quantiles {
 
 /** One way of carrying a call with one number of participants, as measured in one bench run. */
 export interface CallConfig {
-  /** `plain`: ordinary pages, the bench signals (the baseline); `mesh`: `peerloom.call.join`; `forwarded`: through a forwarder */
-  kind: 'plain' | 'mesh' | 'forwarded'
+  /**
+   * `plain`: ordinary pages, the bench signals (the baseline); `mesh`: `peerloom.call.join`;
+   * `forwarded`: the same through a forwarder; `forwarder-engine`: plain pages through the
+   * extension's forwarder engine in a page of its own, signalled by the bench (no node, no E2EE)
+   */
+  kind: 'plain' | 'mesh' | 'forwarded' | 'forwarder-engine'
   participants: number
   /** the last participant's join → its first decoded remote frame, ms (one value per join) */
   joinMs: number[]
@@ -45,6 +49,8 @@ export interface CallConfig {
   cpuByKindPct: CpuByKind
   /** chat messages of `chatBytes`, send → receive, clock skew removed */
   chatOneWayMs: Quantiles
+  /** the forwarder's browser: CPU (% of a core), by kind, streams forwarded (one sender's track to one subscriber) and CPU / streams */
+  forwarder?: { cpuPct: number, cpuByKindPct: CpuByKind, load: number, cpuPerStreamPct: number }
   windows: number
   windowMs: number
 }
@@ -64,10 +70,38 @@ export interface CallRun {
 
 const q = (x: Quantiles, digits = 0): string => x.n === 0 ? '—' : `${x.p50.toFixed(digits)} / ${x.p95.toFixed(digits)} (n=${x.n})`
 const pct = (x: number): string => `${(x * 100).toFixed(1)} %`
-const label = (c: CallConfig): string => `${c.kind === 'plain' ? 'plain pages (baseline)' : c.kind === 'mesh' ? 'Peerloom mesh' : 'Peerloom forwarded'}, ${c.participants}`
+const KIND_LABELS: Record<CallConfig['kind'], string> = { plain: 'plain pages (baseline)', mesh: 'Peerloom mesh', forwarded: 'Peerloom forwarded', 'forwarder-engine': 'plain pages via the forwarder engine' }
+const label = (c: CallConfig): string => `${KIND_LABELS[c.kind]}, ${c.participants}`
+
+/** Each Peerloom kind and size against the plain pages of the same size, and the goals. */
+function goalRows (run: CallRun): string[] {
+  const rows: string[] = []
+  const ratio = (a: number, b: number): string => Number.isFinite(a / b) ? (a / b).toFixed(2) : '—'
+  for (const c of run.configs.filter(c => c.kind !== 'plain')) {
+    const base = run.configs.find(b => b.kind === 'plain' && b.participants === c.participants)
+    const name = label(c)
+    const join = c.joinToFirstFrameMs
+    rows.push(`| ${name}: join → first remote frame p50 / p95 | ${join.p50.toFixed(0)} / ${join.p95.toFixed(0)} ms${base === undefined ? '' : ` (× ${ratio(join.p50, base.joinToFirstFrameMs.p50)} / × ${ratio(join.p95, base.joinToFirstFrameMs.p95)} of plain)`} | ≤ 400 / ≤ 800 ms | ${check(join.p50 <= 400 && join.p95 <= 800)} |`)
+    if (base === undefined) continue
+    const g2g = ratio(c.glassToGlassMs.p50, base.glassToGlassMs.p50)
+    if (c.kind !== 'mesh') {
+      const hop = c.glassToGlassMs.p50 - base.glassToGlassMs.p50
+      rows.push(`| ${name}: glass to glass p50 / p95 − plain (one forwarder hop) | ${signed(hop)} / ${signed(c.glassToGlassMs.p95 - base.glassToGlassMs.p95)} ms | p50 ≤ +20 ms | ${check(hop <= 20)} |`)
+    }
+    if (c.forwarder !== undefined) rows.push(`| ${name}: forwarder CPU per forwarded stream (its browser ${c.forwarder.cpuPct.toFixed(0)} % of a core / ${c.forwarder.load} streams) | ${c.forwarder.cpuPerStreamPct.toFixed(1)} % of a core | ≤ 10 % | ${check(c.forwarder.cpuPerStreamPct <= 10)} |`)
+    if (c.kind === 'mesh') rows.push(`| ${name}: glass to glass p50 / p95, × plain | × ${g2g} / × ${ratio(c.glassToGlassMs.p95, base.glassToGlassMs.p95)} | p50 ≤ × 1.1 | ${check(c.glassToGlassMs.p50 <= 1.1 * base.glassToGlassMs.p50)} |`)
+    rows.push(`| ${name}: CPU per participant, × plain | × ${ratio(c.cpuPerParticipantPct, base.cpuPerParticipantPct)} (${c.cpuPerParticipantPct.toFixed(0)} % / ${base.cpuPerParticipantPct.toFixed(0)} %) | — | — |`)
+    if (c.chatOneWayMs.n > 0) rows.push(`| ${name}: chat one way p50, × plain data channel | × ${ratio(c.chatOneWayMs.p50, base.chatOneWayMs.p50)} (${c.chatOneWayMs.p50.toFixed(1)} / ${base.chatOneWayMs.p50.toFixed(1)} ms) | — | — |`)
+  }
+  return rows
+}
+
+const signed = (x: number): string => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(0)}`
+const check = (ok: boolean): string => ok ? 'met' : '**missed**'
 
 /** The one results table of a bench:call run. */
 export function callTable (run: CallRun): string {
+  const goals = goalRows(run)
   const rows = run.configs.map(c => `| ${label(c)} | ${q(c.joinToFirstFrameMs)} | ${q(c.joinToAllFramesMs)} | ${q(c.glassToGlassMs)} | ${q(c.stampToReceivedMs)} | ${c.sentFps.toFixed(0)} / ${c.receivedFps.toFixed(0)}, ${c.decodedHeight.toFixed(0)}p | ${pct(c.undecodableShare)} / ${pct(c.lostShare)} | ${c.cpuPerParticipantPct.toFixed(0)} % | ${q(c.chatOneWayMs, 1)} |`)
   return [
     `bench:call — ${run.date.slice(0, 16)}Z, ${describeCheckout(run)}; Chromium ${run.chromium}; ${run.cores} cores, load average ${run.loadAverage.before} at the start, ${run.loadAverage.after} at the end; page clocks within ${run.clock.largestOffsetMs.toFixed(1)} ms of the bench's (±${run.clock.uncertaintyMs.toFixed(1)} ms), removed from the cross-page figures`,
@@ -76,6 +110,7 @@ export function callTable (run: CallRun): string {
     '',
     `| carried by, participants | join → first remote frame | join → frames from all | glass to glass | of which to last packet in | fps sent / received, size | stamps unread / frames lost | CPU per participant (% of a core) | chat one way (${run.chatBytes} B) |`,
     '|---|---|---|---|---|---|---|---|---|',
-    ...rows
+    ...rows,
+    ...(goals.length === 0 ? [] : ['', '| against the baseline and the goals | result | goal | |', '|---|---|---|---|', ...goals])
   ].join('\n')
 }

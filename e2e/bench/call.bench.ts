@@ -22,7 +22,12 @@ import { build } from 'esbuild'
 import { chromium } from 'playwright-core'
 import type { BrowserContext, Page } from 'playwright-core'
 import { appendRun } from '../../shared/bench/results-log.ts'
-import { CHROMIUM, SWITCHES_USERS_DO_NOT_HAVE, chromiumArgs } from '../src/profile.ts'
+import { startDevnet } from '../src/devnet.ts'
+import type { Devnet } from '../src/devnet.ts'
+import type { DemoSite } from '../demo-site/server.ts'
+import buildExtension from '../src/global-setup.ts'
+import { connectAnswering, openSite, startSite } from '../src/page-api.ts'
+import { CHROMIUM, Profile, SWITCHES_USERS_DO_NOT_HAVE, chromiumArgs } from '../src/profile.ts'
 import { cpuSince, profileCpuMs, totalMs } from './call-cpu.ts'
 import type { CpuByKind } from './call-cpu.ts'
 import type { CallBench, ReceiverFigures } from './call-page.ts'
@@ -38,6 +43,8 @@ declare global {
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3))
 /** Joins of the two-participant calls, for join → first frame. @default 10 */
 const JOINS = Math.max(1, Number(process.env.BENCH_JOINS ?? 10))
+/** Kinds of call measured: `plain` (the baseline), `engine` (plain pages via the forwarder engine), `mesh` (Peerloom). @default plain,engine */
+const KINDS = (process.env.BENCH_KINDS ?? 'plain,engine').split(',')
 /** Mesh sizes measured. @default 2..6 */
 const MESH_SIZES = (process.env.BENCH_MESH_SIZES ?? '2,3,4,5,6').split(',').map(Number).filter(n => n >= 2)
 /** After everyone sees everyone: the bitrate ramps up from its start value over the first seconds. @default 3000 */
@@ -55,20 +62,52 @@ const say = (line: string): void => { process.stdout.write(`${line}\n`) }
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const benchClock = (): number => performance.timeOrigin + performance.now()
 
+/** The bench's signalling server and pages. */
+interface BenchSite {
+  url: string
+  /** the bundled call-page.ts, for pages on other origins */
+  bundle: string
+  /** Pushes `payload` from `from` to the page registered as `to`. */
+  deliver: (to: string, from: string, payload: unknown) => void
+  /** Where signals POSTed to `forwarder` go. */
+  toForwarder?: (from: string, signal: unknown) => void
+  close: () => void
+}
+
 /**
- * Serves the page that holds the bundled call-page.ts (an ordinary origin on loopback) and the
- * baseline's signalling: each page listens on `/signal?name=…` (server-sent events) and POSTs
- * `{ from, to, signal }` to `/signal`, which the server passes on to `to`'s events in order.
+ * Serves the page that holds the bundled call-page.ts (an ordinary origin on loopback), the
+ * forwarder engine's page (e2e/src/forwarder-page.ts and its frame-relay worker) and the
+ * signalling: each page listens on `/signal?name=…` (server-sent events) and POSTs
+ * `{ from, to, signal }` to `/signal`, which the server passes on to `to` in order.
  */
-async function servePage (): Promise<{ url: string, bundle: string, close: () => void }> {
-  const built = await build({ entryPoints: [join(import.meta.dirname, 'call-page.ts')], bundle: true, format: 'iife', platform: 'browser', target: 'es2022', write: false, logLevel: 'warning' })
-  const bundle = built.outputFiles[0]!.text
-  const html = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>bench:call</title></head><body><script src="./call-page.js"></script></body></html>'
+async function servePage (): Promise<BenchSite> {
+  const bundleOf = async (entry: string): Promise<string> => {
+    const built = await build({ entryPoints: [join(import.meta.dirname, entry)], bundle: true, format: 'iife', platform: 'browser', target: 'es2022', write: false, logLevel: 'warning' })
+    return built.outputFiles[0]!.text
+  }
+  const bundle = await bundleOf('call-page.ts')
+  const scripts = new Map([
+    ['/call-page.js', bundle],
+    ['/forwarder.js', await bundleOf('../src/forwarder-page.ts')],
+    ['/relay-worker.js', await bundleOf('../src/forwarder-relay-worker.ts')]
+  ])
+  const html = (script: string): string => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>bench:call</title></head><body><script src="${script}"></script></body></html>`
   const listeners = new Map<string, ServerResponse>()
+  const site: BenchSite = {
+    url: '',
+    bundle,
+    deliver: (to, from, payload) => { listeners.get(to)?.write(`data: ${JSON.stringify({ from, signal: payload })}\n\n`) },
+    close: () => {
+      for (const res of listeners.values()) res.end()
+      server.close()
+    }
+  }
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://bench')
-    if (url.pathname === '/') res.writeHead(200, { 'content-type': 'text/html' }).end(html)
-    else if (url.pathname === '/call-page.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle)
+    const script = scripts.get(url.pathname)
+    if (url.pathname === '/') res.writeHead(200, { 'content-type': 'text/html' }).end(html('/call-page.js'))
+    else if (url.pathname === '/forwarder.html') res.writeHead(200, { 'content-type': 'text/html' }).end(html('/forwarder.js'))
+    else if (script !== undefined) res.writeHead(200, { 'content-type': 'text/javascript' }).end(script)
     else if (url.pathname === '/signal' && req.method === 'GET') {
       listeners.set(url.searchParams.get('name') ?? '', res)
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' }).write(': listening\n\n')
@@ -77,27 +116,24 @@ async function servePage (): Promise<{ url: string, bundle: string, close: () =>
       req.on('data', (chunk: Buffer) => { body += chunk.toString() })
       req.on('end', () => {
         const { from, to, signal } = JSON.parse(body) as { from: string, to: string, signal: unknown }
-        const listener = listeners.get(to)
-        if (listener === undefined) return res.writeHead(404).end()
-        listener.write(`data: ${JSON.stringify({ from, signal })}\n\n`)
+        if (to === 'forwarder' && site.toForwarder !== undefined) site.toForwarder(from, signal)
+        else if (listeners.has(to)) site.deliver(to, from, signal)
+        else return res.writeHead(404).end()
         res.writeHead(204).end()
       })
     } else res.writeHead(404).end()
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
-    bundle,
-    close: () => {
-      for (const res of listeners.values()) res.end()
-      server.close()
-    }
-  }
+  site.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  return site
 }
 
 /** One person in a call: a browser of their own with one call page. */
 interface Participant {
+  /** how the others' figures name it: the plain page's name, or its node's peer id */
   name: string
+  /** how progress lines and call.join name it */
+  display: string
   userDataDir: string
   context: BrowserContext
   page: Page
@@ -131,7 +167,7 @@ async function launchPlain (name: string, url: string): Promise<Participant> {
   await page.goto(url)
   await page.waitForFunction(() => window.callBench !== undefined)
   await page.evaluate(async n => { await window.callBench!.plainSignalling(n) }, name)
-  return { name, userDataDir, context, page, clock: await readClockOffset(page) }
+  return { name, display: name, userDataDir, context, page, clock: await readClockOffset(page) }
 }
 
 async function figuresOf (p: Participant): Promise<{ sentFrames: number, receivers: ReceiverFigures[], chatOneWayMs: number[] }> {
@@ -152,6 +188,8 @@ async function waitFrames (p: Participant, from: string[]): Promise<ReceiverFigu
 
 /** What one measuring window gave, before it is pooled into a CallConfig. */
 interface Window_ {
+  /** the forwarder's CPU by process kind (% of a core) and streams it forwarded at the end */
+  forwarder?: { load: number, cpuByKindPct: CpuByKind }
   g2g: number[]
   received: number[]
   sentFps: number[]
@@ -170,19 +208,24 @@ interface Window_ {
  * One measuring window over a call everyone already sees: CPU of each participant's browser,
  * every decoded frame's glass-to-glass time, and `chat` run by each page while it lasts.
  */
-async function measureWindow (people: Participant[], chat: (p: Participant) => Promise<void>): Promise<Window_> {
+async function measureWindow (people: Participant[], chat: (p: Participant) => Promise<void>, forwarder?: Forwarder): Promise<Window_> {
   await sleep(WARMUP_MS)
   for (const p of people) await p.page.evaluate(() => { window.callBench!.resetWindow() })
   const cpuBefore = people.map(p => profileCpuMs(p.userDataDir))
+  const forwarderBefore = forwarder === undefined ? undefined : profileCpuMs(forwarder.userDataDir)
   const started = Date.now()
   const chats = Promise.all(people.map(chat))
   await sleep(WINDOW_MS)
   await chats
   const cpuAfter = people.map(p => profileCpuMs(p.userDataDir))
+  const forwarderUsed = forwarderBefore === undefined ? undefined : cpuSince(forwarderBefore, profileCpuMs(forwarder!.userDataDir))
   const elapsed = Date.now() - started
+  const load = forwarder === undefined ? 0 : (await forwarder.page.evaluate(() => (window as any).forwarder.stats()) as { load: number }).load
   const all = await Promise.all(people.map(figuresOf))
   const byName = new Map(people.map(p => [p.name, p]))
-  const w: Window_ = { g2g: [], received: [], sentFps: [], heights: [], chat: [], fps: [], frames: 0, undecodable: 0, lost: 0, expected: 0, cpuPct: [], cpuByKind: [] }
+  const w: Window_ = {
+    forwarder: forwarderUsed === undefined ? undefined : { load, cpuByKindPct: Object.fromEntries(Object.entries(forwarderUsed).map(([kind, ms]) => [kind, ms / elapsed * 100])) },
+    g2g: [], received: [], sentFps: [], heights: [], chat: [], fps: [], frames: 0, undecodable: 0, lost: 0, expected: 0, cpuPct: [], cpuByKind: [] }
   for (const [i, p] of people.entries()) {
     const used = cpuSince(cpuBefore[i]!, cpuAfter[i]!)
     w.cpuPct.push(totalMs(used) / elapsed * 100)
@@ -210,6 +253,17 @@ async function measureWindow (people: Participant[], chat: (p: Participant) => P
   return w
 }
 
+/** The forwarder's CPU per window, mean over the windows; per stream = its whole browser / load. */
+function forwarderFigures (windows: Window_[]): Pick<CallConfig, 'forwarder'> {
+  const seen = windows.map(w => w.forwarder).filter(f => f !== undefined)
+  if (seen.length === 0) return {}
+  const byKind: CpuByKind = {}
+  for (const f of seen) for (const [kind, p] of Object.entries(f.cpuByKindPct)) byKind[kind] = (byKind[kind] ?? 0) + p / seen.length
+  const cpuPct = totalMs(byKind)
+  const load = median(seen.map(f => f.load))
+  return { forwarder: { cpuPct, cpuByKindPct: byKind, load, cpuPerStreamPct: load === 0 ? Number.NaN : cpuPct / load } }
+}
+
 function pool (kind: CallConfig['kind'], participants: number, joins: Array<{ first: number, all: number }>, windows: Window_[]): CallConfig {
   const byKind: CpuByKind = {}
   const perParticipant = windows.flatMap(w => w.cpuByKind)
@@ -232,6 +286,7 @@ function pool (kind: CallConfig['kind'], participants: number, joins: Array<{ fi
     cpuPerParticipantPct: median(windows.flatMap(w => w.cpuPct)),
     cpuByKindPct: byKind,
     chatOneWayMs: quantiles(windows.flatMap(w => w.chat)),
+    ...forwarderFigures(windows),
     windows: windows.length,
     windowMs: WINDOW_MS
   }
@@ -265,25 +320,177 @@ async function plainCall (people: Participant[]): Promise<{ first: number, all: 
   return { first: Math.min(...firsts), all: Math.max(...firsts) }
 }
 
-async function plainConfig (people: Participant[]): Promise<CallConfig> {
+/** How a kind of call is set up, joined, chatted in and left. */
+interface CallKind {
+  kind: CallConfig['kind']
+  /** the forwarder whose CPU and load each window reads */
+  forwarder?: Forwarder
+  /** Sets up a call of `people` with the last one joining last; its join → frames. */
+  call: (people: Participant[], run: number) => Promise<{ first: number, all: number }>
+  chat: (p: Participant) => Promise<void>
+  leave: (p: Participant) => Promise<void>
+}
+
+const chatArgs = [CHAT_MESSAGES, CHAT_BYTES, CHAT_EVERY_MS] as const
+
+const PLAIN: CallKind = {
+  kind: 'plain',
+  call: async people => await plainCall(people),
+  chat: async p => { await p.page.evaluate(async ([c, b, e]) => { await window.callBench!.plainChat(c, b, e) }, chatArgs) },
+  leave: async p => { await p.page.evaluate(() => { window.callBench!.plainLeave() }) }
+}
+
+/**
+ * A Peerloom mesh of `people`: the first n − 1 join room `run` and see each other, then the last
+ * joins; join → first remote frame is timed in its page from just before `peerloom.call.join`.
+ */
+async function meshCall (people: Participant[], run: number): Promise<{ first: number, all: number }> {
+  const room = `bench-call-${people.length}-${run}-${Date.now()}`
+  const joiner = people.at(-1)!
+  const members = people.slice(0, -1)
+  for (const p of members) await joinPeerloom(p, room)
+  for (const m of members) await waitFrames(m, members.filter(o => o !== m).map(o => o.name))
+  const joinedAt = await joinPeerloom(joiner, room)
+  const seen = await waitFrames(joiner, members.map(m => m.name))
+  const firsts = seen.map(r => r.firstFrameAt! - joinedAt)
+  for (const m of members) await waitFrames(m, [joiner.name])
+  return { first: Math.min(...firsts), all: Math.max(...firsts) }
+}
+
+/** `peerloom.call.join` in `p`'s page; returns the page clock before the call. */
+async function joinPeerloom (p: Participant, room: string): Promise<number> {
+  const { joinedAt, peerId } = await p.page.evaluate(async ([r, n]) => await window.callBench!.peerloomJoin(r, n), [room, p.display] as const)
+  if (peerId !== p.name) throw new Error(`${p.display} joined as ${peerId}, its node is ${p.name}`)
+  return joinedAt
+}
+
+const MESH: CallKind = {
+  kind: 'mesh',
+  call: meshCall,
+  chat: async p => { await p.page.evaluate(async ([c, b, e]) => { await window.callBench!.peerloomChat(c, b, e) }, chatArgs) },
+  leave: async p => { await p.page.evaluate(async () => { await window.callBench!.peerloomLeave() }) }
+}
+
+/** The forwarder engine in a Chromium of its own, so its CPU is read apart from the participants'. */
+interface Forwarder {
+  userDataDir: string
+  context: BrowserContext
+  page: Page
+}
+
+/** The room every forwarder-engine call is in (the engine only groups legs by it). */
+const ENGINE_ROOM = '0x' + 'ca'.repeat(32)
+const legId = (p: Participant): string => `${ENGINE_ROOM}/${p.name}`
+
+/**
+ * Starts e2e/src/forwarder-page.ts (the extension's ForwarderEngine and frame relay) in an
+ * ordinary Chromium, with no stream cap; its signals go through the bench's server in order per leg.
+ */
+async function launchForwarder (site: BenchSite): Promise<Forwarder> {
+  const userDataDir = await mkdtemp(join(tmpdir(), 'peerloom-call-forwarder-'))
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    ignoreDefaultArgs: SWITCHES_USERS_DO_NOT_HAVE,
+    args: chromiumArgs().filter(arg => !arg.startsWith('--disable-extensions-except=') && !arg.startsWith('--load-extension='))
+  })
+  const page = context.pages()[0] ?? await context.newPage()
+  await page.exposeFunction('fwSend', async (leg: string, message: unknown) => { site.deliver(leg.slice(ENGINE_ROOM.length + 1), 'forwarder', message) })
+  await page.goto(new URL('/forwarder.html', site.url).href)
+  await page.waitForFunction(() => 'forwarder' in window)
+  await page.evaluate(() => { (window as any).forwarder.start({ maxStreams: 256, uploadRateBytesPerSec: 1 << 30 }) })
+  const lanes = new Map<string, Promise<void>>()
+  site.toForwarder = (from, signal) => {
+    const lane = (lanes.get(from) ?? Promise.resolve()).then(async () => {
+      const result = await page.evaluate(async ([leg, data]) => await (window as any).forwarder.receive(leg, { type: 'signal', data }), [`${ENGINE_ROOM}/${from}`, signal] as const) as { ok: boolean, message?: string }
+      if (!result.ok) say(`  the forwarder refused a signal from ${from}: ${result.message ?? ''}`)
+    }).catch((err: Error) => { say(`  signal ${from}→forwarder failed: ${err.message.split('\n')[0]}`) })
+    lanes.set(from, lane)
+  }
+  return { userDataDir, context, page }
+}
+
+async function attach (forwarder: Forwarder, p: Participant): Promise<void> {
+  const result = await forwarder.page.evaluate(([leg, room, peer]) => (window as any).forwarder.attach(leg, room, peer), [legId(p), ENGINE_ROOM, p.name] as const) as { ok: boolean, message?: string }
+  if (!result.ok) throw new Error(`the forwarder refused ${p.name}: ${result.message ?? ''}`)
+}
+
+/**
+ * Plain pages through the forwarder engine: the first n − 1 attach and see each other, then the
+ * last one; join → first remote frame is timed in its page from just before it readies its leg.
+ */
+function engineKind (forwarder: Forwarder): CallKind {
+  return {
+    kind: 'forwarder-engine',
+    forwarder,
+    call: async people => {
+      const joiner = people.at(-1)!
+      const members = people.slice(0, -1)
+      for (const p of members) {
+        await p.page.evaluate(() => { window.callBench!.legPrepare() })
+        await attach(forwarder, p)
+      }
+      for (const m of members) await waitFrames(m, members.filter(o => o !== m).map(o => o.name))
+      const joinedAt = await joiner.page.evaluate(() => { const at = window.callBench!.clock(); window.callBench!.legPrepare(); return at })
+      await attach(forwarder, joiner)
+      const seen = await waitFrames(joiner, members.map(m => m.name))
+      const firsts = seen.map(r => r.firstFrameAt! - joinedAt)
+      for (const m of members) await waitFrames(m, [joiner.name])
+      return { first: Math.min(...firsts), all: Math.max(...firsts) }
+    },
+    chat: async () => {}, // the engine carries no data channel yet
+    leave: async p => {
+      await p.page.evaluate(() => { window.callBench!.legLeave() })
+      await forwarder.page.evaluate(async leg => await (window as any).forwarder.receive(leg, { type: 'detach' }), legId(p))
+    }
+  }
+}
+
+/** `RUNS` measuring windows (and for two participants `JOINS` joins) of one kind and size. */
+async function measureConfig (kind: CallKind, people: Participant[]): Promise<CallConfig> {
   const n = people.length
-  say(`bench:call: plain pages, ${n} participants…`)
+  say(`bench:call: ${kind.kind}, ${n} participants…`)
   for (const p of people) await p.page.evaluate(async () => { await window.callBench!.startSender() })
   const joins: Array<{ first: number, all: number }> = []
   const windows: Window_[] = []
+  const leave = async (): Promise<void> => { for (const p of people) await kind.leave(p) }
   try {
     // two-participant calls are cheap to set up: extra joins, for the join figure's p95
-    for (let i = 0; n === 2 && i < JOINS - RUNS; i++) joins.push(await plainCall(people))
+    for (let i = 0; n === 2 && i < JOINS - RUNS; i++) {
+      joins.push(await kind.call(people, joins.length))
+      await leave()
+    }
     for (let i = 0; i < RUNS; i++) {
-      joins.push(await plainCall(people))
-      windows.push(await measureWindow(people, async p => { await p.page.evaluate(async ([c, b, e]) => { await window.callBench!.plainChat(c, b, e) }, [CHAT_MESSAGES, CHAT_BYTES, CHAT_EVERY_MS] as const) }))
+      joins.push(await kind.call(people, joins.length))
+      windows.push(await measureWindow(people, kind.chat, kind.forwarder))
+      await leave()
       const last = windows.at(-1)!
       say(`  window ${i + 1}: join → first frame ${joins.at(-1)!.first.toFixed(0)} ms, glass to glass p50 ${quantiles(last.g2g).p50.toFixed(1)} ms, ${median(last.fps).toFixed(1)} fps, CPU ${median(last.cpuPct).toFixed(0)} % per participant`)
     }
   } finally {
-    for (const p of people) await p.page.evaluate(() => { window.callBench!.plainLeave(); window.callBench!.stopSender() })
+    await leave().catch(() => {})
+    for (const p of people) await p.page.evaluate(() => { window.callBench!.stopSender() })
   }
-  return pool('plain', n, joins, windows)
+  return pool(kind.kind, n, joins, windows)
+}
+
+/**
+ * A profile with the built extension on the devnet, on the demo site with the bench page's code
+ * added, the site allowed (calls need consent). Its name in the figures is its node's peer id.
+ */
+async function launchPeerloom (display: string, devnet: Devnet, siteUrl: string, bundle: string): Promise<Participant> {
+  // the first launch after a build sometimes misses the service worker's start; one retry
+  const profile = await Profile.launch(display).catch(async (err: Error) => {
+    say(`  ${display}: ${err.message.split('\n')[0]}; launching again`)
+    return await Profile.launch(display)
+  })
+  await profile.configure(devnet.settings())
+  const { peerId } = await profile.waitReachable()
+  const page = await openSite(profile, siteUrl)
+  if ((await connectAnswering(profile, page, 'allow')).peerId === undefined) throw new Error(`${display}: the site was not allowed`)
+  await page.addScriptTag({ content: bundle })
+  await page.waitForFunction(() => window.callBench !== undefined)
+  return { name: peerId!, display, userDataDir: profile.userDataDir, context: profile.context, page, clock: await readClockOffset(page) }
 }
 
 const startedAt = new Date()
@@ -292,14 +499,36 @@ const chromiumVersion = /\d+(\.\d+)+/.exec(execFileSync(CHROMIUM, ['--version'],
 const site = await servePage()
 const people: Participant[] = []
 const configs: CallConfig[] = []
+let devnet: Devnet | undefined
+let demo: DemoSite | undefined
+let forwarder: Forwarder | undefined
 try {
   const largest = Math.max(...MESH_SIZES)
-  for (let i = 0; i < largest; i++) people.push(await launchPlain(`plain${i + 1}`, site.url))
-  for (const n of MESH_SIZES) configs.push(await plainConfig(people.slice(0, n)))
+  const plain: Participant[] = []
+  const peerloom: Participant[] = []
+  for (let i = 0; i < largest; i++) plain.push(await launchPlain(`plain${i + 1}`, site.url))
+  people.push(...plain)
+  if (KINDS.includes('mesh')) {
+    buildExtension() // rebuilds .output/chrome-mv3 when its sources changed
+    devnet = await startDevnet()
+    demo = await startSite(devnet, [])
+    say(`bench:call: launching ${largest} profiles with the extension…`)
+    for (let i = 0; i < largest; i++) peerloom.push(await launchPeerloom(`member${i + 1}`, devnet, demo.url, site.bundle))
+    people.push(...peerloom)
+  }
+  if (KINDS.includes('engine')) forwarder = await launchForwarder(site)
+  // kinds alternate per size, so that all see the same load on the shared machine
+  for (const n of MESH_SIZES) {
+    if (KINDS.includes('plain')) configs.push(await measureConfig(PLAIN, plain.slice(0, n)))
+    if (forwarder !== undefined) configs.push(await measureConfig(engineKind(forwarder), plain.slice(0, n)))
+    if (KINDS.includes('mesh')) configs.push(await measureConfig(MESH, peerloom.slice(0, n)))
+  }
 } finally {
-  for (const p of people) await p.context.close().catch(() => {})
-  for (const p of people) await rm(p.userDataDir, { recursive: true, force: true }).catch(() => {})
+  for (const p of [...people, ...(forwarder === undefined ? [] : [forwarder])]) await p.context.close().catch(() => {})
+  for (const p of [...people, ...(forwarder === undefined ? [] : [forwarder])]) await rm(p.userDataDir, { recursive: true, force: true }).catch(() => {})
   site.close()
+  await demo?.stop()
+  await devnet?.stop()
 }
 
 const entry: CallRun = await appendRun(join(import.meta.dirname, 'results', 'call.json'), startedAt, {
