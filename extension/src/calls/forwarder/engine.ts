@@ -152,7 +152,20 @@ function preferVp8 (transceiver: RTCRtpTransceiver): void {
   if (codecs.length > 0) transceiver.setCodecPreferences(codecs)
 }
 
-export class ForwarderEngine {
+/** What the service needs of an engine (the forwarder's, or a test's stand-in). */
+export interface PassthroughEngine {
+  readonly load: number
+  readonly rooms: number
+  has: (legId: string) => boolean
+  attach: (legId: string, options: AttachOptions) => void
+  signal: (legId: string, data: SignalData) => Promise<void>
+  tracks: (legId: string, mids: Record<string, string>) => void
+  detach: (legId: string) => void
+  stats: () => ForwarderStats
+  close: () => void
+}
+
+export class ForwarderEngine implements PassthroughEngine {
   private readonly init: ForwarderEngineInit
   private readonly legs = new Map<string, Leg>()
   private worker?: Worker

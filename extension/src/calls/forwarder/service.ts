@@ -17,7 +17,7 @@ import type { Connection, Libp2p, Logger, Stream } from '@libp2p/interface'
 import { CallNotFoundError, ErrorCode, FORWARDERS_TOPIC, FORWARD_PROTOCOL, InvalidParamsError, PeerloomError, UnsupportedMethodError, errorToWire } from '@peerloom/shared'
 import type { NodeSettings } from '@peerloom/shared'
 import { ForwarderEngine } from './engine.ts'
-import type { ForwarderStats } from './engine.ts'
+import type { ForwarderEngineInit, ForwarderStats, PassthroughEngine } from './engine.ts'
 import { MAX_FORWARD_MESSAGE_BYTES, decodeForwardMessage, encodeForwardMessage } from './messages.ts'
 import type { ForwardMessage } from './messages.ts'
 
@@ -38,6 +38,8 @@ export interface ForwarderServiceInit {
   createWorker: () => Worker
   iceServers?: () => RTCIceServer[]
   onError?: (err: unknown) => void
+  /** @default the passthrough ForwarderEngine (tests pass a stand-in) */
+  createEngine?: (init: ForwarderEngineInit) => PassthroughEngine
 }
 
 interface PubSub {
@@ -95,7 +97,7 @@ export class ForwarderService {
   private readonly init: ForwarderServiceInit
   private libp2p?: Libp2p
   private log?: Logger
-  private engine?: ForwarderEngine
+  private engine?: PassthroughEngine
   private handling = false
   private readonly sessions = new Map<string, ForwardSession>()
   private settingsTimer?: ReturnType<typeof setInterval>
@@ -145,7 +147,8 @@ export class ForwarderService {
     const libp2p = this.libp2p
     if (libp2p === undefined) return
     this.handling = true
-    this.engine = new ForwarderEngine({
+    const createEngine = this.init.createEngine ?? ((engineInit: ForwarderEngineInit) => new ForwarderEngine(engineInit))
+    this.engine = createEngine({
       createWorker: this.init.createWorker,
       limits: () => {
         const media = this.init.media()

@@ -1,0 +1,204 @@
+/**
+ * The forwarder service over in-memory libp2p streams (docs/CALLS.md, Forwarders): attach and
+ * signalling reach the engine, bad input gets a coded error and closes only that stream, a full
+ * forwarder refuses with 5021, the role follows `media.forward`, and announcements carry load.
+ * The engine is a stand-in: the real one needs RTCPeerConnection (e2e/tests/forwarder.spec.ts).
+ */
+import './polyfills.ts'
+import { afterEach, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { Connection, Libp2p, PeerId, Stream, StreamHandler } from '@libp2p/interface'
+import { lpStream, streamPair } from '@libp2p/utils'
+import { CallLimitError, ErrorCode, FORWARDERS_TOPIC, FORWARD_PROTOCOL } from '@peerloom/shared'
+import type { NodeSettings } from '@peerloom/shared'
+import type { SignalData } from '@peerloom/shared/calls/api'
+import { ForwarderService } from '../src/calls/forwarder/service.ts'
+import type { AttachOptions, ForwarderEngineInit, ForwarderStats, PassthroughEngine } from '../src/calls/forwarder/engine.ts'
+import { decodeForwardMessage, encodeForwardMessage } from '../src/calls/forwarder/messages.ts'
+import type { ForwardMessage } from '../src/calls/forwarder/messages.ts'
+
+const ROOM = '0x' + '12'.repeat(32)
+
+async function peer (): Promise<PeerId> {
+  return peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+}
+
+/** Records what the service asks of the engine; `full` makes the next attach fail as a full forwarder does. */
+class FakeEngine implements PassthroughEngine {
+  readonly legs = new Map<string, AttachOptions>()
+  readonly signals: Array<[string, SignalData]> = []
+  readonly detached: string[] = []
+  full = false
+  closed = false
+  constructor (readonly init: ForwarderEngineInit) {}
+  get load (): number { return this.legs.size * 2 }
+  get rooms (): number { return new Set([...this.legs.values()].map(l => l.roomId)).size }
+  has (legId: string): boolean { return this.legs.has(legId) }
+  attach (legId: string, options: AttachOptions): void {
+    if (this.full) throw new CallLimitError('this forwarder is full')
+    this.legs.set(legId, options)
+  }
+
+  async signal (legId: string, data: SignalData): Promise<void> { this.signals.push([legId, data]) }
+  tracks (): void {}
+  detach (legId: string): void { this.legs.delete(legId); this.detached.push(legId) }
+  stats (): ForwarderStats {
+    return { load: this.load, rooms: this.rooms, legs: [...this.legs].map(([legId, o]) => ({ legId, roomId: o.roomId, peerId: o.peerId, kind: o.kind, bytesSent: 0, bytesReceived: 0, keyFramesReceived: 0, streams: 0, upstreamKbps: null })) }
+  }
+
+  close (): void { this.closed = true }
+}
+
+interface Rig {
+  service: ForwarderService
+  engine: () => FakeEngine
+  media: NodeSettings['media']
+  handler: () => StreamHandler | undefined
+  published: Array<{ topic: string, body: unknown }>
+  open: (from: PeerId) => Promise<{ send: (m: unknown) => Promise<void>, read: () => Promise<ForwardMessage>, stream: Stream }>
+}
+
+const rigs: ForwarderService[] = []
+afterEach(async () => { for (const service of rigs.splice(0)) await service.detach() })
+
+async function rig (forward = true): Promise<Rig> {
+  const self = await peer()
+  const media = { forward, maxStreams: 16, uploadRateBytesPerSec: 1 << 20 }
+  let handler: StreamHandler | undefined
+  let engine: FakeEngine | undefined
+  const published: Rig['published'] = []
+  const log = Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false })
+  const libp2p = {
+    peerId: self,
+    logger: { forComponent: () => log },
+    handle: async (protocol: string, h: StreamHandler) => { assert.equal(protocol, FORWARD_PROTOCOL); handler = h },
+    unhandle: async () => { handler = undefined },
+    services: { pubsub: { publish: async (topic: string, data: Uint8Array) => { published.push({ topic, body: JSON.parse(new TextDecoder().decode(data)) }) } } },
+    dialProtocol: async () => { throw new Error('no dialling in this test') }
+  } as unknown as Libp2p
+  const service = new ForwarderService({
+    media: () => media,
+    createWorker: () => { throw new Error('the stand-in engine starts no worker') },
+    createEngine: init => (engine = new FakeEngine(init))
+  })
+  rigs.push(service)
+  await service.attach(libp2p)
+  return {
+    service,
+    media,
+    engine: () => engine as FakeEngine,
+    handler: () => handler,
+    published,
+    open: async (from: PeerId) => {
+      const [outbound, inbound] = await streamPair()
+      assert.ok(handler !== undefined, 'the forward protocol is handled')
+      void handler(inbound, { remotePeer: from } as unknown as Connection)
+      const lp = lpStream(outbound)
+      return {
+        stream: outbound,
+        send: async (m: unknown) => { await lp.write(typeof m === 'string' ? new TextEncoder().encode(m) : encodeForwardMessage(m as ForwardMessage)) },
+        read: async () => decodeForwardMessage((await lp.read({ signal: AbortSignal.timeout(5000) })).subarray())
+      }
+    }
+  }
+}
+
+async function until (check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+describe('forwarder service', () => {
+  it('attaches a participant, carries signals both ways and detaches when asked', async () => {
+    const { open, engine } = await rig()
+    const alice = await peer()
+    const leg = `${ROOM}/${alice.toString()}`
+    const client = await open(alice)
+    await client.send({ type: 'attach', roomId: ROOM, name: 'Alice' })
+    assert.deepEqual(await client.read(), { type: 'attached' })
+    assert.deepEqual(engine().legs.get(leg), { roomId: ROOM, peerId: alice.toString(), kind: 'participant', polite: false })
+
+    engine().init.send(leg, { type: 'tracks', mids: { 2: alice.toString() } })
+    engine().init.send(leg, { type: 'signal', data: { sdp: { type: 'offer', sdp: 'v=0' } } })
+    assert.deepEqual(await client.read(), { type: 'tracks', mids: { 2: alice.toString() } })
+    assert.deepEqual(await client.read(), { type: 'signal', data: { sdp: { type: 'offer', sdp: 'v=0' } } })
+
+    await client.send({ type: 'signal', data: { sdp: { type: 'answer', sdp: 'v=0' } } })
+    await client.send({ type: 'signal', data: { candidate: null } })
+    await until(() => engine().signals.length === 2, 'both signals')
+    assert.deepEqual(engine().signals.map(([, data]) => data), [{ sdp: { type: 'answer', sdp: 'v=0' } }, { candidate: null }])
+
+    await client.send({ type: 'detach' })
+    await until(() => engine().detached.includes(leg), 'the detach')
+    assert.equal(engine().has(leg), false)
+  })
+
+  it('answers malformed messages with 5000 and closes only that leg', async () => {
+    const { open, engine } = await rig()
+    const [alice, bob] = [await peer(), await peer()]
+    const a = await open(alice)
+    await a.send({ type: 'attach', roomId: ROOM, name: 'Alice' })
+    await a.read()
+    const b = await open(bob)
+    await b.send({ type: 'attach', roomId: ROOM, name: 'Bob' })
+    await b.read()
+
+    await a.send('{"type":"signal","data":{"sdp":{"type":"pranswer","sdp":"x"}}}')
+    const error = await a.read()
+    assert.equal(error.type, 'error')
+    assert.equal((error as { code: number }).code, ErrorCode.INVALID_PARAMS)
+    await until(() => !engine().has(`${ROOM}/${alice.toString()}`), 'alice\'s leg closed')
+    assert.equal(engine().has(`${ROOM}/${bob.toString()}`), true)
+
+    for (const bad of ['not json', '{"type":"attach","roomId":"0x12","name":"x"}', '{"type":"signal","data":{"candidate":null}}']) {
+      const c = await open(await peer())
+      await c.send(bad)
+      const answer = await c.read()
+      assert.equal(answer.type, 'error', bad)
+      assert.equal((answer as { code: number }).code, ErrorCode.INVALID_PARAMS, bad)
+    }
+  })
+
+  it('refuses an attach with 5021 when the engine is full', async () => {
+    const { open, engine } = await rig()
+    const first = await open(await peer())
+    await first.send({ type: 'attach', roomId: ROOM, name: 'A' })
+    await first.read()
+    engine().full = true
+    const second = await open(await peer())
+    await second.send({ type: 'attach', roomId: ROOM, name: 'B' })
+    const answer = await second.read()
+    assert.equal(answer.type, 'error')
+    assert.equal((answer as { code: number }).code, ErrorCode.CALL_LIMIT)
+  })
+
+  it('refuses a cascade for a room it has no participant of (5020)', async () => {
+    const { open } = await rig()
+    const other = await open(await peer())
+    await other.send({ type: 'cascade', roomId: ROOM })
+    const answer = await other.read()
+    assert.equal(answer.type, 'error')
+    assert.equal((answer as { code: number }).code, ErrorCode.CALL_NOT_FOUND)
+  })
+
+  it('follows media.forward and announces load, maxStreams and rooms', async () => {
+    const r = await rig(false)
+    assert.equal(r.handler(), undefined)
+    r.media.forward = true
+    await until(() => r.handler() !== undefined, 'the protocol handled')
+    await until(() => r.published.length > 0, 'an announcement')
+    assert.deepEqual(r.published[0], { topic: FORWARDERS_TOPIC, body: { v: 1, load: 0, maxStreams: 16, rooms: 0 } })
+
+    const client = await r.open(await peer())
+    await client.send({ type: 'attach', roomId: ROOM, name: 'A' })
+    await client.read()
+    const engine = r.engine()
+    r.media.forward = false
+    await until(() => r.handler() === undefined && engine.closed, 'the role off')
+  })
+})
