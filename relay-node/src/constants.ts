@@ -53,3 +53,55 @@ export const DATA_FILES = {
   /** Bytes the origin served, per content id (the origin's half of the offload report). */
   served: 'served.json'
 } as const
+
+/** Largest gossipsub message (its `data`) a relay passes on (docs/CALLS.md). @default 64 KiB */
+export const MAX_PUBSUB_MESSAGE_BYTES = 64 * 1024
+
+/**
+ * Room topics one browser's subscriptions make the relay carry: four calls on a page (CALLS.md,
+ * 5021) in a few tabs. Beyond it, its further rooms are not carried for it. @default 16
+ */
+export const MAX_ROOMS_PER_PEER = 16
+
+/** A message and byte rate, as token buckets. */
+export interface PubsubRate {
+  messagesPerSecond: number
+  messageBurst: number
+  bytesPerSecond: number
+  byteBurst: number
+}
+
+/**
+ * What one browser may send the relay, before signatures are checked. A join in a full mesh
+ * sends an offer, an answer, a few ICE candidates and a media key to each member at once,
+ * a few hundred small messages; SDP is a few KiB.
+ */
+export const PUBSUB_PEER_RATE: PubsubRate = { messagesPerSecond: 100, messageBurst: 500, bytesPerSecond: 512 * 1024, byteBurst: 2 * 1024 * 1024 }
+
+/** What another relay may send: it carries many browsers' traffic. */
+export const PUBSUB_RELAY_PEER_RATE: PubsubRate = { messagesPerSecond: 5_000, messageBurst: 20_000, bytesPerSecond: 32 * 1024 * 1024, byteBurst: 64 * 1024 * 1024 }
+
+/** What one author (the signer, wherever it is) may publish, checked after the signature. */
+export const PUBSUB_AUTHOR_RATE: PubsubRate = { messagesPerSecond: 50, messageBurst: 400, bytesPerSecond: 256 * 1024, byteBurst: 1024 * 1024 }
+
+/**
+ * How a peer's misbehaviour penalty decays, per second. Each rejected message adds 1 (a rate
+ * excess 0.5) and gossipsub weighs it by 10 against its graylist threshold of -80, so about
+ * 8 bad messages in a row make the relay ignore a browser for half a minute. @default 0.9
+ */
+export const PUBSUB_PENALTY_DECAY = 0.9
+
+/** How often the relay re-checks which rooms it carries and decays penalties. @default 5_000 */
+export const PUBSUB_RECONCILE_MS = 5_000
+
+/** How often a relay dials the relays it knows of but is not connected to. @default 15_000 */
+export const RELAY_PEERING_INTERVAL_MS = 15_000
+
+/** Longest wait between dials of a relay that did not answer. @default 600_000 */
+export const RELAY_PEERING_MAX_BACKOFF_MS = 600_000
+
+/** How often the key service re-checks the balances of a gated room's holders. @default 30_000 */
+export const DEFAULT_HOLDER_CHECK_MS = 30_000
+
+/** Rooms a relay carries at once. @default 10_000 */
+export const DEFAULT_MAX_ROOMS = 10_000

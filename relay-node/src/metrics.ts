@@ -13,6 +13,7 @@ export interface RelayGauges {
   connections: () => number
   reservations: () => number
   circuits: () => number
+  rooms: () => number
 }
 
 export class RelayMetrics {
@@ -25,6 +26,8 @@ export class RelayMetrics {
   readonly blocksServed = new Counter({ name: 'peerloom_gateway_blocks_served_total', help: 'Blocks served by the trustless gateway (bitswap counts as helia_bitswap_sent_blocks_total)', registers: [this.registry] })
   readonly bytesServed = new Counter({ name: 'peerloom_gateway_bytes_served_total', help: 'Block bytes served by the trustless gateway (bitswap counts as helia_bitswap_sent_data_bytes_total)', registers: [this.registry] })
   readonly blocksStored = new Counter({ name: 'peerloom_origin_blocks_stored_total', help: 'Verified blocks written by uploads', registers: [this.registry] })
+  readonly pubsubRelayed = new Counter({ name: 'peerloom_pubsub_messages_relayed_total', help: 'Gossipsub messages on call topics accepted and passed on', registers: [this.registry] })
+  readonly pubsubRejected = new Counter({ name: 'peerloom_pubsub_messages_rejected_total', help: 'Gossipsub messages and subscriptions dropped, by reason (topic, size, malformed, rate, not-carried)', labelNames: ['reason'] as const, registers: [this.registry] })
   private gauges?: RelayGauges
 
   constructor () {
@@ -37,6 +40,7 @@ export class RelayMetrics {
     gauge('peerloom_relay_connections', 'Open libp2p connections', gauges => gauges.connections())
     gauge('peerloom_relay_reservations', 'Circuit relay reservations held', gauges => gauges.reservations())
     gauge('peerloom_relay_circuits', 'Relayed connections open now', gauges => gauges.circuits())
+    gauge('peerloom_pubsub_rooms', 'Call room topics this relay carries now', gauges => gauges.rooms())
   }
 
   private gauge (name: string): Gauge | undefined {

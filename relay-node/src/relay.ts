@@ -1,7 +1,7 @@
 /**
  * The relay node: a libp2p host with TCP and WebSockets, Noise, Yamux, identify, ping,
- * autonat, a circuit relay v2 server with configured limits and a Kademlia DHT server,
- * and, as an origin, a Helia node around it that serves the on-disk blockstore over bitswap
+ * autonat, a circuit relay v2 server with configured limits, a Kademlia DHT server, gossipsub
+ * carrying call rooms between its browsers and the other relays (calls/pubsub.ts), and, as an origin, a Helia node around it that serves the on-disk blockstore over bitswap
  * and announces published content in the DHT.
  *
  * @example
@@ -17,6 +17,7 @@ import { dirname, join, resolve } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { autoNAT } from '@libp2p/autonat'
+import type { GossipSub } from '@libp2p/gossipsub'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
@@ -36,10 +37,14 @@ import { createLibp2p } from 'libp2p'
 import type { Libp2pOptions } from 'libp2p'
 import type { CID } from 'multiformats/cid'
 import { ConfigError } from '@peerloom/shared'
-import type { RelayConfig } from '@peerloom/shared'
-import { BOOTSTRAP_DIAL_TIMEOUT_MS, CONNECTION_PING_INTERVAL_MS, BOOTSTRAP_RETRY_MAX_MS, BOOTSTRAP_RETRY_MS, DATA_FILES, PROVIDE_TIMEOUT_MS } from './constants.ts'
+import { RoomCarrier } from './calls/pubsub.ts'
+import type { RelayNodeConfig } from './config.ts'
+import {
+  BOOTSTRAP_DIAL_TIMEOUT_MS, CONNECTION_PING_INTERVAL_MS, BOOTSTRAP_RETRY_MAX_MS, BOOTSTRAP_RETRY_MS, DATA_FILES, DEFAULT_MAX_ROOMS, PROVIDE_TIMEOUT_MS,
+  RELAY_PEERING_INTERVAL_MS, RELAY_PEERING_MAX_BACKOFF_MS
+} from './constants.ts'
 import { loadOrCreateIdentity } from './identity.ts'
-import { RelayGate, openCircuits } from './limits.ts'
+import { HOP_PROTOCOL, RelayGate, openCircuits } from './limits.ts'
 import { RelayMetrics } from './metrics.ts'
 import { parseCid } from './origin/blocks.ts'
 import type { OriginStore } from './origin/store.ts'
@@ -54,10 +59,14 @@ export interface RelayServices extends Record<string, unknown> {
   autonat: unknown
   relay: CircuitRelayService
   dht: KadDHT
+  pubsub: GossipSub
 }
 
+/** The tag kad-dht puts on the peers of its routing table: DHT servers, i.e. relays. */
+const KAD_PEER_TAG = 'kad-peer'
+
 export interface RelayNodeInit {
-  config: RelayConfig
+  config: RelayNodeConfig
   /** Where counters go; a fresh registry when omitted. */
   metrics?: RelayMetrics
   /** Operator-facing log lines (stderr in the CLI). */
@@ -75,11 +84,19 @@ export interface RelayHealth {
   uptimeSeconds: number
   origin: boolean
   published?: number
+  /** Call room topics carried now. */
+  rooms: number
+  /** Gossipsub messages accepted and passed on since start. */
+  messagesRelayed: number
+  /** Gossipsub messages and subscriptions dropped since start (foreign topic, too large, malformed, flooding). */
+  messagesRejected: number
 }
 
 export class RelayNode {
-  readonly config: RelayConfig
+  readonly config: RelayNodeConfig
   readonly metrics: RelayMetrics
+  /** Which call rooms this relay carries, and what it lets through on them. */
+  readonly carrier: RoomCarrier
   /** The origin's content store; set by start() when the config says --origin. */
   origin?: OriginStore
   /** What the origin served per content id; set with `origin`. */
@@ -93,11 +110,27 @@ export class RelayNode {
   private status: RelayHealth['status'] = 'starting'
   private readonly shutdown = new AbortController()
   private published = 0
+  private messagesRelayed = 0
+  private messagesRejected = 0
+  /** Relays that did not answer a peering dial: when to try again, and the current wait. */
+  private readonly peeringBackoff = new Map<string, { at: number, wait: number }>()
 
   constructor (init: RelayNodeInit) {
     this.config = init.config
     this.metrics = init.metrics ?? new RelayMetrics()
     this.log = init.log ?? (() => {})
+    this.carrier = new RoomCarrier({
+      maxRooms: this.config.maxRooms ?? DEFAULT_MAX_ROOMS,
+      onRelayed: () => {
+        this.messagesRelayed++
+        this.metrics.pubsubRelayed.inc()
+      },
+      onRejected: reason => {
+        this.messagesRejected++
+        this.metrics.pubsubRejected.inc({ reason })
+      },
+      log: this.log
+    })
   }
 
   get libp2p (): Libp2p<RelayServices> {
@@ -164,8 +197,10 @@ export class RelayNode {
     this.metrics.bind({
       connections: () => node.getConnections().length,
       reservations: () => node.services.relay.reservations.size,
-      circuits: () => openCircuits(node.getConnections())
+      circuits: () => openCircuits(node.getConnections()),
+      rooms: () => this.carrier.rooms
     })
+    this.carrier.start(node)
     // a reservation without a connection cannot be used (CONNECT needs one), so a peer that
     // leaves frees its slot now rather than when the reservation would expire
     node.addEventListener('peer:disconnect', event => {
@@ -173,6 +208,7 @@ export class RelayNode {
     })
     for (const addr of config.bootstrap) void this.keepBootstrapping(multiaddr(addr))
     if (this.origin !== undefined) void this.announcePublished()
+    void this.keepPeering()
     this.status = 'ok'
   }
 
@@ -211,7 +247,9 @@ export class RelayNode {
         }),
         // DHT server among relays; browsers join in client mode over their relay connection.
         // Addresses pass through unfiltered: browsers announce circuit and WebRTC addresses.
-        dht: kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: true })
+        dht: kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: true }),
+        // call rooms and forwarder announcements for browsers, meshed with the other relays
+        pubsub: this.carrier.service()
       }
     }
   }
@@ -233,6 +271,47 @@ export class RelayNode {
         delay = Math.min(delay * 2, BOOTSTRAP_RETRY_MAX_MS)
       }
     }
+  }
+
+  /**
+   * Keeps a connection to every relay this one knows of (its bootstrap peers, the DHT's routing
+   * table, peers that identified as relays), so a room's topic meshes directly between the
+   * relays carrying it and survives any one of them going away.
+   */
+  private async keepPeering (): Promise<void> {
+    const signal = this.shutdown.signal
+    while (!signal.aborted) {
+      await new Promise(resolve => setTimeout(resolve, RELAY_PEERING_INTERVAL_MS).unref())
+      if (signal.aborted) return
+      try {
+        await this.peerWithRelays(signal)
+      } catch (err) {
+        if (!signal.aborted) this.log(`relay peering: ${(err as Error).message}`)
+      }
+    }
+  }
+
+  private async peerWithRelays (signal: AbortSignal): Promise<void> {
+    const node = this.libp2p
+    const self = node.peerId.toString()
+    const now = Date.now()
+    const relays = await node.peerStore.all({
+      filters: [peer => peer.tags.has(KAD_PEER_TAG) || peer.protocols.includes(HOP_PROTOCOL)],
+      signal
+    })
+    await Promise.all(relays.map(async peer => {
+      const id = peer.id.toString()
+      if (id === self || node.getConnections(peer.id).length > 0 || peer.addresses.length === 0) return
+      const backoff = this.peeringBackoff.get(id)
+      if (backoff !== undefined && backoff.at > now) return
+      try {
+        await node.dial(peer.id, { signal: AbortSignal.any([signal, AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS)]) })
+        this.peeringBackoff.delete(id)
+      } catch {
+        const wait = Math.min((backoff?.wait ?? RELAY_PEERING_INTERVAL_MS / 2) * 2, RELAY_PEERING_MAX_BACKOFF_MS)
+        this.peeringBackoff.set(id, { at: Date.now() + wait, wait })
+      }
+    }))
   }
 
   /** Announces every published manifest and ciphertext root in the DHT. */
@@ -281,13 +360,17 @@ export class RelayNode {
       circuits: node === undefined ? 0 : openCircuits(node.getConnections()),
       uptimeSeconds: this.startedAt === 0 ? 0 : Math.round((Date.now() - this.startedAt) / 1000),
       origin: this.origin !== undefined,
-      ...(this.origin === undefined ? {} : { published: this.published })
+      ...(this.origin === undefined ? {} : { published: this.published }),
+      rooms: this.carrier.rooms,
+      messagesRelayed: this.messagesRelayed,
+      messagesRejected: this.messagesRejected
     }
   }
 
   async stop (): Promise<void> {
     this.status = 'stopping'
     this.shutdown.abort()
+    this.carrier.stop()
     if (this.stopOrigin !== undefined) await this.stopOrigin()
     else await this.node?.stop()
     await this.served?.close()

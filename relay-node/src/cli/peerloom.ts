@@ -8,18 +8,20 @@ const USAGE = `Usage: peerloom <command> [options]
 Commands:
   publish FILE        encrypt, store and announce a file in an origin; prints its link
   report CONTENT      bytes peers delivered (claimed on chain) against bytes the origin served
+  room create         register a token-gated call room for the origin's key service
 
-Run "peerloom publish --help" or "peerloom report --help" for the options,
+Run "peerloom publish --help", "peerloom report --help" or "peerloom room --help" for the options,
 "peerloom --version" for the version.
 `
 
-const COMMANDS = ['publish', 'report', 'help']
+const COMMANDS = ['publish', 'report', 'room', 'help']
 
 export async function runPeerloom (argv: string[], env: NodeJS.ProcessEnv, io: Stdio): Promise<number> {
   const [command, ...rest] = argv
   // each command loads its own stack (ethers, the UnixFS importer) only when it runs, so --help is instant
   if (command === 'publish') return await (await import('./publish.ts')).runPublish(rest, env, io)
   if (command === 'report') return await (await import('./report.ts')).runReport(rest, env, io)
+  if (command === 'room') return await (await import('./room.ts')).runRoom(rest, env, io)
   if (command === '--help' || command === '-h' || command === 'help') {
     io.stdout(USAGE)
     return 0

@@ -1,5 +1,5 @@
 /**
- * `peerloom-relay` flags and PEERLOOM_* variables → a validated RelayConfig. Flags win over
+ * `peerloom-relay` flags and PEERLOOM_* variables → a validated RelayNodeConfig. Flags win over
  * variables, variables over defaults. Every failure is a ConfigError naming the flag, its
  * variable and the value, so the entry point can exit 2 with it.
  */
@@ -8,8 +8,10 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from '@peerloom/shared/errors'
 import type { PeerloomError } from '@peerloom/shared/errors'
 import { parseConfig } from '@peerloom/shared/config/parse'
-import { RELAY_DEFAULTS, relayConfigSchema } from '@peerloom/shared/config/relay'
-import type { RelayConfig } from '@peerloom/shared/config/relay'
+import { RELAY_DEFAULTS } from '@peerloom/shared/config/relay'
+import { relayNodeConfigSchema } from '../config.ts'
+import type { RelayNodeConfig } from '../config.ts'
+import { DEFAULT_HOLDER_CHECK_MS, DEFAULT_MAX_ROOMS } from '../constants.ts'
 import { parseOptions } from './args.ts'
 
 type Kind = 'list' | 'string' | 'bool' | 'int'
@@ -38,6 +40,8 @@ export const RELAY_OPTIONS: readonly Option[] = [
   option('deployment', 'string', ['deployment'], 'key service: deployment JSON (registry and pool addresses), as the contracts\' deploy script writes it'),
   option('publisher-key-file', 'string', ['publisherKeyFile'], 'key service: file with the publisher\'s key that signs grants (PEERLOOM_PUBLISHER_KEY may hold the key itself)'),
   option('key-domain', 'string', ['keyDomain'], 'key service: the host:port viewers reach this origin at, which key requests must name (default: the --http address)'),
+  option('holder-check-ms', 'int', ['holderCheckMs'], `key service: how often the holders granted a gated room's key are re-checked against its policy; one who falls below it is removed and the room re-keyed (default ${DEFAULT_HOLDER_CHECK_MS})`),
+  option('max-rooms', 'int', ['maxRooms'], `call room topics (gossipsub) carried at once (default ${DEFAULT_MAX_ROOMS})`),
   option('max-reservations', 'int', ['limits', 'maxReservations'], `relay reservations held at once (default ${RELAY_DEFAULTS.maxReservations})`),
   option('max-reservations-per-ip', 'int', ['limits', 'maxReservationsPerIp'], `reservations from one IP address (default ${RELAY_DEFAULTS.maxReservationsPerIp})`),
   option('max-circuits-per-peer', 'int', ['limits', 'maxCircuitsPerPeer'], `relayed connections one peer takes part in at once (default ${RELAY_DEFAULTS.maxCircuitsPerPeer})`),
@@ -54,7 +58,9 @@ export const RELAY_OPTIONS: readonly Option[] = [
 export const RELAY_USAGE = `Usage: peerloom-relay [options]
 
 Runs a Peerloom relay: circuit relay v2, Kademlia DHT, delegated routing over HTTP,
-/health and /metrics; with --origin also stores, serves and announces published content.
+/health and /metrics, gossipsub for call rooms; with --origin also stores, serves and
+announces published content and, with the key service's flags, grants keys of gated content
+and rooms.
 
 Options (each also as an environment variable; lists are comma-separated there):
 ${RELAY_OPTIONS.map(o => `  --${o.flag}${o.kind === 'bool' ? '' : ' <value>'}\n      ${o.env}: ${o.help}`).join('\n')}
@@ -65,7 +71,7 @@ Port 0 in --listen or --http picks a free port. SIGTERM or SIGINT drains and sto
 Exit status: 0 after a clean stop, 1 on a runtime failure, 2 on invalid configuration.
 `
 
-export type RelayArgs = { kind: 'run', config: RelayConfig } | { kind: 'help' } | { kind: 'version' }
+export type RelayArgs = { kind: 'run', config: RelayNodeConfig } | { kind: 'help' } | { kind: 'version' }
 
 const TRUE = new Set(['1', 'true', 'yes', 'on'])
 const FALSE = new Set(['0', 'false', 'no', 'off', ''])
@@ -133,9 +139,9 @@ export function parseRelayArgs (argv: string[], env: NodeJS.ProcessEnv): RelayAr
     sourceOf.set(opt.path.join('.'), { opt, source, value })
   }
 
-  let config: RelayConfig
+  let config: RelayNodeConfig
   try {
-    config = parseConfig(relayConfigSchema, input)
+    config = parseConfig(relayNodeConfigSchema, input)
   } catch (err) {
     // name the flag or variable the operator wrote, not the schema path
     const path = ((err as PeerloomError).data?.path as string | undefined)?.replace(/^config\./, '') ?? ''

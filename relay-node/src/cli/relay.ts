@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { isPeerloomError } from '@peerloom/shared/errors'
 import { DATA_FILES, DEFAULT_SHUTDOWN_GRACE_MS } from '../constants.ts'
 import type { HttpApi } from '../http/server.ts'
+import type { KeyRoute } from '../keys/routes.ts'
 import { tuneHeap } from '../memory.ts'
 import { RELAY_USAGE, parseRelayArgs } from './relay-args.ts'
 import type { RelayArgs } from './relay-args.ts'
@@ -41,6 +42,7 @@ export async function runRelay (argv: string[], env: NodeJS.ProcessEnv, io: Stdi
   const log = (line: string): void => { io.stderr(`peerloom-relay: ${line}`) }
   const relay = createRelayNode({ config, log })
   let http: HttpApi | undefined
+  let keys: KeyRoute | undefined
   const runningFile = join(config.data, DATA_FILES.running)
 
   let resolveStopped!: (status: number) => void
@@ -59,6 +61,7 @@ export async function runRelay (argv: string[], env: NodeJS.ProcessEnv, io: Stdi
     try {
       await rm(runningFile, { force: true })
       await http?.stop(AbortSignal.timeout(DEFAULT_SHUTDOWN_GRACE_MS / 3))
+      await keys?.stop()
       await relay.stop()
       log('stopped')
       stopped.resolve(0)
@@ -76,7 +79,19 @@ export async function runRelay (argv: string[], env: NodeJS.ProcessEnv, io: Stdi
     await relay.start()
     const origin = config.origin ? await (await import('../http/origin-routes.ts')).createOriginRoutes(relay) : undefined
     let url = ''
-    const keys = config.origin ? await (await import('../keys/routes.ts')).createKeyRoute(config, env, () => new URL(url).host, log) : undefined
+    if (config.origin) {
+      const [{ createKeyRoute }, { roomTopic }, { encodeRekeyNotice }, { DEFAULT_HOLDER_CHECK_MS }] = await Promise.all([
+        import('../keys/routes.ts'), import('../calls/pubsub.ts'), import('@peerloom/shared/calls/gated-room'), import('../constants.ts')
+      ])
+      keys = await createKeyRoute({ ...config, holderCheckMs: config.holderCheckMs ?? DEFAULT_HOLDER_CHECK_MS }, env, () => new URL(url).host, {
+        log,
+        // the notice goes out from this origin's own peer id, which members may check it against
+        onRekey: async (roomId, keyVersion) => {
+          const recipients = await relay.carrier.publish(roomTopic(roomId), encodeRekeyNotice(keyVersion))
+          log(`room ${roomId}: rekey notice for key version ${keyVersion} sent to ${recipients} peer${recipients === 1 ? '' : 's'}`)
+        }
+      })
+    }
     http = new HttpApi({ relay, log, ...(origin === undefined ? {} : { origin }), ...(keys === undefined ? {} : { keys }) })
     url = await http.start(config.http)
     if (config.origin) await writeFile(runningFile, JSON.stringify({ pid: process.pid, http: url }) + '\n')
@@ -89,6 +104,7 @@ export async function runRelay (argv: string[], env: NodeJS.ProcessEnv, io: Stdi
     io.stderr(`peerloom-relay: cannot start: ${detail}${isPeerloomError(err) ? '' : (err as Error).cause instanceof Error ? ` (${((err as Error).cause as Error).message})` : ''}`)
     stopping = true
     await http?.stop(AbortSignal.timeout(1000)).catch(() => {})
+    await keys?.stop().catch(() => {})
     await relay.stop().catch(() => {})
     return isPeerloomError(err) && err.name === 'ConfigError' ? 2 : 1
   }

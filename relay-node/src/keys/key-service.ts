@@ -4,7 +4,8 @@
  * used once, and the content's access policy on chain; then it answers with the content key
  * wrapped to the viewer's public key (ECIES) and a Grant signed by the publisher. A refusal
  * says what is missing. The key given out is the one of the key version the registry names,
- * so after a rotation new grants carry the new key.
+ * so after a rotation new grants carry the new key. A gated room's key is granted the same way;
+ * its holders are remembered so they can be re-checked (rooms.ts).
  */
 import { Wallet, getAddress } from 'ethers'
 import {
@@ -14,6 +15,7 @@ import {
 import type { KeyGrant, SignedKeyRequest } from '@peerloom/shared'
 import type { KeyStore } from './key-store.ts'
 import type { Registry } from './registry.ts'
+import type { RoomHolders } from './rooms.ts'
 
 /** How long a grant stays valid: long enough to outlive an epoch and its claim. @default 24 h */
 export const DEFAULT_GRANT_TTL_SECONDS = 24 * 60 * 60
@@ -31,6 +33,8 @@ export interface KeyServiceInit {
   publisher: Wallet
   /** The host requests must name (`host:port`), i.e. this origin as viewers reach it; read per request (the port may be known only once the server listens). */
   domain: () => string
+  /** Where the holders granted a gated room's key are remembered. */
+  rooms?: RoomHolders
   /** @default DEFAULT_GRANT_TTL_SECONDS */
   grantTtlSeconds?: number
   now?: () => number
@@ -83,7 +87,7 @@ export class KeyService {
     const grant = {
       client: getAddress(request.address),
       contentId: request.contentId,
-      maxBytes: grantAllowance(key.size, key.chunkSize),
+      maxBytes: key.room === undefined ? grantAllowance(key.size, key.chunkSize) : key.room.grantBytes,
       expiry: BigInt(Math.floor(now / 1000) + (this.init.grantTtlSeconds ?? DEFAULT_GRANT_TTL_SECONDS))
     }
     let grantSignature: string
@@ -92,7 +96,8 @@ export class KeyService {
     } catch (err) {
       throw new ChainError(`cannot sign the grant: ${(err as Error).message}`, { cause: err })
     }
-    this.init.log?.(`key v${key.keyVersion} of ${request.contentId} granted to ${request.address}`)
+    if (key.room !== undefined) await this.init.rooms?.admit(request.contentId, request.address)
+    this.init.log?.(`key v${key.keyVersion} of ${key.room === undefined ? '' : 'room '}${request.contentId} granted to ${request.address}`)
     return {
       contentId: request.contentId,
       keyVersion: key.keyVersion,

@@ -1,8 +1,9 @@
 /**
  * Content keys of gated content, kept by the origin for its key service: one file per content
  * id and key version, `<data>/keys/<contentId>/v<version>.json`, mode 0600 in a 0700
- * directory. `peerloom publish --gated` writes them; the key service reads them per request,
- * so a key published (or rotated) while the origin runs is used at once.
+ * directory. `peerloom publish --gated` and `peerloom room create` write them; the key service
+ * reads them per request, so a key published (or rotated) while the origin runs is used at once.
+ * A gated room's key file says so (`room`), with the byte allowance of the grants it gives.
  */
 import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -23,6 +24,8 @@ export interface StoredKey {
   size: number
   /** Plaintext chunk size. */
   chunkSize: number
+  /** Set for a gated room (docs/CALLS.md): its grants allow `grantBytes` of forwarded media. */
+  room?: { grantBytes: bigint }
 }
 
 interface KeyFile {
@@ -32,6 +35,7 @@ interface KeyFile {
   manifest: string
   size: number
   chunkSize: number
+  room?: { grantBytes: string }
 }
 
 const CONTENT_ID = /^0x[0-9a-f]{64}$/
@@ -58,7 +62,15 @@ export class KeyStore {
       if (toHex(existing.key) === toHex(entry.key) && existing.manifest === entry.manifest) return
       throw new ConfigError(`${entry.contentId} already has a key version ${entry.keyVersion}; rotate to a higher version`)
     }
-    const file: KeyFile = { contentId: entry.contentId.toLowerCase(), keyVersion: entry.keyVersion, key: toHex(entry.key), manifest: entry.manifest, size: entry.size, chunkSize: entry.chunkSize }
+    const file: KeyFile = {
+      contentId: entry.contentId.toLowerCase(),
+      keyVersion: entry.keyVersion,
+      key: toHex(entry.key),
+      manifest: entry.manifest,
+      size: entry.size,
+      chunkSize: entry.chunkSize,
+      ...(entry.room === undefined ? {} : { room: { grantBytes: entry.room.grantBytes.toString() } })
+    }
     const target = join(dir, `v${entry.keyVersion}.json`)
     const temp = `${target}.${toHex(randomBytes(4)).slice(2)}.tmp`
     await writeFile(temp, JSON.stringify(file) + '\n', { mode: 0o600, flag: 'wx' })
@@ -76,7 +88,32 @@ export class KeyStore {
       throw err
     }
     const parsed = JSON.parse(text) as KeyFile
-    return { contentId: parsed.contentId, keyVersion: parsed.keyVersion, key: fromHex(parsed.key, 32, 'content key'), manifest: parsed.manifest, size: parsed.size, chunkSize: parsed.chunkSize }
+    return {
+      contentId: parsed.contentId,
+      keyVersion: parsed.keyVersion,
+      key: fromHex(parsed.key, 32, 'content key'),
+      manifest: parsed.manifest,
+      size: parsed.size,
+      chunkSize: parsed.chunkSize,
+      ...(parsed.room === undefined ? {} : { room: { grantBytes: BigInt(parsed.room.grantBytes) } })
+    }
+  }
+
+  /** The folder of one content id's keys (a room's holder list lives there too). */
+  dirOf (contentId: string): string {
+    return this.contentDir(contentId)
+  }
+
+  /** Content ids with keys here. */
+  async contentIds (): Promise<string[]> {
+    let names: string[]
+    try {
+      names = await readdir(this.dir)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw err
+    }
+    return names.filter(name => CONTENT_ID.test(name))
   }
 
   /** The highest key version stored for `contentId`, or undefined. */

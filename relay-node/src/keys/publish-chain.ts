@@ -57,7 +57,8 @@ export interface Registration {
   budgetExpiry: number
 }
 
-function amount (text: string, flag: string): bigint {
+/** `1000` (base units) or `10LOOM` (tokens) → base units; ConfigError naming `flag` otherwise. */
+export function amountOf (text: string, flag: string): bigint {
   const tokens = /^(\d+(?:\.\d+)?)\s*LOOM$/i.exec(text.trim())
   try {
     if (tokens?.[1] !== undefined) return parseUnits(tokens[1], 18)
@@ -94,8 +95,8 @@ export async function chainOptionsFrom (values: Record<string, string | boolean 
     gated,
     rotate,
     policy,
-    ratePerByte: values.rate === undefined ? 1n : amount(values.rate as string, '--rate'),
-    budget: values.budget === undefined ? 0n : amount(values.budget as string, '--budget'),
+    ratePerByte: values.rate === undefined ? 1n : amountOf(values.rate as string, '--rate'),
+    budget: values.budget === undefined ? 0n : amountOf(values.budget as string, '--budget'),
     budgetDays,
     ...(storeDir === undefined ? {} : { dataDir: storeDir })
   }

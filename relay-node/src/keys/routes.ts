@@ -14,6 +14,7 @@ import { signerFromHex } from '../publish.ts'
 import { KeyService } from './key-service.ts'
 import { KeyStore } from './key-store.ts'
 import { Registry, loadDeployment } from './registry.ts'
+import { RoomHolders } from './rooms.ts'
 
 /** Largest request body read. @default 8 KiB */
 export const MAX_KEY_BODY_BYTES = 8 * 1024
@@ -31,15 +32,32 @@ export interface KeyServiceConfig {
   publisherKeyFile?: string
   /** `host:port` requests must name; the HTTP server's own when absent. */
   keyDomain?: string
+  /** How often gated rooms' holders are re-checked. */
+  holderCheckMs: number
+}
+
+/** What the origin does for the key service beyond HTTP. */
+export interface KeyRouteHooks {
+  log?: (line: string) => void
+  /** Publishes a gated room's rekey notice on its topic. */
+  onRekey?: (roomId: string, keyVersion: number) => Promise<void>
 }
 
 export class KeyRoute {
   private readonly service?: KeyService
   private readonly missing?: string
+  /** The gated rooms' holders, re-checked while the route runs. */
+  readonly rooms?: RoomHolders
 
-  constructor (service: KeyService | undefined, missing?: string) {
+  constructor (service: KeyService | undefined, missing?: string, rooms?: RoomHolders) {
     this.service = service
     this.missing = missing
+    if (rooms !== undefined) this.rooms = rooms
+  }
+
+  /** Stops re-checking holders. */
+  async stop (): Promise<void> {
+    await this.rooms?.stop()
   }
 
   async handle (req: IncomingMessage, res: ServerResponse): Promise<number> {
@@ -94,7 +112,8 @@ async function publisherKey (config: KeyServiceConfig, env: NodeJS.ProcessEnv): 
  * Builds the key route of an origin. Without --rpc, --deployment and a publisher key the route
  * exists but answers 501 saying what is missing; with some but not all of them it is a ConfigError.
  */
-export async function createKeyRoute (config: KeyServiceConfig, env: NodeJS.ProcessEnv, httpHost: () => string, log?: (line: string) => void): Promise<KeyRoute> {
+export async function createKeyRoute (config: KeyServiceConfig, env: NodeJS.ProcessEnv, httpHost: () => string, hooks: KeyRouteHooks = {}): Promise<KeyRoute> {
+  const { log } = hooks
   const publisher = await publisherKey(config, env)
   const given = [config.rpc, config.deployment, publisher].filter(value => value !== undefined).length
   if (given === 0) return new KeyRoute(undefined, 'start the origin with --rpc, --deployment and --publisher-key-file to grant keys to gated content')
@@ -102,13 +121,25 @@ export async function createKeyRoute (config: KeyServiceConfig, env: NodeJS.Proc
     throw new ConfigError('the key service needs all of --rpc, --deployment and --publisher-key-file (or PEERLOOM_PUBLISHER_KEY)')
   }
   const registry = new Registry(config.rpc, await loadDeployment(config.deployment))
-  const service = new KeyService({
-    keys: new KeyStore(config.data),
+  const keys = new KeyStore(config.data)
+  const rooms = new RoomHolders({
+    keys,
     registry,
     publisher,
+    checkMs: config.holderCheckMs,
+    ...(hooks.onRekey === undefined ? {} : { onRekey: hooks.onRekey }),
+    ...(log === undefined ? {} : { log })
+  })
+  await rooms.open()
+  const service = new KeyService({
+    keys,
+    registry,
+    publisher,
+    rooms,
     domain: () => config.keyDomain ?? httpHost(),
     ...(log === undefined ? {} : { log })
   })
-  log?.(`key service for publisher ${publisher.address} on chain ${registry.deployment.chainId} (${config.rpc}), registry ${registry.deployment.registry}`)
-  return new KeyRoute(service)
+  rooms.start()
+  log?.(`key service for publisher ${publisher.address} on chain ${registry.deployment.chainId} (${config.rpc}), registry ${registry.deployment.registry}; gated rooms' holders re-checked every ${config.holderCheckMs} ms`)
+  return new KeyRoute(service, undefined, rooms)
 }
