@@ -3,6 +3,7 @@
  * the extension's own pages to it. It holds no state of its own; Chrome may stop it at any
  * time and the node keeps running.
  */
+import { enable, logger } from '@libp2p/logger'
 import { UnauthorizedError, errorToWire } from '@peerloom/shared'
 import { KEEPALIVE_ALARM_MINUTES } from '../src/constants.ts'
 import { NODE_EVENTS_PORT, ensureNodeDocument, forwardToNode, relayNodeEvents } from '../src/node/node-document.ts'
@@ -12,6 +13,10 @@ import { openOnboardingOnce } from '../src/ui/onboarding-once.ts'
 
 const KEEPALIVE_ALARM = 'peerloom-node-keepalive'
 
+// a service worker has no localStorage to switch logs on from (`debug`), so its errors are always on
+enable('peerloom:*:error')
+const log = logger('peerloom:worker')
+
 /** Only this extension's own pages may drive the node or hear it; content scripts run inside web pages. */
 function isOwnPage (sender: chrome.runtime.MessageSender | undefined): boolean {
   return sender?.id === chrome.runtime.id && sender.url?.startsWith(chrome.runtime.getURL('')) === true
@@ -20,11 +25,11 @@ function isOwnPage (sender: chrome.runtime.MessageSender | undefined): boolean {
 export default defineBackground(() => {
   // when this worker instance started; tests use it to see that Chrome really replaced the worker
   const workerStartedAt = Date.now() + Math.random()
-  const ensure = (): void => { ensureNodeDocument().catch(err => { console.error('peerloom: could not create the node document', err) }) }
+  const ensure = (): void => { ensureNodeDocument().catch(err => { log.error('could not create the node document: %s', (err as Error).message) }) }
   chrome.runtime.onInstalled.addListener(details => {
     ensure()
     // a newcomer's first look: what Peerloom does and that sharing is off (not on updates or reloads)
-    openOnboardingOnce(details.reason).catch(err => { console.error('peerloom: could not open the onboarding page', err) })
+    openOnboardingOnce(details.reason).catch(err => { log.error('could not open the onboarding page: %s', (err as Error).message) })
   })
   chrome.runtime.onStartup.addListener(ensure)
   chrome.alarms.onAlarm.addListener(alarm => { if (alarm.name === KEEPALIVE_ALARM) ensure() })

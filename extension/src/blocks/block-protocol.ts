@@ -9,9 +9,12 @@
  * It runs only on direct (WebRTC) connections: relayed connections are sized for signalling.
  */
 import { lpStream } from '@libp2p/utils'
+import { logger } from '@libp2p/logger'
 import type { Connection, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { BLOCK_PROTOCOL, MAX_BLOCK_BYTES } from '@peerloom/shared'
+
+const log = logger('peerloom:block-streams')
 
 export const BlockStatus = {
   OK: 0,
@@ -71,7 +74,10 @@ export class BlockStream {
   }
 
   async close (): Promise<void> {
-    await this.stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => { this.stream.abort(new Error('close timed out')) })
+    await this.stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => {
+      log('block stream %s did not close within 1 s: aborted', this.stream.id)
+      this.stream.abort(new Error('close timed out'))
+    })
   }
 }
 

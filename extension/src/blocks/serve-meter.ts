@@ -3,6 +3,8 @@
  * later be asked for, so they count only bytes that actually left for that client. Also the
  * totals received (ReceivedMeter), kept the same way.
  */
+import { logger } from '@libp2p/logger'
+import type { Logger } from '@libp2p/interface'
 import { PERSIST_INTERVAL_MS } from '../constants.ts'
 
 export interface ClientUsage {
@@ -25,10 +27,13 @@ export interface ServeMeterInit {
   /** @default PERSIST_INTERVAL_MS */
   persistIntervalMs?: number
   now?: () => number
+  /** Scoped logger. @default logger('peerloom:serve-meter') */
+  log?: Logger
 }
 
 export class ServeMeter {
   private readonly store: MeterStore
+  private readonly log: Logger
   private readonly persistIntervalMs: number
   private readonly now: () => number
   private readonly clients = new Map<string, ClientUsage>()
@@ -40,6 +45,7 @@ export class ServeMeter {
     this.store = init.store
     this.persistIntervalMs = init.persistIntervalMs ?? PERSIST_INTERVAL_MS
     this.now = init.now ?? Date.now
+    this.log = init.log ?? logger('peerloom:serve-meter')
   }
 
   async start (): Promise<void> {
@@ -47,7 +53,8 @@ export class ServeMeter {
       this.clients.set(record.client, record)
       this.totalBytes += record.bytes
     }
-    this.timer = setInterval(() => { this.flush().catch(() => {}) }, this.persistIntervalMs)
+    // a failed write keeps the records dirty for the next one
+    this.timer = setInterval(() => { this.flush().catch(err => { this.log.error('could not save: %s', (err as Error).message) }) }, this.persistIntervalMs)
   }
 
   async stop (): Promise<void> {
@@ -115,14 +122,17 @@ export interface ReceivedStore {
  */
 export class ReceivedMeter {
   private readonly store: ReceivedStore
+  private readonly log: Logger
   private readonly persistIntervalMs: number
   private readonly totals: ReceivedBytes = { fromPeers: 0, fromOrigin: 0 }
   private dirty = false
   private timer?: ReturnType<typeof setInterval>
 
-  constructor (init: { store: ReceivedStore, persistIntervalMs?: number }) {
+  /** `log`: scoped logger. @default logger('peerloom:received-meter') */
+  constructor (init: { store: ReceivedStore, persistIntervalMs?: number, log?: Logger }) {
     this.store = init.store
     this.persistIntervalMs = init.persistIntervalMs ?? PERSIST_INTERVAL_MS
+    this.log = init.log ?? logger('peerloom:received-meter')
   }
 
   async start (): Promise<void> {
@@ -130,7 +140,8 @@ export class ReceivedMeter {
     // bytes counted before start (none in the node) are kept on top of what was saved
     this.totals.fromPeers += validCount(saved?.fromPeers)
     this.totals.fromOrigin += validCount(saved?.fromOrigin)
-    this.timer = setInterval(() => { this.flush().catch(() => {}) }, this.persistIntervalMs)
+    // a failed write keeps the records dirty for the next one
+    this.timer = setInterval(() => { this.flush().catch(err => { this.log.error('could not save: %s', (err as Error).message) }) }, this.persistIntervalMs)
   }
 
   async stop (): Promise<void> {

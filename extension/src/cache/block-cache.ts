@@ -6,6 +6,8 @@
  */
 import { NotFoundError, QuotaExceededError } from '@peerloom/shared'
 import type { Blockstore } from 'interface-blockstore'
+import { logger } from '@libp2p/logger'
+import type { Logger } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import { formatBytes } from '@peerloom/shared/progress'
 import { CacheLedger } from './cache-ledger.ts'
@@ -24,6 +26,8 @@ export interface BlockCacheInit {
   now?: () => number
   /** Called when the bytes or blocks cached changed (the node tells the popup). */
   onChange?: () => void
+  /** Scoped logger. @default logger('peerloom:cache') */
+  log?: Logger
 }
 
 /**
@@ -109,9 +113,11 @@ export class BlockCache {
   private diskFullAt?: number
   private userCap: number
   private readonly onChange: () => void
+  private readonly log: Logger
 
   constructor (init: BlockCacheInit) {
     this.onChange = init.onChange ?? (() => {})
+    this.log = init.log ?? logger('peerloom:cache')
     this.db = init.db
     this.userCap = init.capBytes
     this.ledger = new CacheLedger(init.capBytes)
@@ -205,6 +211,7 @@ export class BlockCache {
       if (!isQuotaError(err)) throw err
       // the browser's quota or the disk ran out below our cap: shrink to what fits and retry once
       this.diskFullAt = this.ledger.used
+      this.log.error('the browser refused a write at %s cached: shrinking to it', formatBytes(this.ledger.used))
       // if even deleting fails, the retry below reports the quota error
       await this.evict(this.ledger.oldest(Math.max(bytes.length * 4, Math.floor(this.ledger.used / 10)))).catch(() => {})
       try {
@@ -331,6 +338,7 @@ export class BlockCache {
 
   private async evict (keys: string[]): Promise<void> {
     if (keys.length === 0) return
+    this.log('evicting %d blocks', keys.length)
     const tx = this.db.transaction(['blocks', 'blockMeta'], 'readwrite')
     const requests = keys.flatMap(key => [tx.objectStore('blocks').delete(key), tx.objectStore('blockMeta').delete(key)])
     await Promise.all([...requests, tx.done])
@@ -353,6 +361,7 @@ export class BlockCache {
 
   /** Applies a new cap, evicting down to it. */
   async setCap (capBytes: number): Promise<void> {
+    this.log('cap set to %s', formatBytes(capBytes))
     this.userCap = capBytes
     this.diskFullAt = undefined
     this.onChange()

@@ -16,6 +16,8 @@ import {
 } from '@peerloom/shared'
 import type { Manifest } from '@peerloom/shared'
 import { CID } from 'multiformats/cid'
+import { logger } from '@libp2p/logger'
+import type { Logger } from '@libp2p/interface'
 import type { ContentSession, FetchStats } from '../blocks/block-fetcher.ts'
 import { RANGE_READ_AHEAD, RANGE_READ_AHEAD_INITIAL } from '../constants.ts'
 import type { ContentRecord } from '../storage/state-db.ts'
@@ -69,15 +71,19 @@ export interface ContentReaderComponents {
   /** A read ended; `complete` when the whole content was read (so the node may announce it). */
   onRead: (manifest: CID, root: CID, complete: boolean) => void
   report: (err: unknown) => void
+  /** Scoped logger. @default logger('peerloom:content') */
+  log?: Logger
 }
 
 export class ContentReader {
   private readonly components: ContentReaderComponents
+  private readonly log: Logger
   /** Verified manifests by CID (immutable bytes): a cached one is not read and checked again. */
   private readonly manifests = new Map<string, Manifest>()
 
   constructor (components: ContentReaderComponents) {
     this.components = components
+    this.log = components.log ?? logger('peerloom:content')
   }
 
   /**
@@ -129,7 +135,9 @@ export class ContentReader {
       const chunks = openRange({ cipher, size: manifest.size, chunkSize: manifest.chunkSize, start, end, readChunk, readAhead: RANGE_READ_AHEAD, initialReadAhead: RANGE_READ_AHEAD_INITIAL, signal: controller.signal })
       // bookkeeping for the content list: not worth delaying the first byte for
       void this.components.remember({ manifest: opened.toString(), root: root.toString(), name: manifest.name, size: manifest.size, published: false, lastUsed: Date.now() }).catch(err => { this.components.report(err) })
+      this.log('reading %s bytes %d-%d of %d', opened, start, end, manifest.size)
       const finish = (complete: boolean): void => {
+        this.log('read of %s ended%s: %o', opened, complete ? ' (whole content)' : '', { fromPeers: session.stats.fromPeers, fromOrigin: session.stats.fromOrigin, fromCache: session.stats.fromCache })
         receipts?.stop()
         this.components.closeSession(session)
         this.components.onRead(opened, root, complete)
@@ -147,6 +155,7 @@ export class ContentReader {
               streamController.enqueue(next.value)
             }
           } catch (err) {
+            this.log.error('read of %s failed: %s', opened, (err as Error).message)
             finish(false)
             this.components.report(err)
             streamController.error(err)
@@ -160,6 +169,8 @@ export class ContentReader {
       }, { highWaterMark: 0 })
       return { manifest, manifestCid: opened, size: manifest.size, start, end, body, stats: session.stats }
     } catch (err) {
+      // the manifest's CID, never the link: a link carries the content key
+      this.log('could not open %s: %s', parsed.manifest, (err as Error).message)
       receipts?.stop()
       this.components.closeSession(session)
       // say which peers were tried and why they could not help

@@ -14,6 +14,9 @@
  * ```
  */
 
+import { logger } from '@libp2p/logger'
+import type { Logger } from '@libp2p/interface'
+
 /**
  * How long a peer that sent a block not matching its CID stays banned.
  * @default 24 h
@@ -75,6 +78,8 @@ export interface PeerReputationInit {
   onChange?: () => void
   /** Called when saving failed. */
   onError?: (err: unknown) => void
+  /** Scoped logger. @default logger('peerloom:reputation') */
+  log?: Logger
 }
 
 export class PeerReputation {
@@ -83,6 +88,7 @@ export class PeerReputation {
   private readonly onBanned: (peer: string) => void
   private readonly onChange: () => void
   private readonly onError: (err: unknown) => void
+  private readonly log: Logger
   private readonly records = new Map<string, ReputationRecord>()
   /** The save under way, if any; changes made meanwhile are saved after it. */
   private saving?: Promise<void>
@@ -94,6 +100,7 @@ export class PeerReputation {
     this.onBanned = init.onBanned ?? (() => {})
     this.onChange = init.onChange ?? (() => {})
     this.onError = init.onError ?? (() => {})
+    this.log = init.log ?? logger('peerloom:reputation')
   }
 
   async start (): Promise<void> {
@@ -133,6 +140,7 @@ export class PeerReputation {
       record.demotedUntil = now + Math.min(PEER_DEMOTION_MAX_MS, PEER_DEMOTION_MS * 2 ** (record.strikes - 1))
     }
     this.records.set(peer, record)
+    this.log('%s %s until %s: %s', offence === 'integrity' ? 'banned' : 'demoted', peer, new Date((offence === 'integrity' ? record.bannedUntil : record.demotedUntil) ?? now).toISOString(), reason)
     this.prune()
     this.save()
     if (offence === 'integrity') this.onBanned(peer)
@@ -187,6 +195,7 @@ export class PeerReputation {
         try {
           await this.store.save([...this.records.values()].map(record => ({ ...record })))
         } catch (err) {
+          this.log.error('could not save the records: %s', (err as Error).message)
           this.onError(err)
         }
       }

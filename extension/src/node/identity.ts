@@ -3,6 +3,7 @@
  * sign receipts and receive rewards. Kept in IndexedDB; never leaves the extension.
  */
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { logger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { Wallet, computeAddress, hexlify } from 'ethers'
@@ -34,6 +35,8 @@ function toIdentity (stored: StoredIdentity): Identity {
   }
 }
 
+const log = logger('peerloom:identity')
+
 /** Loads the install's identity, creating it on first use. */
 export async function loadOrCreateIdentity (db: StateDb): Promise<Identity> {
   const stored = await db.get('kv', IDENTITY_KEY) as StoredIdentity | undefined
@@ -41,12 +44,15 @@ export async function loadOrCreateIdentity (db: StateDb): Promise<Identity> {
   const privateKey = await generateKeyPair('secp256k1')
   const fresh: StoredIdentity = { key: privateKeyToProtobuf(privateKey), createdAt: Date.now() }
   await db.put('kv', fresh, IDENTITY_KEY)
-  return toIdentity(fresh)
+  const identity = toIdentity(fresh)
+  log('created identity %p (%s)', identity.peerId, identity.address)
+  return identity
 }
 
 /** Deletes the identity; the next start creates a new one. */
 export async function deleteIdentity (db: StateDb): Promise<void> {
   await db.delete('kv', IDENTITY_KEY)
+  log('deleted the identity')
 }
 
 /** An ethers signer for the identity's key (manifests now, receipts later). */

@@ -2,6 +2,7 @@
  * The offscreen document the node lives in (reason WEB_RTC: it holds RTCPeerConnections).
  * The service worker makes sure it exists; the document outlives the worker.
  */
+import { logger } from '@libp2p/logger'
 import { DisconnectedError, errorToWire } from '@peerloom/shared'
 import type { NodeEventBatch, NodeEventCursor, NodeEventPortMessage, NodeResponse } from './rpc.ts'
 
@@ -12,11 +13,14 @@ export const NODE_EVENTS_PORT = 'peerloom:node-events'
 
 let creating: Promise<void> | undefined
 
+const log = logger('peerloom:worker')
+
 /** Creates the node's document unless it is already open. */
 export async function ensureNodeDocument (): Promise<void> {
   const url = chrome.runtime.getURL(NODE_DOCUMENT_PATH)
   const contexts = await chrome.runtime.getContexts({ contextTypes: [chrome.runtime.ContextType.OFFSCREEN_DOCUMENT], documentUrls: [url] })
   if (contexts.length > 0) return
+  if (creating === undefined) log('creating the node document')
   creating ??= chrome.offscreen.createDocument({
     url: NODE_DOCUMENT_PATH,
     reasons: [chrome.offscreen.Reason.WEB_RTC],
@@ -92,6 +96,7 @@ export async function relayNodeEvents (port: chrome.runtime.Port): Promise<void>
       cursor = { feed: batch.feed, seq: batch.seq }
       send(batch)
     } else {
+      log('node events could not be read: %s', response.error.message)
       send({ error: response.error })
       await new Promise(resolve => setTimeout(resolve, EVENTS_RETRY_MS))
     }

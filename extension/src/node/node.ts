@@ -24,6 +24,7 @@ import { webSockets } from '@libp2p/websockets'
 import { isPrivate } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Libp2p, Logger } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import {
@@ -203,6 +204,7 @@ export class PeerloomNode extends TypedEventEmitter<NodeEvents> {
   private eventTimer?: ReturnType<typeof setTimeout>
   /** The earnings last sent, so that a claim pass that changed nothing sends nothing. */
   private lastEarnings?: string
+  private readonly nodeLog = logger('peerloom:node')
 
   constructor (init: PeerloomNodeInit) {
     super()
@@ -270,10 +272,12 @@ export class PeerloomNode extends TypedEventEmitter<NodeEvents> {
       this.timers.push(setInterval(() => { this.changed('history') }, HISTORY_BUCKET_MS))
       this.startedAt = Date.now()
       this.setState('running')
+      this.nodeLog('running as %p', this.identity.peerId)
       this.changed('earnings')
       if (this.settingsValue.donate) void this.announceAll().catch(err => { this.report(err) })
     } catch (err) {
       this.setState('failed')
+      this.nodeLog.error('failed to start: %s', (err as Error).message)
       this.report(err)
       throw err
     }
@@ -324,6 +328,7 @@ export class PeerloomNode extends TypedEventEmitter<NodeEvents> {
     await this.persistHistory()
     await this.cache?.stop()
     this.setState('stopped')
+    this.nodeLog('stopped')
   }
 
   private async startNetwork (settings: NodeSettings): Promise<void> {
@@ -367,6 +372,7 @@ export class PeerloomNode extends TypedEventEmitter<NodeEvents> {
       }
     }) as unknown as Network
     await network.start() // creates the libp2p node; no peer is dialled before the keeper starts
+    this.nodeLog('network up: %d relays, %d routers', settings.relays.length, settings.routers.length)
     this.network = network
     const libp2p = network.libp2p as Libp2p
     this.peerloomPeers.clear()
@@ -426,6 +432,7 @@ export class PeerloomNode extends TypedEventEmitter<NodeEvents> {
   /** Records an error for the popup and returns it. */
   report (err: unknown): NodeError {
     const entry: NodeError = { at: Date.now(), code: isPeerloomError(err) ? err.code : ErrorCode.DISCONNECTED, message: err instanceof Error ? err.message : String(err) }
+    this.nodeLog.error('error %d: %s', entry.code, entry.message)
     this.errors.push(entry)
     if (this.errors.length > MAX_ERRORS) this.errors.shift()
     this.safeDispatchEvent('error', { detail: entry })
@@ -447,6 +454,7 @@ export class PeerloomNode extends TypedEventEmitter<NodeEvents> {
     if (next.cacheCapBytes !== before.cacheCapBytes) await this.cache?.setCap(next.cacheCapBytes)
     const networkChanged = JSON.stringify([before.relays, before.routers, before.iceServers]) !== JSON.stringify([next.relays, next.routers, next.iceServers])
     if (networkChanged) {
+      this.nodeLog('relays, routers or ICE servers changed: restarting the network')
       await this.stopNetwork()
       await this.startNetwork(next)
     }

@@ -8,6 +8,7 @@
  * after the caller's cursor, waiting for it (a long poll the service worker keeps open for
  * each page's port, node-document.ts), so the pages are told of changes instead of asking.
  */
+import { logger } from '@libp2p/logger'
 import { InvalidParamsError, UnsupportedMethodError, errorToWire } from '@peerloom/shared'
 import type { NodeSettings, WireError } from '@peerloom/shared'
 import { toString as bytesToHex } from 'uint8arrays/to-string'
@@ -151,6 +152,8 @@ export class NodeEventFeed {
   }
 }
 
+const log = logger('peerloom:rpc')
+
 /** One feed per node, made when a page first asks for events. */
 const feeds = new WeakMap<object, NodeEventFeed>()
 
@@ -201,7 +204,9 @@ export async function handleNodeRequest (components: NodeRpcComponents, request:
     const params = parsed.data as Record<string, unknown> | undefined
     return { ok: true, result: await run(components, request.method, params) }
   } catch (err) {
-    return { ok: false, error: errorToWire(err) }
+    const error = errorToWire(err)
+    log('%s failed: %d %s', String(request.method).slice(0, 40), error.code, error.message)
+    return { ok: false, error }
   }
 }
 

@@ -1,9 +1,12 @@
 /** The node's settings, validated by the shared schema and kept in the state database. */
+import { logger } from '@libp2p/logger'
 import { nodeSettingsSchema, parseConfig } from '@peerloom/shared'
 import type { NodeSettings, NodeSettingsInput } from '@peerloom/shared'
 import type { StateDb } from '../storage/state-db.ts'
 
 const SETTINGS_KEY = 'settings'
+
+const log = logger('peerloom:settings')
 
 export class SettingsStore {
   private readonly db: StateDb
@@ -26,6 +29,7 @@ export class SettingsStore {
     const next = { ...stored, ...patch }
     const parsed = parseConfig(nodeSettingsSchema, { ...this.defaults, ...next }, 'settings')
     await this.db.put('kv', next, SETTINGS_KEY)
+    log('stored %s', Object.keys(patch).join(', '))
     return parsed
   }
 }

@@ -3,6 +3,8 @@
  * popup's "recent transfers"): each reads a link to the end, hashes the plaintext and keeps
  * its progress and outcome so a caller can poll it even if the service worker restarts.
  */
+import { logger } from '@libp2p/logger'
+import type { Logger } from '@libp2p/interface'
 import { errorToWire, toHex } from '@peerloom/shared'
 import type { WireError } from '@peerloom/shared'
 import type { FetchStats } from '../blocks/block-fetcher.ts'
@@ -35,15 +37,19 @@ const MAX_KEPT = 20
 /** What the book needs from the node: a way to read a link. */
 export interface TransferBookComponents {
   openContent: (link: string) => ReturnType<PeerloomNode['openContent']>
+  /** Scoped logger. @default logger('peerloom:transfers') */
+  log?: Logger
 }
 
 export class TransferBook {
   private readonly components: TransferBookComponents
   private readonly transfers = new Map<string, TransferState>()
   private next = 1
+  private readonly log: Logger
 
   constructor (components: TransferBookComponents) {
     this.components = components
+    this.log = components.log ?? logger('peerloom:transfers')
   }
 
   /** Starts reading `link` to the end in the background; returns its id at once. */
@@ -72,8 +78,10 @@ export class TransferBook {
         state.lastByteMs = performance.now() - state.startedAt
       }
       state.sha256 = toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', whole))).slice(2)
+      this.log('transfer %s: %d bytes in %d ms', state.id, state.bytes, Math.round(performance.now() - state.startedAt))
     } catch (err) {
       state.error = errorToWire(err)
+      this.log('transfer %s failed: %s', state.id, state.error.message)
     } finally {
       state.finishedAt = performance.now()
     }

@@ -8,6 +8,8 @@
  * restart too). A receipt the pool refuses (its error names client and content) is dropped and
  * the rest claimed again; an epoch an earlier attempt settled is recorded once, from its event.
  */
+import { logger } from '@libp2p/logger'
+import type { Logger } from '@libp2p/interface'
 import { Contract, FetchRequest, JsonRpcProvider, getAddress } from 'ethers'
 import type { Wallet } from 'ethers'
 import { buildClaim } from '@peerloom/contracts/claim'
@@ -62,6 +64,8 @@ export interface ClaimerComponents {
   onError?: (err: unknown) => void
   /** Called after each pass: what it claimed, confirmed or failed may have changed the earnings. */
   onPass?: () => void
+  /** Scoped logger. @default logger('peerloom:rewards:claimer') */
+  log?: Logger
   /** @default RPC_TIMEOUT_MS */
   rpcTimeoutMs?: number
   /** @default MINE_TIMEOUT_MS */
@@ -154,8 +158,11 @@ export class Claimer {
   private failure?: Failure & { failures: number, at: number, nextAttemptAt: number }
   private lastAttemptAt?: number
 
+  private readonly log: Logger
+
   constructor (components: ClaimerComponents) {
     this.components = components
+    this.log = components.log ?? logger('peerloom:rewards:claimer')
   }
 
   /** The tick, and the first retry's delay. */
@@ -250,6 +257,7 @@ export class Claimer {
         else await this.claim(chain, epoch, settings)
       } catch (err) {
         failed = classify(err, chain.rpcUrl, timeoutMs)
+        this.log.error('epoch %s: %s (%s)', epoch.epoch, failed.text, failed.reason)
         await book.update(epoch.epoch, { lastError: failed.text, attempts: epoch.attempts + 1 })
         this.components.onError?.(failed.error)
         // the chain is out of reach (or the node out of gas): the next epochs would fail the same way
@@ -306,6 +314,7 @@ export class Claimer {
       await this.refused(chain, epoch, err)
       return
     }
+    this.log('epoch %s: claim submitted in %s', epoch.epoch, tx.hash)
     await book.update(epoch.epoch, { status: 'submitted', txHash: tx.hash, closedAt: epoch.closedAt ?? this.now() })
     // bounded: a chain gone after the send leaves the epoch submitted for the next pass to confirm
     const mineTimeoutMs = this.components.mineTimeoutMs ?? MINE_TIMEOUT_MS
@@ -387,6 +396,7 @@ export class Claimer {
         bytes = event.args.byteCount as bigint
       }
     }
+    this.log('epoch %s: paid %s in %s', epoch, paid, hash)
     await this.components.book.update(epoch, { status: 'paid', txHash: hash, paid: paid.toString(), paidAt: this.now(), ...(bytes === undefined ? {} : { claimedBytes: bytes.toString() }) })
   }
 }

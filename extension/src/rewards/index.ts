@@ -14,7 +14,8 @@
  * ```
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Libp2p } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import type { Libp2p, Logger } from '@libp2p/interface'
 import { Contract, getAddress } from 'ethers'
 import type { TypedDataDomain, Wallet } from 'ethers'
 import { peerloomDomain } from '@peerloom/shared'
@@ -47,6 +48,8 @@ export interface RewardsInit {
   onError?: (err: unknown) => void
   /** Called when the donor's earnings may have changed (a receipt stored, an epoch closed, a claim pass). */
   onChange?: () => void
+  /** Scoped logger; the claimer and the receipts protocol log in its scopes. @default logger('peerloom:rewards') */
+  log?: Logger
   /** @default 'peerloom-rewards' */
   dbName?: string
 }
@@ -70,9 +73,11 @@ export class Rewards {
   private client?: ReceiptClient
   private readonly publishers = new Map<string, string>()
   private retryTimer?: ReturnType<typeof setInterval>
+  private readonly log: Logger
 
   constructor (init: RewardsInit) {
     this.init = init
+    this.log = init.log ?? logger('peerloom:rewards')
   }
 
   async start (): Promise<void> {
@@ -81,7 +86,8 @@ export class Rewards {
     this.book = new ReceiptBook(this.db, onChange)
     await this.book.start()
     this.keys = new KeyClient({ db: this.db, settings: this.init.settings, signer: this.init.signer })
-    this.claimer = new Claimer({ book: this.book, settings: this.init.settings, signer: this.init.signer, onPass: onChange, ...(this.init.onError === undefined ? {} : { onError: this.init.onError }) })
+    this.log('open epoch %s', this.book.epoch)
+    this.claimer = new Claimer({ book: this.book, settings: this.init.settings, signer: this.init.signer, onPass: onChange, log: this.log.newScope('claimer'), ...(this.init.onError === undefined ? {} : { onError: this.init.onError }) })
     this.claimer.start()
   }
 
@@ -101,6 +107,7 @@ export class Rewards {
       address: () => this.init.signer().address,
       domain: () => this.domain(),
       publisherOf: async contentId => await this.publisherOf(contentId),
+      log: this.log.newScope('receipts'),
       ...(this.init.onError === undefined ? {} : { onError: this.init.onError })
     })
     await this.server.start()
@@ -109,6 +116,7 @@ export class Rewards {
     this.client = new ReceiptClient({
       dialProtocol: async (peer, protocol, options) => await libp2p.dialProtocol(peer, protocol, { ...options, runOnLimitedConnection: true }),
       signer: { address: this.init.signer().address, signTypedData: async (domain, types, value) => await this.init.signer().signTypedData(domain, types, value) },
+      log: this.log.newScope('receipts'),
       domain: () => this.domain(),
       grantFor: async contentId => {
         const held = await this.keys?.grantFor(contentId)

@@ -8,7 +8,8 @@
  * content, unexpired, and signed by the content's publisher as the registry records it.
  */
 import { lpStream } from '@libp2p/utils'
-import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import type { Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import {
   RECEIPTS_PROTOCOL, MAX_RECEIPT_MESSAGE_BYTES, decodeReceiptAnswer, decodeReceiptMessage, encodeReceiptAnswer, encodeReceiptMessage,
   recoverGrantSigner, verifyReceipt, isPeerloomError, ErrorCode
@@ -40,14 +41,19 @@ export interface ReceiptServerComponents {
   publisherOf: (contentId: string) => Promise<string | undefined>
   now?: () => number
   onError?: (err: unknown) => void
+  /** Scoped logger. @default logger('peerloom:rewards:receipts') */
+  log?: Logger
 }
 
 /** Receives clients' receipts and keeps the valid ones in the receipt book. */
 export class ReceiptServer {
   private readonly components: ReceiptServerComponents
 
+  private readonly log: Logger
+
   constructor (components: ReceiptServerComponents) {
     this.components = components
+    this.log = components.log ?? logger('peerloom:rewards:receipts')
   }
 
   async start (): Promise<void> {
@@ -77,7 +83,10 @@ export class ReceiptServer {
   /** Validates and stores one receipt message from `peer`; never throws. */
   async check (bytes: Uint8Array, peer: PeerId): Promise<ReceiptAnswer> {
     const { book } = this.components
-    const reject = (message: string): ReceiptAnswer => ({ status: 'rejected', epoch: book.epoch, message })
+    const reject = (message: string): ReceiptAnswer => {
+      this.log('rejected a receipt: %s', message)
+      return { status: 'rejected', epoch: book.epoch, message }
+    }
     let signed: SignedReceipt
     try {
       signed = decodeReceiptMessage(bytes)
@@ -120,6 +129,7 @@ export class ReceiptServer {
     if (grantSigner !== publisher) return reject(`the grant is signed by ${grantSigner}, not by the publisher ${publisher}`)
     try {
       const { accepted, epoch } = await book.accept(signed)
+      this.log('receipt of %s for %d bytes of %s: %s', receipt.client, receipt.bytes, receipt.contentId, accepted ? 'accepted' : 'epoch closed')
       return { status: accepted ? 'accepted' : 'epoch-closed', epoch }
     } catch (err) {
       this.components.onError?.(err)
@@ -141,6 +151,8 @@ export interface ReceiptClientComponents {
   }
   now?: () => number
   onError?: (err: unknown) => void
+  /** Scoped logger. @default logger('peerloom:rewards:receipts') */
+  log?: Logger
 }
 
 /** An account as stored: amounts as decimal strings, the server as its peer id. */
@@ -186,8 +198,11 @@ export class ReceiptClient {
   private flushing: Promise<unknown> = Promise.resolve()
   private saving: Promise<unknown> = Promise.resolve()
 
+  private readonly log: Logger
+
   constructor (components: ReceiptClientComponents) {
     this.components = components
+    this.log = components.log ?? logger('peerloom:rewards:receipts')
   }
 
   private now (): number {
@@ -273,9 +288,11 @@ export class ReceiptClient {
         const { signature: grantSignature, ...grantFields } = grant
         answer = await this.exchange(account.peer, encodeReceiptMessage({ receipt, signature, grant: grantFields, grantSignature }))
       } catch (err) {
+        this.log('receipt to %s not delivered: %s', account.server, (err as Error).message)
         out.push({ server: account.server, contentId: account.contentId, error: isPeerloomError(err) && err.code === ErrorCode.TIMEOUT ? 'timed out' : (err as Error).message })
         return out
       }
+      this.log('receipt to %s for %d bytes: %s', account.server, bytes, answer.status)
       out.push({ server: account.server, contentId: account.contentId, answer })
       if (answer.status === 'accepted') {
         account.epoch = answer.epoch

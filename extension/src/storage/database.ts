@@ -9,6 +9,7 @@
  * const db = await notes.open()
  * ```
  */
+import { logger } from '@libp2p/logger'
 import { openDB } from 'idb'
 import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb'
 
@@ -24,6 +25,8 @@ export interface DatabaseDefinition<S extends DBSchema> {
 }
 
 /** A database named `name` whose schema is built by `migrations`, oldest first. */
+const log = logger('peerloom:storage')
+
 export function defineDatabase<S extends DBSchema> (name: string, migrations: ReadonlyArray<Migration<S>>): DatabaseDefinition<S> {
   const version = migrations.length
   return {
@@ -31,8 +34,11 @@ export function defineDatabase<S extends DBSchema> (name: string, migrations: Re
     version,
     open: async (override = name) => await openDB<S>(override, version, {
       upgrade (db, oldVersion, _newVersion, tx) {
+        log('%s: migrating from version %d to %d', override, oldVersion, version)
         for (let step = oldVersion; step < version; step++) migrations[step]!(db, tx)
-      }
+      },
+      // another context holds the old version open: the upgrade waits until it closes
+      blocked (currentVersion) { log('%s: upgrade from version %d waits for another tab or document to close it', override, currentVersion) }
     })
   }
 }
