@@ -18,7 +18,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { BlockCache } from '../src/cache/block-cache.ts'
 import { ContentSession } from '../src/blocks/block-fetcher.ts'
-import type { ProviderInfo } from '../src/blocks/block-fetcher.ts'
+import type { Clock, ProviderInfo } from '../src/blocks/block-fetcher.ts'
 import { ORIGIN_HEAD_BLOCKS_WHILE_DIALING, PROVIDER_DIAL_GRACE_MS } from '../src/constants.ts'
 import { openStateDb } from '../src/storage/state-db.ts'
 
@@ -50,7 +50,68 @@ async function origin (content: Uint8Array | Array<{ cid: CID, data: Uint8Array 
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, asked, served, most: () => most, close: () => { server.close() } }
 }
 
-async function setup (providers: (signal: AbortSignal) => AsyncIterable<ProviderInfo>, dial: (signal: AbortSignal) => Promise<Connection>, gateway: string) {
+/**
+ * Time that moves only when the test moves it: what the session decides by the clock (when the
+ * origin is asked) is then the same on a busy machine as on an idle one.
+ */
+class ManualClock implements Clock {
+  private time = 0
+  private nextId = 1
+  private readonly timers = new Map<number, { at: number, callback: () => void }>()
+
+  now = (): number => this.time
+  setTimeout = (callback: () => void, ms: number): ReturnType<typeof setTimeout> => {
+    const id = this.nextId++
+    this.timers.set(id, { at: this.time + Math.max(0, ms), callback })
+    return id as unknown as ReturnType<typeof setTimeout>
+  }
+
+  clearTimeout = (timer: ReturnType<typeof setTimeout> | undefined): void => { this.timers.delete(timer as unknown as number) }
+
+  /** Moves time on by `ms`, running each timer that falls due, in order, at its own time. */
+  advance (ms: number): void {
+    const until = this.time + ms
+    for (;;) {
+      const due = [...this.timers].filter(([, t]) => t.at <= until).sort((a, b) => a[1].at - b[1].at || a[0] - b[0])[0]
+      if (due === undefined) break
+      this.timers.delete(due[0])
+      this.time = due[1].at
+      due[1].callback()
+    }
+    this.time = until
+  }
+}
+
+/** Lets everything already started run (promise chains, fake-indexeddb): no real time passes for the clock. */
+async function settle (): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
+}
+
+/** An origin answered in memory: it records the session clock's time of each request. */
+function memoryOrigin (clock: Clock, content: Uint8Array): { fetch: typeof globalThis.fetch, asked: number[] } {
+  const asked: number[] = []
+  const fetch = async (): Promise<Response> => {
+    asked.push(clock.now())
+    return new Response(content as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/vnd.ipld.raw', 'content-length': String(content.length) } })
+  }
+  return { fetch: fetch as typeof globalThis.fetch, asked }
+}
+
+/**
+ * Runs `clock` on in 5 ms steps, letting the session act after each, until the origin was asked
+ * (at most `limitMs` of the clock's time); returns the clock's time of the first request.
+ */
+async function runUntilAsked (clock: ManualClock, asked: number[], limitMs: number): Promise<number> {
+  await settle()
+  while (asked.length === 0 && clock.now() < limitMs) {
+    clock.advance(5)
+    await settle()
+  }
+  assert.ok(asked.length > 0, `the origin was not asked within ${limitMs} ms of the session's time`)
+  return asked[0] as number
+}
+
+async function setup (providers: (signal: AbortSignal) => AsyncIterable<ProviderInfo>, dial: (signal: AbortSignal) => Promise<Connection>, gateway: string, time: { clock?: Clock, fetch?: typeof globalThis.fetch } = {}) {
   const cache = new BlockCache({ db: await openStateDb(`hedge-${process.pid}-${dbs++}`), capBytes: 64 * 1024 * 1024, persistIntervalMs: 60_000 })
   await cache.start()
   let lookups = 0
@@ -62,7 +123,8 @@ async function setup (providers: (signal: AbortSignal) => AsyncIterable<Provider
     gateways: () => [gateway],
     hedgeDelayMs: () => HEDGE_MS,
     onReceived: () => {},
-    onCacheError: () => {}
+    onCacheError: () => {},
+    ...time
   })
   return { session, cache, lookups: () => lookups, stop: async () => { session.close(); await cache.stop() } }
 }
@@ -76,15 +138,19 @@ const stalled = (signal: AbortSignal): AsyncIterable<ProviderInfo> => ({ [Symbol
 const nobody = (): AsyncIterable<ProviderInfo> => ({ [Symbol.asyncIterator]: () => ({ next: async () => ({ done: true as const, value: undefined }) }) })
 
 test('while providers are still being looked up, the origin waits for the hedge delay', async () => {
-  const gw = await origin(bytes)
-  const { session, stop } = await setup(stalled, never, gw.url)
-  const started = Date.now()
-  session.discover(cid)
-  assert.deepEqual(await session.get(cid), bytes)
-  const waited = (gw.asked[0] as number) - started
-  assert.ok(waited >= HEDGE_MS - 5 && waited < HEDGE_MS + PROVIDER_DIAL_GRACE_MS, `origin asked after ${waited} ms`)
-  await stop()
-  gw.close()
+  const clock = new ManualClock()
+  const gw = memoryOrigin(clock, bytes)
+  const { session, stop } = await setup(stalled, never, 'http://origin.invalid', { clock, fetch: gw.fetch })
+  try {
+    session.discover(cid)
+    const got = session.get(cid)
+    // the session's own time: the hedge delay and nothing more, however busy the machine
+    const waited = await runUntilAsked(clock, gw.asked, HEDGE_MS + PROVIDER_DIAL_GRACE_MS)
+    assert.ok(waited >= HEDGE_MS && waited < HEDGE_MS + PROVIDER_DIAL_GRACE_MS, `origin asked at ${waited} ms`)
+    assert.deepEqual(await got, bytes)
+  } finally {
+    await stop()
+  }
 })
 
 test('a provider that was found but is still being dialled gets the dial grace too', async () => {
@@ -120,14 +186,17 @@ test('while a found provider is still being dialled, the origin serves only the 
 })
 
 test('when the lookup finds nobody, the origin is asked at once', async () => {
-  const gw = await origin(bytes)
-  const { session, stop } = await setup(nobody, never, gw.url)
-  const started = Date.now()
-  session.discover(cid)
-  assert.deepEqual(await session.get(cid), bytes)
-  assert.ok((gw.asked[0] as number) - started < HEDGE_MS, `origin asked after ${(gw.asked[0] as number) - started} ms`)
-  await stop()
-  gw.close()
+  const clock = new ManualClock()
+  const gw = memoryOrigin(clock, bytes)
+  const { session, stop } = await setup(nobody, never, 'http://origin.invalid', { clock, fetch: gw.fetch })
+  try {
+    session.discover(cid)
+    const got = session.get(cid)
+    assert.equal(await runUntilAsked(clock, gw.asked, HEDGE_MS), 0, 'asked before any of the session\'s time passed')
+    assert.deepEqual(await got, bytes)
+  } finally {
+    await stop()
+  }
 })
 
 test('cached content needs no provider lookup', async () => {

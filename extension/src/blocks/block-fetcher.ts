@@ -60,6 +60,23 @@ export interface BlockFetcherComponents {
   reputation?: Pick<PeerReputation, 'standing' | 'penalize' | 'credit'>
   /** Scoped logger (`peerloom:fetcher`); silent unless enabled with `localStorage.debug`. */
   log?: Logger
+  /** The time and the timers the hedge and stall decisions run on (tests drive their own). @default the real ones */
+  clock?: Clock
+  /** How the origin gateway is asked. @default globalThis.fetch */
+  fetch?: typeof globalThis.fetch
+}
+
+/** The time and timers a session decides by. */
+export interface Clock {
+  now: () => number
+  setTimeout: (callback: () => void, ms: number) => ReturnType<typeof setTimeout>
+  clearTimeout: (timer: ReturnType<typeof setTimeout> | undefined) => void
+}
+
+const realClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: timer => { clearTimeout(timer) }
 }
 
 export interface FetchStats {
@@ -136,7 +153,8 @@ export class ContentSession {
   /** Lookups wait for the first cache miss: content that is cached needs no peers. */
   private readonly undiscovered: CID[] = []
   private discovering = false
-  private discoveryStartedAt = Date.now()
+  private readonly clock: Clock
+  private discoveryStartedAt: number
 
   private readonly streams: BlockStreamPool
   /** Cache writes still in progress. */
@@ -144,6 +162,8 @@ export class ContentSession {
 
   constructor (components: BlockFetcherComponents) {
     this.components = components
+    this.clock = components.clock ?? realClock
+    this.discoveryStartedAt = this.clock.now()
     this.streams = components.streams ?? new BlockStreamPool(PER_PEER_INFLIGHT)
   }
 
@@ -163,7 +183,7 @@ export class ContentSession {
   private startDiscovery (): void {
     if (this.discovering) return
     this.discovering = true
-    this.discoveryStartedAt = Date.now()
+    this.discoveryStartedAt = this.clock.now()
     for (const { id, connection } of this.components.connectedPeers?.() ?? []) {
       if (id === this.components.selfId || this.providers.has(id) || this.banned(id)) continue
       this.addProvider(id, connection, true)
@@ -195,7 +215,7 @@ export class ContentSession {
             this.dialingDemoted.add(id)
             this.stats.demotedPeers[id] = `until ${new Date(standing.until).toISOString()}: ${standing.reason}`
           }
-          this.stats.dials[id] = { foundMs: Date.now() - this.discoveryStartedAt, attempts: 0 }
+          this.stats.dials[id] = { foundMs: this.clock.now() - this.discoveryStartedAt, attempts: 0 }
           this.lookups++ // a pending dial keeps the session from giving up on peers
           dials.push(this.connect(provider).finally(() => {
             this.dialing.delete(id)
@@ -217,7 +237,7 @@ export class ContentSession {
     // signalling goes through a relay, which can fail transiently (a busy relay, a hop timeout): retry with backoff
     let lastError: unknown
     for (let attempt = 0; attempt < PROVIDER_DIAL_ATTEMPTS; attempt++) {
-      if (attempt > 0) await new Promise(resolve => setTimeout(resolve, PROVIDER_DIAL_BACKOFF_MS * 2 ** (attempt - 1)))
+      if (attempt > 0) await new Promise<void>(resolve => this.clock.setTimeout(resolve, PROVIDER_DIAL_BACKOFF_MS * 2 ** (attempt - 1)))
       if (this.closed) return
       const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PROVIDER_DIAL_TIMEOUT_MS)])
       const id = provider.id.toString()
@@ -225,7 +245,7 @@ export class ContentSession {
       if (dial !== undefined) dial.attempts++
       try {
         const connection = await this.components.dialProvider(provider, { signal })
-        if (dial !== undefined) dial.connectedMs = Date.now() - this.discoveryStartedAt
+        if (dial !== undefined) dial.connectedMs = this.clock.now() - this.discoveryStartedAt
         this.addProvider(id, connection, false)
         return
       } catch (err) {
@@ -332,8 +352,8 @@ export class ContentSession {
       const preferredDials = this.dialing.size - this.dialingDemoted.size
       const hedgeAt = this.discoveryStartedAt + this.hedgeDelay() + (preferredDials > 0 && this.hedgeDelay() > 0 ? PROVIDER_DIAL_GRACE_MS : 0)
       // a found provider still being dialled: the origin serves what the reader waits on, the rest waits for the peer
-      const headOnly = preferredDials > 0 && Date.now() < hedgeAt + ORIGIN_HEAD_ONLY_MS && !this.isHead(order, ORIGIN_HEAD_BLOCKS_WHILE_DIALING)
-      if (originFailed === undefined && (!waitingForPeers || (this.usableCount() === 0 && Date.now() >= hedgeAt && !headOnly))) {
+      const headOnly = preferredDials > 0 && this.clock.now() < hedgeAt + ORIGIN_HEAD_ONLY_MS && !this.isHead(order, ORIGIN_HEAD_BLOCKS_WHILE_DIALING)
+      if (originFailed === undefined && (!waitingForPeers || (this.usableCount() === 0 && this.clock.now() >= hedgeAt && !headOnly))) {
         // nobody to ask right now: the origin, if one is configured
         try {
           const bytes = await this.fromOrigin(cid)
@@ -347,7 +367,7 @@ export class ContentSession {
         const why = originFailed === undefined ? '' : `; origin: ${(originFailed as Error).message}`
         throw new NotFoundError(`no peer and no origin delivered block ${cid.toString()} (asked ${tried.size} ${tried.size === 1 ? 'peer' : 'peers'}${why})`, { data: { cid: cid.toString() } })
       }
-      await this.changed(originFailed === undefined && this.usableCount() === 0 && Date.now() < hedgeAt ? hedgeAt - Date.now() : undefined)
+      await this.changed(originFailed === undefined && this.usableCount() === 0 && this.clock.now() < hedgeAt ? hedgeAt - this.clock.now() : undefined)
     }
   }
 
@@ -373,14 +393,14 @@ export class ContentSession {
       const start = (): void => {
         if (started) return
         started = true
-        timers.push(setTimeout(() => { resolve('hedge') }, delay))
+        timers.push(this.clock.setTimeout(() => { resolve('hedge') }, delay))
       }
       sent = start
       if (provider.speculative === true) start()
-      else timers.push(setTimeout(start, STREAM_OPEN_ALLOWANCE_MS))
+      else timers.push(this.clock.setTimeout(start, STREAM_OPEN_ALLOWANCE_MS))
     })
     const first = await Promise.race([peer, hedge])
-    for (const timer of timers) clearTimeout(timer)
+    for (const timer of timers) this.clock.clearTimeout(timer)
     provider.hedges.delete(fire)
     if (first !== 'hedge') return { peer: first }
     const origin = this.fromOrigin(cid).then(bytes => ({ bytes }), (err: unknown) => ({ err }))
@@ -414,7 +434,7 @@ export class ContentSession {
    */
   private pick (tried: Set<string>, allowDemoted: boolean): ProviderState | undefined {
     let best: ProviderState | undefined
-    const now = Date.now()
+    const now = this.clock.now()
     for (const provider of this.providers.values()) {
       if (provider.dropped !== undefined || tried.has(provider.id) || provider.inflight >= PER_PEER_INFLIGHT || provider.restUntil > now || provider.silent === true) continue
       if (provider.demoted === true && !allowDemoted) continue
@@ -426,7 +446,7 @@ export class ContentSession {
   /** Starts the silence watchdog of a peer that has requests out and no running watchdog. */
   private watchSilence (provider: ProviderState): void {
     if (provider.silenceTimer !== undefined || provider.outstanding === 0 || this.closed) return
-    provider.silenceTimer = setTimeout(() => {
+    provider.silenceTimer = this.clock.setTimeout(() => {
       provider.silenceTimer = undefined
       if (this.closed || provider.outstanding === 0 || provider.dropped !== undefined) return
       provider.silent = true
@@ -440,7 +460,7 @@ export class ContentSession {
 
   /** The peer answered (anything): it is not silent, and the watchdog starts over for what it still holds. */
   private heard (provider: ProviderState): void {
-    clearTimeout(provider.silenceTimer)
+    this.clock.clearTimeout(provider.silenceTimer)
     provider.silenceTimer = undefined
     provider.silent = false
     this.watchSilence(provider)
@@ -453,7 +473,7 @@ export class ContentSession {
     // for the whole timeout after the answer, hundreds of them per transfer, for the (memory-saving)
     // garbage collector of the extension's renderer to trace
     const request = new AbortController()
-    const timer = setTimeout(() => { request.abort(new Error('stalled')) }, BLOCK_REQUEST_TIMEOUT_MS)
+    const timer = this.clock.setTimeout(() => { request.abort(new Error('stalled')) }, BLOCK_REQUEST_TIMEOUT_MS)
     this.requests.add(request)
     const signal = request.signal
     let stream: BlockStream | undefined
@@ -482,7 +502,7 @@ export class ContentSession {
       if (err instanceof BlockRefusedError) {
         this.streams.give(provider.connection, stream as BlockStream)
         if (err.status === BlockStatus.NOT_SERVING) this.drop(provider, 'not serving (donation is off)')
-        else if (err.status === BlockStatus.BUSY) provider.restUntil = Date.now() + 1000
+        else if (err.status === BlockStatus.BUSY) provider.restUntil = this.clock.now() + 1000
         // NOT_FOUND: a partial cache; this peer is simply not asked for this block again
         return err.status === BlockStatus.NOT_FOUND ? 'missing' : 'failed'
       } else {
@@ -500,7 +520,7 @@ export class ContentSession {
       }
       return 'failed'
     } finally {
-      clearTimeout(timer)
+      this.clock.clearTimeout(timer)
       this.requests.delete(request)
       provider.inflight--
       this.notify()
@@ -511,13 +531,13 @@ export class ContentSession {
     this.components.log?.('dropped peer %s: %s', provider.id, reason)
     provider.dropped = reason
     this.stats.droppedPeers[provider.id] = reason
-    clearTimeout(provider.silenceTimer)
+    this.clock.clearTimeout(provider.silenceTimer)
     provider.silenceTimer = undefined
     for (const fire of [...provider.hedges]) fire()
   }
 
   private async fromOrigin (cid: CID): Promise<Uint8Array> {
-    return await fetchGatewayBlock(cid, { gateways: this.components.gateways(), timeoutMs: ORIGIN_REQUEST_TIMEOUT_MS, signal: this.controller.signal })
+    return await fetchGatewayBlock(cid, { gateways: this.components.gateways(), timeoutMs: ORIGIN_REQUEST_TIMEOUT_MS, signal: this.controller.signal, ...(this.components.fetch === undefined ? {} : { fetch: this.components.fetch }) })
   }
 
   private async keep (cid: CID, bytes: Uint8Array, source: 'peer' | 'origin', peer?: string): Promise<Uint8Array> {
@@ -537,7 +557,7 @@ export class ContentSession {
   }
 
   private notify (): void {
-    clearTimeout(this.wakeTimer)
+    this.clock.clearTimeout(this.wakeTimer)
     this.wakeTimer = undefined
     this.wakeAt = Infinity
     const waiters = this.waiters
@@ -550,11 +570,11 @@ export class ContentSession {
    * (or the hedge delay) ends without an event. Waiters share one timer, set for the earliest.
    */
   private async changed (atMostMs = 250): Promise<void> {
-    const at = Date.now() + Math.max(1, Math.min(250, atMostMs))
+    const at = this.clock.now() + Math.max(1, Math.min(250, atMostMs))
     if (at < this.wakeAt) {
-      clearTimeout(this.wakeTimer)
+      this.clock.clearTimeout(this.wakeTimer)
       this.wakeAt = at
-      this.wakeTimer = setTimeout(() => { this.notify() }, at - Date.now())
+      this.wakeTimer = this.clock.setTimeout(() => { this.notify() }, at - this.clock.now())
     }
     await new Promise<void>(resolve => { this.waiters.push(resolve) })
   }
@@ -575,7 +595,7 @@ export class ContentSession {
     this.closed = true
     this.controller.abort(new Error('session closed'))
     for (const request of this.requests) request.abort(new Error('session closed'))
-    for (const provider of this.providers.values()) clearTimeout(provider.silenceTimer)
+    for (const provider of this.providers.values()) this.clock.clearTimeout(provider.silenceTimer)
     for (const cid of this.pinned.splice(0)) this.components.cache.unpin(cid)
     this.notify()
   }
