@@ -79,20 +79,24 @@ export interface HarnessOptions {
 }
 
 export class ForwarderHarness {
+  /** The first forwarder's page. */
   readonly forwarder: Page
-  readonly participants = new Map<string, Participant>()
+  readonly forwarders = new Map<string, Page>()
+  readonly participants = new Map<string, Participant & { forwarder: string }>()
   private readonly browsers: Array<Browser | BrowserContext>
   private readonly participantBrowser: Browser
   private readonly url: string
+  private readonly limits: { maxStreams: number, uploadRateBytesPerSec: number }
   private readonly closeServer: () => Promise<void>
-  private readonly toParticipant = new Map<string, Lane>()
-  private readonly toForwarder = new Map<string, Lane>()
+  /** Where each forwarder's legs lead: `${forwarder} ${legId}` → deliver. */
+  private readonly routes = new Map<string, (message: LegMessage) => void>()
 
-  private constructor (forwarder: Page, browsers: Array<Browser | BrowserContext>, participantBrowser: Browser, url: string, closeServer: () => Promise<void>) {
+  private constructor (forwarder: Page, browsers: Array<Browser | BrowserContext>, participantBrowser: Browser, url: string, limits: ForwarderHarness['limits'], closeServer: () => Promise<void>) {
     this.forwarder = forwarder
     this.browsers = browsers
     this.participantBrowser = participantBrowser
     this.url = url
+    this.limits = limits
     this.closeServer = closeServer
   }
 
@@ -102,15 +106,9 @@ export class ForwarderHarness {
     const participantBrowser = await chromium.launch(launchOptions)
     const forwarderContext = options.forwarderUserDataDir === undefined ? undefined : await chromium.launchPersistentContext(options.forwarderUserDataDir, launchOptions)
     const forwarder = await (forwarderContext ?? participantBrowser).newPage()
-    forwarder.on('pageerror', err => { console.error('forwarder page:', err) })
-    const harness = new ForwarderHarness(forwarder, forwarderContext === undefined ? [participantBrowser] : [participantBrowser, forwarderContext], participantBrowser, server.url, server.close)
-    await forwarder.exposeBinding('fwSend', (_source, legId: string, message: LegMessage) => { harness.deliverToParticipant(legId, message) })
-    await forwarder.goto(`${server.url}/forwarder.html`)
-    await forwarder.waitForFunction(() => 'forwarder' in window)
-    await forwarder.evaluate(limits => { window.forwarder.start(limits) }, {
-      maxStreams: options.maxStreams ?? 64,
-      uploadRateBytesPerSec: options.uploadRateBytesPerSec ?? 64 * 1024 * 1024
-    })
+    const limits = { maxStreams: options.maxStreams ?? 64, uploadRateBytesPerSec: options.uploadRateBytesPerSec ?? 64 * 1024 * 1024 }
+    const harness = new ForwarderHarness(forwarder, forwarderContext === undefined ? [participantBrowser] : [participantBrowser, forwarderContext], participantBrowser, server.url, limits, server.close)
+    await harness.openForwarder('f1', forwarder)
     return harness
   }
 
@@ -118,16 +116,46 @@ export class ForwarderHarness {
     return `${ROOM_ID}/${peerId}`
   }
 
-  /** Opens a participant page, starts its camera and attaches it to the forwarder. */
-  async join (peerId: string, options: { encrypt?: boolean, stamp?: boolean } = {}): Promise<Participant> {
-    const page = await this.openParticipant(peerId, options, message => { this.deliverToForwarder(ForwarderHarness.legId(peerId), message) })
+  /** Another forwarder (for cascades), in the participants' browser. */
+  async addForwarder (name: string): Promise<Page> {
+    return await this.openForwarder(name, await this.participantBrowser.newPage())
+  }
+
+  /** Joins two forwarders by a cascade leg; `opener` is the polite side, as the lower peer id is (CALLS.md). */
+  async cascade (opener: string, other: string): Promise<void> {
+    const [a, b] = [this.forwarders.get(opener)!, this.forwarders.get(other)!]
+    const [legAtOpener, legAtOther] = [ForwarderHarness.legId(other), ForwarderHarness.legId(opener)]
+    const lanes = [new Lane(), new Lane()] as const
+    this.routes.set(`${opener} ${legAtOpener}`, message => { lanes[0].run(async () => await b.evaluate(async ([leg, m]) => await window.forwarder.receive(leg, m), [legAtOther, message] as const)) })
+    this.routes.set(`${other} ${legAtOther}`, message => { lanes[1].run(async () => await a.evaluate(async ([leg, m]) => await window.forwarder.receive(leg, m), [legAtOpener, message] as const)) })
+    const results = [
+      await b.evaluate(([leg, room, peer]) => window.forwarder.attach(leg, room, peer, 'cascade', false), [legAtOther, ROOM_ID, opener] as const),
+      await a.evaluate(([leg, room, peer]) => window.forwarder.attach(leg, room, peer, 'cascade', true), [legAtOpener, ROOM_ID, other] as const)
+    ]
+    for (const result of results) if (!result.ok) throw new Error(`cascade refused: ${result.message}`)
+  }
+
+  /** Opens a participant page, starts its camera and attaches it to a forwarder (the first one unless named). */
+  async join (peerId: string, options: { encrypt?: boolean, stamp?: boolean, forwarder?: string } = {}): Promise<Participant> {
+    const name = options.forwarder ?? 'f1'
+    const forwarder = this.forwarders.get(name)!
     const legId = ForwarderHarness.legId(peerId)
-    // known before the attach: the engine's first offer may leave before the attach answers
-    const participant: Participant = { peerId, page, attach: { ok: true } }
+    const toForwarder = new Lane()
+    const page = await this.openParticipant(peerId, options, message => {
+      toForwarder.run(async () => {
+        const result = await forwarder.evaluate(async ([leg, m]) => await window.forwarder.receive(leg, m), [legId, message] as const)
+        if (!result.ok) console.error(`${name} refused a signal from ${peerId}: ${result.message}`)
+      })
+    })
+    // routed before the attach: the engine's first offer may leave before the attach answers
+    const toParticipant = new Lane()
+    this.routes.set(`${name} ${legId}`, message => { toParticipant.run(async () => { await page.evaluate(async m => { await window.participant.receive(m) }, message) }) })
+    const participant = { peerId, page, forwarder: name, attach: { ok: true } as WireResult }
     this.participants.set(peerId, participant)
-    participant.attach = await this.forwarder.evaluate(([leg, room, peer]) => window.forwarder.attach(leg, room, peer), [legId, ROOM_ID, peerId] as const)
+    participant.attach = await forwarder.evaluate(([leg, room, peer]) => window.forwarder.attach(leg, room, peer), [legId, ROOM_ID, peerId] as const)
     if (!participant.attach.ok) {
       this.participants.delete(peerId)
+      this.routes.delete(`${name} ${legId}`)
       await page.close()
     }
     return participant
@@ -140,19 +168,9 @@ export class ForwarderHarness {
     const route = (to: string) => (message: LegMessage) => { lanes[to]!.run(async () => { await pages[to]!.evaluate(async m => { await window.participant.receive(m) }, message) }) }
     pages[a] = await this.openParticipant(a, options, route(b))
     pages[b] = await this.openParticipant(b, options, route(a))
-    this.participants.set(a, { peerId: a, page: pages[a], attach: { ok: true } })
-    this.participants.set(b, { peerId: b, page: pages[b], attach: { ok: true } })
+    this.participants.set(a, { peerId: a, page: pages[a], forwarder: '', attach: { ok: true } })
+    this.participants.set(b, { peerId: b, page: pages[b], forwarder: '', attach: { ok: true } })
     await pages[a].evaluate(async ([self, remote]) => { await window.participant.offerDirect(self, remote) }, [a, b] as const)
-  }
-
-  private async openParticipant (peerId: string, options: { encrypt?: boolean, stamp?: boolean }, send: (message: LegMessage) => void): Promise<Page> {
-    const page = await this.participantBrowser.newPage()
-    page.on('pageerror', err => { console.error(`${peerId} page:`, err) })
-    await page.exposeBinding('ptSend', (_source, message: LegMessage) => { send(message) })
-    await page.goto(`${this.url}/participant.html`)
-    await page.waitForFunction(() => 'participant' in window)
-    await page.evaluate(async opts => { await window.participant.start(opts) }, { encrypt: options.encrypt ?? false, stamp: options.stamp ?? false })
-    return page
   }
 
   /** The participant detaches (as its node does on leave) and its page closes. */
@@ -162,20 +180,24 @@ export class ForwarderHarness {
     this.participants.delete(peerId)
     await participant.page.evaluate(() => { window.participant.stop() })
     await participant.page.close()
-    await this.forwarder.evaluate(async leg => await window.forwarder.receive(leg, { type: 'detach' }), ForwarderHarness.legId(peerId))
+    await this.forwarders.get(participant.forwarder)!.evaluate(async leg => await window.forwarder.receive(leg, { type: 'detach' }), ForwarderHarness.legId(peerId))
   }
 
   async decoded (peerId: string): Promise<Record<string, number>> {
     return await this.participants.get(peerId)!.page.evaluate(() => ({ ...window.participant.decoded }))
   }
 
-  async stats (): Promise<ForwarderStats> {
-    return await this.forwarder.evaluate(() => window.forwarder.stats())
+  async mids (peerId: string): Promise<Record<string, string>> {
+    return await this.participants.get(peerId)!.page.evaluate(() => window.participant.mids())
   }
 
-  /** Digests of the next `count` video frames from `peerId` as they reach the forwarder. */
-  async sampleAtForwarder (peerId: string, count: number): Promise<string[]> {
-    return await this.forwarder.evaluate(async ([room, peer, n]) => await window.forwarder.sample(room, peer, n), [ROOM_ID, peerId, count] as const)
+  async stats (forwarder = 'f1'): Promise<ForwarderStats> {
+    return await this.forwarders.get(forwarder)!.evaluate(() => window.forwarder.stats())
+  }
+
+  /** Digests of the next `count` video frames from `peerId` as they reach a forwarder. */
+  async sampleAtForwarder (peerId: string, count: number, forwarder = 'f1'): Promise<string[]> {
+    return await this.forwarders.get(forwarder)!.evaluate(async ([room, peer, n]) => await window.forwarder.sample(room, peer, n), [ROOM_ID, peerId, count] as const)
   }
 
   async recorded (peerId: string): Promise<{ sent: string[], plain: string[], received: Record<string, string[]>, latency: Record<string, number[]> }> {
@@ -187,19 +209,23 @@ export class ForwarderHarness {
     await this.closeServer()
   }
 
-  private deliverToParticipant (legId: string, message: LegMessage): void {
-    const peerId = legId.slice(ROOM_ID.length + 1)
-    const lane = this.toParticipant.get(legId) ?? new Lane()
-    this.toParticipant.set(legId, lane)
-    lane.run(async () => { await this.participants.get(peerId)?.page.evaluate(async m => { await window.participant.receive(m) }, message) })
+  private async openForwarder (name: string, page: Page): Promise<Page> {
+    page.on('pageerror', err => { console.error(`forwarder ${name} page:`, err) })
+    this.forwarders.set(name, page)
+    await page.exposeBinding('fwSend', (_source, legId: string, message: LegMessage) => { this.routes.get(`${name} ${legId}`)?.(message) })
+    await page.goto(`${this.url}/forwarder.html`)
+    await page.waitForFunction(() => 'forwarder' in window)
+    await page.evaluate(limits => { window.forwarder.start(limits) }, this.limits)
+    return page
   }
 
-  private deliverToForwarder (legId: string, message: LegMessage): void {
-    const lane = this.toForwarder.get(legId) ?? new Lane()
-    this.toForwarder.set(legId, lane)
-    lane.run(async () => {
-      const result = await this.forwarder.evaluate(async ([leg, m]) => await window.forwarder.receive(leg, m), [legId, message] as const)
-      if (!result.ok) console.error(`forwarder refused a signal from ${legId}: ${result.message}`)
-    })
+  private async openParticipant (peerId: string, options: { encrypt?: boolean, stamp?: boolean }, send: (message: LegMessage) => void): Promise<Page> {
+    const page = await this.participantBrowser.newPage()
+    page.on('pageerror', err => { console.error(`${peerId} page:`, err) })
+    await page.exposeBinding('ptSend', (_source, message: LegMessage) => { send(message) })
+    await page.goto(`${this.url}/participant.html`)
+    await page.waitForFunction(() => 'participant' in window)
+    await page.evaluate(async opts => { await window.participant.start(opts) }, { encrypt: options.encrypt ?? false, stamp: options.stamp ?? false })
+    return page
   }
 }

@@ -16,7 +16,7 @@ declare global {
 
 interface ForwarderPage {
   start: (limits: { maxStreams: number, uploadRateBytesPerSec: number }) => void
-  attach: (legId: string, roomId: string, peerId: string) => { ok: true } | { ok: false, code: number, message: string }
+  attach: (legId: string, roomId: string, peerId: string, kind?: 'participant' | 'cascade', polite?: boolean) => { ok: true } | { ok: false, code: number, message: string }
   receive: (legId: string, message: LegMessage | { type: 'detach' }) => Promise<{ ok: true } | { ok: false, code: number, message: string }>
   stats: () => ReturnType<ForwarderEngine['stats']>
   sample: (roomId: string, peerId: string, count: number) => Promise<string[]>
@@ -36,9 +36,9 @@ window.forwarder = {
       onClosed: legId => { closed.push(legId) }
     })
   },
-  attach (legId, roomId, peerId) {
+  attach (legId, roomId, peerId, kind = 'participant', polite = false) {
     try {
-      engine!.attach(legId, { roomId, peerId, kind: 'participant' })
+      engine!.attach(legId, { roomId, peerId, kind, polite })
       return { ok: true }
     } catch (err) {
       return { ok: false, ...errorToWire(err) }
@@ -47,6 +47,7 @@ window.forwarder = {
   async receive (legId, message) {
     try {
       if (message.type === 'signal') await engine!.signal(legId, message.data)
+      else if (message.type === 'tracks') engine!.tracks(legId, message.mids)
       else if (message.type === 'detach') engine!.detach(legId)
       return { ok: true }
     } catch (err) {

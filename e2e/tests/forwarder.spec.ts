@@ -34,7 +34,7 @@ test.describe('forwarder engine', () => {
 
     // each subscriber's `tracks` names the other two senders, one audio and one video mid each
     for (const peer of peers) {
-      const mids = await harness.participants.get(peer)!.page.evaluate(() => window.participant.mids())
+      const mids = await harness.mids(peer)
       expect(Object.values(mids).sort()).toEqual(peers.filter(p => p !== peer).flatMap(p => [p, p]).sort())
     }
 
@@ -46,7 +46,7 @@ test.describe('forwarder engine', () => {
       expect(atForwarder.filter(d => !sent.has(d))).toEqual([])
       for (const subscriber of peers.filter(p => p !== sender)) {
         const recorded = await harness.recorded(subscriber)
-        const mid = Object.entries(await harness.participants.get(subscriber)!.page.evaluate(() => window.participant.mids()))
+        const mid = Object.entries(await harness.mids(subscriber))
           .find(([m, origin]) => origin === sender && (recorded.received[m]?.length ?? 0) > 0)?.[0]
         const received = recorded.received[mid as string] ?? []
         expect(received.length).toBeGreaterThan(0)
@@ -67,7 +67,7 @@ test.describe('forwarder engine', () => {
     await expectDecoding(harness, ['alice', 'bob'], 60, before)
     // the stopped transceivers are gone from the next offers' `tracks`
     for (const peer of ['alice', 'bob']) {
-      await expect.poll(async () => Object.values(await harness!.participants.get(peer)!.page.evaluate(() => window.participant.mids())).includes('carol'), { timeout: 30_000 }).toBe(false)
+      await expect.poll(async () => Object.values(await harness!.mids(peer)).includes('carol'), { timeout: 30_000 }).toBe(false)
     }
   })
 
@@ -83,6 +83,38 @@ test.describe('forwarder engine', () => {
       expect(atForwarder).toHaveLength(20)
       expect(atForwarder.filter(d => !cipher.has(d))).toEqual([])
       expect(atForwarder.filter(d => clear.has(d))).toEqual([])
+    }
+  })
+
+  test('a cascade joins two forwarders\' participants, frames unchanged across both hops', async () => {
+    harness = await ForwarderHarness.start()
+    await harness.addForwarder('f2')
+    expect((await harness.join('alice')).attach).toEqual({ ok: true })
+    expect((await harness.join('bob')).attach).toEqual({ ok: true })
+    expect((await harness.join('carol', { forwarder: 'f2' })).attach).toEqual({ ok: true })
+    await harness.cascade('f1', 'f2')
+    const peers = ['alice', 'bob', 'carol']
+    const before = await expectDecoding(harness, peers, 30)
+
+    // carol's frames reach alice through f2 and f1 as carol's bytes, and alice's reach carol the same way
+    for (const [sender, subscriber] of [['carol', 'alice'], ['alice', 'carol']] as const) {
+      const recorded = await harness.recorded(subscriber)
+      const mid = Object.entries(await harness.mids(subscriber)).find(([m, origin]) => origin === sender && (recorded.received[m]?.length ?? 0) > 0)?.[0]
+      const received = recorded.received[mid as string] ?? []
+      expect(received.length).toBeGreaterThan(0)
+      const sent = new Set((await harness.recorded(sender)).sent)
+      expect(received.slice(-50).filter(d => !sent.has(d))).toEqual([])
+    }
+    // each forwarder sends its own participants' streams over the cascade, never the other's back
+    const [f1, f2] = [await harness.stats('f1'), await harness.stats('f2')]
+    expect(f1.legs.find(leg => leg.kind === 'cascade')?.streams).toBe(4) // alice's and bob's audio and video
+    expect(f2.legs.find(leg => leg.kind === 'cascade')?.streams).toBe(2) // carol's
+
+    // carol leaves f2: alice and bob go on, and carol's mids leave their tracks
+    await harness.leave('carol')
+    await expectDecoding(harness, ['alice', 'bob'], 60, before)
+    for (const peer of ['alice', 'bob']) {
+      await expect.poll(async () => Object.values(await harness!.mids(peer)).includes('carol'), { timeout: 30_000 }).toBe(false)
     }
   })
 
