@@ -51,6 +51,8 @@ export interface CallConfig {
   chatOneWayMs: Quantiles
   /** the forwarder's browser: CPU (% of a core), by kind, streams forwarded (one sender's track to one subscriber) and CPU / streams */
   forwarder?: { cpuPct: number, cpuByKindPct: CpuByKind, load: number, cpuPerStreamPct: number }
+  /** calls that did not connect (the reason), not counted in the figures */
+  failures: string[]
   windows: number
   windowMs: number
 }
@@ -71,13 +73,13 @@ export interface CallRun {
 const q = (x: Quantiles, digits = 0): string => x.n === 0 ? '—' : `${x.p50.toFixed(digits)} / ${x.p95.toFixed(digits)} (n=${x.n})`
 const pct = (x: number): string => `${(x * 100).toFixed(1)} %`
 const KIND_LABELS: Record<CallConfig['kind'], string> = { plain: 'plain pages (baseline)', mesh: 'Peerloom mesh', forwarded: 'Peerloom forwarded', 'forwarder-engine': 'plain pages via the forwarder engine' }
-const label = (c: CallConfig): string => `${KIND_LABELS[c.kind]}, ${c.participants}`
+const label = (c: CallConfig): string => `${KIND_LABELS[c.kind]}, ${c.participants}${c.failures.length === 0 ? '' : ` (${c.failures.length} call(s) did not connect)`}`
 
 /** Each Peerloom kind and size against the plain pages of the same size, and the goals. */
 function goalRows (run: CallRun): string[] {
   const rows: string[] = []
   const ratio = (a: number, b: number): string => Number.isFinite(a / b) ? (a / b).toFixed(2) : '—'
-  for (const c of run.configs.filter(c => c.kind !== 'plain')) {
+  for (const c of run.configs.filter(c => c.kind !== 'plain' && c.windows > 0)) {
     const base = run.configs.find(b => b.kind === 'plain' && b.participants === c.participants)
     const name = label(c)
     const join = c.joinToFirstFrameMs
@@ -102,7 +104,7 @@ const check = (ok: boolean): string => ok ? 'met' : '**missed**'
 /** The one results table of a bench:call run. */
 export function callTable (run: CallRun): string {
   const goals = goalRows(run)
-  const rows = run.configs.map(c => `| ${label(c)} | ${q(c.joinToFirstFrameMs)} | ${q(c.joinToAllFramesMs)} | ${q(c.glassToGlassMs)} | ${q(c.stampToReceivedMs)} | ${c.sentFps.toFixed(0)} / ${c.receivedFps.toFixed(0)}, ${c.decodedHeight.toFixed(0)}p | ${pct(c.undecodableShare)} / ${pct(c.lostShare)} | ${c.cpuPerParticipantPct.toFixed(0)} % | ${q(c.chatOneWayMs, 1)} |`)
+  const rows = run.configs.map(c => c.windows === 0 ? `| ${label(c)}: ${c.failures[0] ?? 'no window'} | | | | | | | | |` : `| ${label(c)} | ${q(c.joinToFirstFrameMs)} | ${q(c.joinToAllFramesMs)} | ${q(c.glassToGlassMs)} | ${q(c.stampToReceivedMs)} | ${c.sentFps.toFixed(0)} / ${c.receivedFps.toFixed(0)}, ${c.decodedHeight.toFixed(0)}p | ${pct(c.undecodableShare)} / ${pct(c.lostShare)} | ${c.cpuPerParticipantPct.toFixed(0)} % | ${q(c.chatOneWayMs, 1)} |`)
   return [
     `bench:call — ${run.date.slice(0, 16)}Z, ${describeCheckout(run)}; Chromium ${run.chromium}; ${run.cores} cores, load average ${run.loadAverage.before} at the start, ${run.loadAverage.after} at the end; page clocks within ${run.clock.largestOffsetMs.toFixed(1)} ms of the bench's (±${run.clock.uncertaintyMs.toFixed(1)} ms), removed from the cross-page figures`,
     '',
