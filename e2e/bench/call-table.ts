@@ -65,8 +65,8 @@ export interface CallRun {
   loadAverage: { before: string, after: string }
   chromium: string
   chatBytes: number
-  /** |page clock − bench clock| for each page, largest seen, and half the best round trip it was read with */
-  clock: { largestOffsetMs: number, uncertaintyMs: number }
+  /** |page clock − bench clock| for each page, largest seen, half the best round trip it was read with, and the largest offset removed (only offsets beyond their uncertainty are) */
+  clock: { largestOffsetMs: number, uncertaintyMs: number, largestRemovedMs?: number }
   configs: CallConfig[]
 }
 
@@ -106,7 +106,7 @@ export function callTable (run: CallRun): string {
   const goals = goalRows(run)
   const rows = run.configs.map(c => c.windows === 0 ? `| ${label(c)}: ${c.failures[0] ?? 'no window'} | | | | | | | | |` : `| ${label(c)} | ${q(c.joinToFirstFrameMs)} | ${q(c.joinToAllFramesMs)} | ${q(c.glassToGlassMs)} | ${q(c.stampToReceivedMs)} | ${c.sentFps.toFixed(0)} / ${c.receivedFps.toFixed(0)}, ${c.decodedHeight.toFixed(0)}p | ${pct(c.undecodableShare)} / ${pct(c.lostShare)} | ${c.cpuPerParticipantPct.toFixed(0)} % | ${q(c.chatOneWayMs, 1)} |`)
   return [
-    `bench:call — ${run.date.slice(0, 16)}Z, ${describeCheckout(run)}; Chromium ${run.chromium}; ${run.cores} cores, load average ${run.loadAverage.before} at the start, ${run.loadAverage.after} at the end; page clocks within ${run.clock.largestOffsetMs.toFixed(1)} ms of the bench's (±${run.clock.uncertaintyMs.toFixed(1)} ms), removed from the cross-page figures`,
+    `bench:call — ${run.date.slice(0, 16)}Z, ${describeCheckout(run)}; Chromium ${run.chromium}; ${run.cores} cores, load average ${run.loadAverage.before} at the start, ${run.loadAverage.after} at the end; page clocks within ${run.clock.largestOffsetMs.toFixed(1)} ms of the bench's (read ±${run.clock.uncertaintyMs.toFixed(1)} ms; ${(run.clock.largestRemovedMs ?? 0) === 0 ? 'none told apart from 0' : `up to ${run.clock.largestRemovedMs!.toFixed(1)} ms removed from the cross-page figures`})`,
     '',
     'p50 / p95 in ms (sample size)',
     '',

@@ -139,10 +139,16 @@ interface Participant {
   page: Page
   /** page clock − bench clock, ms, and half the round trip it was read with */
   clock: { offsetMs: number, uncertaintyMs: number }
+  /** the offset removed from cross-page figures: 0 when the reading cannot tell it from 0 */
+  skewMs: number
 }
 
-/** The page clock's offset from the bench's, from the quickest of 15 round trips. */
-async function readClockOffset (page: Page): Promise<{ offsetMs: number, uncertaintyMs: number }> {
+/**
+ * The page clock's offset from the bench's, from the quickest of 15 round trips; `skewMs` is
+ * that offset when it is larger than the reading's uncertainty, else 0 (pages on one machine
+ * share its clock, and removing a reading's noise would add error, not take it away).
+ */
+async function readClockOffset (page: Page): Promise<{ clock: { offsetMs: number, uncertaintyMs: number }, skewMs: number }> {
   let best = { offsetMs: 0, uncertaintyMs: Number.POSITIVE_INFINITY }
   for (let i = 0; i < 15; i++) {
     const before = benchClock()
@@ -150,7 +156,7 @@ async function readClockOffset (page: Page): Promise<{ offsetMs: number, uncerta
     const after = benchClock()
     if ((after - before) / 2 < best.uncertaintyMs) best = { offsetMs: pageClock - (before + after) / 2, uncertaintyMs: (after - before) / 2 }
   }
-  return best
+  return { clock: best, skewMs: Math.abs(best.offsetMs) > best.uncertaintyMs ? best.offsetMs : 0 }
 }
 
 /** An ordinary Chromium (no extension) with the bench's flags and fake devices, on the bench page. */
@@ -167,7 +173,7 @@ async function launchPlain (name: string, url: string): Promise<Participant> {
   await page.goto(url)
   await page.waitForFunction(() => window.callBench !== undefined)
   await page.evaluate(async n => { await window.callBench!.plainSignalling(n) }, name)
-  return { name, display: name, userDataDir, context, page, clock: await readClockOffset(page) }
+  return { name, display: name, userDataDir, context, page, ...await readClockOffset(page) }
 }
 
 async function figuresOf (p: Participant): Promise<{ sentFrames: number, receivers: ReceiverFigures[], chatOneWayMs: number[] }> {
@@ -234,12 +240,12 @@ async function measureWindow (people: Participant[], chat: (p: Participant) => P
     w.sentFps.push(figures.sentFrames / (elapsed / 1000))
     // the chat senders are every other participant: their stamps are on their own clocks
     const others = people.filter(o => o !== p)
-    const meanOffset = others.reduce((s, o) => s + o.clock.offsetMs, 0) / others.length
-    w.chat.push(...figures.chatOneWayMs.map(ms => ms - (p.clock.offsetMs - meanOffset)))
+    const meanSkew = others.reduce((s, o) => s + o.skewMs, 0) / others.length
+    w.chat.push(...figures.chatOneWayMs.map(ms => ms - (p.skewMs - meanSkew)))
     for (const r of figures.receivers) {
       const from = byName.get(r.label)
       if (from === undefined) continue
-      const skew = p.clock.offsetMs - from.clock.offsetMs
+      const skew = p.skewMs - from.skewMs
       w.g2g.push(...r.g2gMs.map(ms => ms - skew))
       w.received.push(...r.receivedMs.map(ms => ms - skew))
       w.heights.push(r.height)
@@ -500,7 +506,7 @@ async function launchPeerloom (display: string, devnet: Devnet, siteUrl: string,
   if ((await connectAnswering(profile, page, 'allow')).peerId === undefined) throw new Error(`${display}: the site was not allowed`)
   await page.addScriptTag({ content: bundle })
   await page.waitForFunction(() => window.callBench !== undefined)
-  return { name: peerId!, display, userDataDir: profile.userDataDir, context: profile.context, page, clock: await readClockOffset(page) }
+  return { name: peerId!, display, userDataDir: profile.userDataDir, context: profile.context, page, ...await readClockOffset(page) }
 }
 
 const startedAt = new Date()
@@ -558,7 +564,8 @@ const entry: CallRun = await appendRun(join(import.meta.dirname, 'results', 'cal
   chatBytes: CHAT_BYTES,
   clock: {
     largestOffsetMs: Math.max(...people.map(p => Math.abs(p.clock.offsetMs))),
-    uncertaintyMs: Math.max(...people.map(p => p.clock.uncertaintyMs))
+    uncertaintyMs: Math.max(...people.map(p => p.clock.uncertaintyMs)),
+    largestRemovedMs: Math.max(...people.map(p => Math.abs(p.skewMs)))
   },
   configs
 })
