@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every check and test in the repository: type-check, lint, each package's tests, then
+// Runs every check and test in the repository: type-check, lint, knip, each package's tests, then
 // the end-to-end suite with real Chromium. The whole run happens inside a loopback-only
 // network namespace when the machine allows one (root + unshare), so no test can reach
 // anything but 127.0.0.1. Exits non-zero if any step fails; prints "N passed, N failed" last.
@@ -26,6 +26,8 @@ if (process.env.PEERLOOM_NETNS === undefined && process.platform === 'linux') {
 const steps = [
   { name: 'typecheck', cmd: ['npm', 'run', 'typecheck'] },
   { name: 'lint', cmd: ['npm', 'run', 'lint'] },
+  // package manifests match the imports, and nothing exported goes unused (knip.json)
+  { name: 'knip', cmd: ['npx', '--no-install', 'knip'] },
   // by package name: `-w extension` would also select the nested extension/sdk workspace
   ...[['shared', '@peerloom/shared'], ['contracts', '@peerloom/contracts'], ['relay-node', '@peerloom/relay-node'], ['extension', '@peerloom/extension'], ['extension/sdk', '@peerloom/sdk']]
     .map(([dir, pkg]) => ({ name: dir, cmd: ['npm', 'test', '-w', pkg], when: () => existsSync(`${root}/${dir}/test`) })),

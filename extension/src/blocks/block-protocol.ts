@@ -27,7 +27,6 @@ export const BlockStatus = {
   /** The request was not a CID. */
   BAD_REQUEST: 4
 } as const
-export type BlockStatusValue = (typeof BlockStatus)[keyof typeof BlockStatus]
 
 const statusNames = new Map<number, string>(Object.entries(BlockStatus).map(([name, value]) => [value, name]))
 

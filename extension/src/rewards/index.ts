@@ -31,7 +31,6 @@ import { openRewardsDb } from './rewards-db.ts'
 import type { RewardsDb, StoredGrant } from './rewards-db.ts'
 
 export type { Earnings } from './receipt-book.ts'
-export type { ClaimStatus, ClaimFailure } from './claimer.ts'
 
 /** Where the viewer's receipt accounts are kept in the rewards database. */
 const RECEIPT_ACCOUNTS = 'receiptAccounts'

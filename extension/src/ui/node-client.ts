@@ -7,14 +7,13 @@ import type { NodeSettings, NodeSettingsInput } from '@peerloom/shared'
 import type { ClientUsage } from '../blocks/serve-meter.ts'
 import type { NodeEarnings, NodeError, NodeStatus } from '../node/node.ts'
 import type { NODE_EVENTS_PORT } from '../node/node-document.ts'
-import type { NodeEventBatch, NodeEventMessage, NodeEventPortMessage, NodeMethod, NodeResponse, SiteRecord } from '../node/rpc.ts'
+import type { NodeEventBatch, NodeEventPortMessage, NodeMethod, NodeResponse, SiteRecord } from '../node/rpc.ts'
 import type { HistorySeries } from '../blocks/transfer-history.ts'
 import type { TransferState } from '../node/transfers.ts'
 import type { ContentRecord } from '../storage/state-db.ts'
-import type { Earnings } from '../rewards/index.ts'
 import type { RelayStatus } from '../net/relay-keeper.ts'
 
-export type { ClientUsage, ContentRecord, Earnings, HistorySeries, NodeEarnings, NodeError, NodeEventBatch, NodeEventMessage, NodeStatus, RelayStatus, SiteRecord, TransferState }
+export type { ClientUsage, ContentRecord, HistorySeries, NodeEarnings, NodeError, NodeEventBatch, NodeStatus, RelayStatus, SiteRecord, TransferState }
 
 export async function callNode<T> (method: NodeMethod, params?: unknown): Promise<T> {
   const response = await chrome.runtime.sendMessage({ to: 'node', method, params }) as NodeResponse | undefined
