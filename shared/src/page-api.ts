@@ -14,6 +14,7 @@ import { z } from 'zod'
 import { MAX_LINK_LENGTH } from './link.ts'
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './cipher.ts'
 import { InvalidParamsError, UnsupportedMethodError } from './errors.ts'
+import { MAX_CHAT_TEXT, MAX_NAME_LENGTH, mediaFlagsSchema, peerIdSchema, shortIdSchema, signalDataSchema } from './calls/room.ts'
 
 export * from './provider.ts'
 
@@ -24,6 +25,10 @@ export const DEFAULT_CALLS_PER_SECOND = 50
 
 const link = z.string().min(1).max(MAX_LINK_LENGTH)
 const rangeHeader = z.string().max(100)
+/** A call's id as `peerloom_callJoin` answered it. */
+const callId = shortIdSchema
+/** Most peers a call names at once (forwarders, failed connections): a room holds at most 32 participants. */
+const MAX_CALL_PEERS = 32
 
 /** Parameter schemas, one per method. Objects are strict: unknown keys are refused. */
 export const methodParams = {
@@ -38,7 +43,20 @@ export const methodParams = {
   }),
   peerloom_stats: z.strictObject({}),
   peerloom_contentStats: z.strictObject({}),
-  peerloom_player: z.strictObject({ link })
+  peerloom_player: z.strictObject({ link }),
+  // calls (docs/CALLS.md, Page API; shared/src/calls/api.ts): the room name's own rules are checked by the node (5000)
+  peerloom_callJoin: z.strictObject({ room: z.string().min(1).max(128), name: z.string().max(MAX_NAME_LENGTH), media: mediaFlagsSchema }),
+  peerloom_callSignal: z.strictObject({ callId, to: peerIdSchema, sid: shortIdSchema, data: signalDataSchema }),
+  peerloom_callForwarderSignal: z.strictObject({ callId, forwarder: peerIdSchema, data: signalDataSchema }),
+  peerloom_callSeal: z.strictObject({ callId, text: z.string().min(1).max(MAX_CHAT_TEXT) }),
+  peerloom_callOpen: z.strictObject({ callId, from: peerIdSchema, sealed: z.string().min(1).max(40_000) }),
+  peerloom_callStats: z.strictObject({
+    callId,
+    forwarderBytes: z.record(peerIdSchema, z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)).refine(r => Object.keys(r).length <= MAX_CALL_PEERS, `at most ${MAX_CALL_PEERS} forwarders`),
+    failed: z.array(peerIdSchema).max(MAX_CALL_PEERS).optional()
+  }),
+  peerloom_callMedia: z.strictObject({ callId, media: mediaFlagsSchema }),
+  peerloom_callLeave: z.strictObject({ callId })
 } as const
 
 export type PageMethod = keyof typeof methodParams

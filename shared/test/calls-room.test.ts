@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createDecipheriv, createECDH, createHash, hkdfSync } from 'node:crypto'
 import {
-  RoomCipher, encodeRekeyNotice, importEcdhPrivateKey, mediaWrapKey, openRoomId, openRoomKey, parseBody, parseEnvelope,
+  RoomCipher, importEcdhPrivateKey, mediaWrapKey, openRoomId, openRoomKey, parseBody, parseEnvelope,
   parseRoomName, roomTopic, unwrapMediaKey, wrapMediaKey, generateEcdhKeyPair, MAX_ROOM_MESSAGE_BYTES
 } from '../src/calls/room.ts'
 import type { SealedEnvelope } from '../src/calls/room.ts'
@@ -81,7 +81,7 @@ test('an envelope under another key, version or topic, or with a flipped bit, do
 
 test('malformed envelopes are refused with 5000; rekey notices parse', () => {
   const enc = (value: unknown): Uint8Array => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value))
-  assert.deepEqual(parseEnvelope(encodeRekeyNotice(7)), { v: 1, notice: 'rekey', kv: 7 })
+  assert.deepEqual(parseEnvelope(enc({ v: 1, notice: 'rekey', kv: 7 })), { v: 1, notice: 'rekey', kv: 7 })
   const bad: unknown[] = [
     'not json', '[]', 'null', { v: 2, kv: 0, iv: 'AQIDBAUGBwgJCgsM', ct: 'A'.repeat(24) }, { v: 1, kv: -1, iv: 'AQIDBAUGBwgJCgsM', ct: 'A'.repeat(24) },
     { v: 1, kv: 0, iv: 'short', ct: 'A'.repeat(24) }, { v: 1, kv: 0, iv: 'AQIDBAUGBwgJCgsM', ct: 'A+/='.repeat(8) },
@@ -145,8 +145,9 @@ test('chat seals to the vector, opens back, and never opens as a room message (o
   await assert.rejects(cipher.openChat(BYE), IntegrityError)
   await assert.rejects(cipher.openChat('{'), InvalidParamsError)
   await assert.rejects(cipher.openChat('x'.repeat(40_000)), InvalidParamsError)
-  await assert.rejects(cipher.sealChat({ ...CHAT, text: '' }), /text/)
+  await assert.rejects(cipher.sealChat({ ...CHAT, text: '' }), InvalidParamsError)
   await assert.rejects(cipher.sealChat({ ...CHAT, text: 'x'.repeat(4001) }), /text/)
+  await assert.rejects(cipher.sealChat({ ...CHAT, own: true } as never), InvalidParamsError)
   const long = await cipher.sealChat({ ...CHAT, text: '\u0001'.repeat(4000) }) // worst-case escaping still opens
   assert.equal((await cipher.openChat(long)).text.length, 4000)
 })

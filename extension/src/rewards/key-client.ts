@@ -22,6 +22,9 @@ export const GRANT_RENEW_MARGIN_SECONDS = 600
 /** How long one key request may take. @default 15_000 */
 export const KEY_REQUEST_TIMEOUT_MS = 15_000
 
+/** What a key request needs of a manifest: the content and who signs its grants. */
+type ContentOwner = Pick<Manifest, 'contentId' | 'publisher'>
+
 export interface KeyClientComponents {
   db: RewardsDb
   settings: () => NodeSettings
@@ -55,19 +58,28 @@ export class KeyClient {
    * after a rotation is newer than the link's). Asks the key service unless a grant is held.
    */
   async keyFor (manifest: Manifest, options: { signal?: AbortSignal } = {}): Promise<StoredGrant> {
-    const contentId = manifest.contentId.toLowerCase()
-    const held = await this.grantFor(contentId)
-    if (held !== undefined && BigInt(held.grant.expiry) > BigInt(Math.floor(this.now() / 1000) + GRANT_RENEW_MARGIN_SECONDS) && getAddress(held.publisher) === getAddress(manifest.publisher)) return held
-    let pending = this.pending.get(contentId)
+    return await this.keyForContent(manifest.contentId, manifest.publisher, options)
+  }
+
+  /**
+   * The key of `contentId`, whose grants `publisher` signs (a gated call room has no manifest).
+   * `fresh` asks the key service even while a grant is held: the service checks the policy on
+   * every request, so a room member re-asks to learn of a new key version or a removal.
+   */
+  async keyForContent (contentId: string, publisher: string, options: { fresh?: boolean, signal?: AbortSignal } = {}): Promise<StoredGrant> {
+    const owner: ContentOwner = { contentId: contentId.toLowerCase(), publisher }
+    const held = options.fresh === true ? undefined : await this.grantFor(owner.contentId)
+    if (held !== undefined && BigInt(held.grant.expiry) > BigInt(Math.floor(this.now() / 1000) + GRANT_RENEW_MARGIN_SECONDS) && getAddress(held.publisher) === getAddress(publisher)) return held
+    let pending = this.pending.get(owner.contentId)
     if (pending === undefined) {
       // shared by every caller, so one caller giving up does not abort the others: bounded by KEY_REQUEST_TIMEOUT_MS
-      pending = this.request(manifest).finally(() => { this.pending.delete(contentId) })
-      this.pending.set(contentId, pending)
+      pending = this.request(owner).finally(() => { this.pending.delete(owner.contentId) })
+      this.pending.set(owner.contentId, pending)
     }
     return await raceSignal(pending, options.signal)
   }
 
-  private async request (manifest: Manifest): Promise<StoredGrant> {
+  private async request (manifest: ContentOwner): Promise<StoredGrant> {
     const settings = this.components.settings()
     if (settings.chainId === undefined || settings.rewardPool === undefined) {
       throw new AccessDeniedError('this is gated content, and this node has no chain configured (chain id and RewardPool) to ask its publisher for the key; set them in Options')
@@ -89,7 +101,7 @@ export class KeyClient {
     throw isPeerloomError(last) ? last : new DisconnectedError(`no key service answered: ${(last as Error)?.message ?? 'none configured'}`, { cause: last })
   }
 
-  private async ask (url: URL, manifest: Manifest, settings: NodeSettings, signer: Wallet): Promise<StoredGrant> {
+  private async ask (url: URL, manifest: ContentOwner, settings: NodeSettings, signer: Wallet): Promise<StoredGrant> {
     const chainId = settings.chainId as number
     const contentId = manifest.contentId.toLowerCase()
     const request = createKeyRequest({ domain: url.host, address: signer.address, uri: url.toString(), chainId, contentId, now: this.now() })

@@ -78,7 +78,7 @@ export function roomTopic (roomId: string): string {
 
 const b64url = (min: number, max: number): z.ZodString => z.string().min(min).max(max).regex(/^[A-Za-z0-9_-]*$/, 'must be base64url')
 /** A libp2p peer id as a string (base58btc multihash, or a CID). */
-const peerIdString = z.string().min(40).max(100).regex(/^[1-9A-HJ-NP-Za-km-z]+$/, 'must be a peer id')
+export const peerIdSchema = z.string().min(40).max(100).regex(/^[1-9A-HJ-NP-Za-km-z]+$/, 'must be a peer id')
 const keyVersion = z.number().int().min(0).max(0xffffffff)
 
 const sealedEnvelope = z.strictObject({ v: z.literal(1), kv: keyVersion, iv: b64url(16, 16), ct: b64url(22, Math.ceil(MAX_ROOM_MESSAGE_BYTES * 4 / 3)) })
@@ -86,10 +86,11 @@ const noticeEnvelope = z.strictObject({ v: z.literal(1), notice: z.literal('reke
 const envelopeSchema = z.union([sealedEnvelope, noticeEnvelope])
 
 export type SealedEnvelope = z.output<typeof sealedEnvelope>
-export type RekeyNotice = z.output<typeof noticeEnvelope>
+/** The key service's unencrypted hint (shared/src/calls/gated-room.ts writes it). */
+export type RekeyNoticeEnvelope = z.output<typeof noticeEnvelope>
 
 /** Reads a room message's data: a sealed envelope or a rekey notice. Throws InvalidParamsError when it is neither. */
-export function parseEnvelope (data: Uint8Array): SealedEnvelope | RekeyNotice {
+export function parseEnvelope (data: Uint8Array): SealedEnvelope | RekeyNoticeEnvelope {
   if (data.length > MAX_ROOM_MESSAGE_BYTES) throw new InvalidParamsError(`a room message is at most ${MAX_ROOM_MESSAGE_BYTES} bytes, got ${data.length}`)
   let json: unknown
   try {
@@ -102,12 +103,7 @@ export function parseEnvelope (data: Uint8Array): SealedEnvelope | RekeyNotice {
   return parsed.data
 }
 
-/** The unencrypted rekey hint a key service publishes on a gated room's topic. */
-export function encodeRekeyNotice (kv: number): Uint8Array {
-  return encoder.encode(JSON.stringify({ v: 1, notice: 'rekey', kv } satisfies RekeyNotice))
-}
-
-const mediaFlags = z.strictObject({ audio: z.boolean(), video: z.boolean(), screen: z.boolean() })
+export const mediaFlagsSchema = z.strictObject({ audio: z.boolean(), video: z.boolean(), screen: z.boolean() })
 const iceCandidate = z.object({
   candidate: z.string().max(1024).optional(),
   sdpMid: z.string().max(64).nullable().optional(),
@@ -129,13 +125,13 @@ export const helloBodySchema = z.object({
   name: z.string().max(MAX_NAME_LENGTH),
   ecdh: b64url(87, 87),
   joinedAt: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  forwarder: peerIdString.nullable(),
-  media: mediaFlags
+  forwarder: peerIdSchema.nullable(),
+  media: mediaFlagsSchema
 })
 export const byeBodySchema = z.object({ type: z.literal('bye') })
-export const signalBodySchema = z.object({ type: z.literal('signal'), to: peerIdString, sid: shortIdSchema, data: signalDataSchema })
+export const signalBodySchema = z.object({ type: z.literal('signal'), to: peerIdSchema, sid: shortIdSchema, data: signalDataSchema })
 /** 12 bytes iv + 32 bytes key + 16 bytes tag = 60 bytes = 80 base64url characters. */
-export const keyBodySchema = z.object({ type: z.literal('key'), to: peerIdString, keyId: z.number().int().min(0).max(0xffff), wrapped: b64url(80, 80) })
+export const keyBodySchema = z.object({ type: z.literal('key'), to: peerIdSchema, keyId: z.number().int().min(0).max(0xffff), wrapped: b64url(80, 80) })
 
 export type HelloBody = z.output<typeof helloBodySchema>
 export type ByeBody = z.output<typeof byeBodySchema>
@@ -236,8 +232,9 @@ export class RoomCipher {
 
   /** A chat message sealed for the room: `{ v, kv, iv, ct }` as a JSON string. */
   async sealChat (message: ChatPayload, iv: Uint8Array = crypto.getRandomValues(new Uint8Array(12))): Promise<string> {
-    const checked = chatPayloadSchema.parse(message)
-    return JSON.stringify(await this.sealJson(checked, this.chatAad(), iv))
+    const checked = chatPayloadSchema.safeParse(message)
+    if (!checked.success) throw new InvalidParamsError(`malformed chat message: ${describe(checked.error)}`)
+    return JSON.stringify(await this.sealJson(checked.data, this.chatAad(), iv))
   }
 
   /** Opens a sealed chat message; throws IntegrityError or InvalidParamsError. */
@@ -259,7 +256,7 @@ export class RoomCipher {
 
 export const chatPayloadSchema = z.strictObject({
   id: shortIdSchema,
-  from: peerIdString,
+  from: peerIdSchema,
   name: z.string().max(MAX_NAME_LENGTH),
   at: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   text: z.string().min(1).max(MAX_CHAT_TEXT)

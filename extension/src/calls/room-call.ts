@@ -1,0 +1,496 @@
+/**
+ * One call: this browser's membership of one room (docs/CALLS.md). It sends presence, tracks
+ * the other members, carries its page's signalling to them and theirs to it, hands out its
+ * media key to each member (wrapped by ECDH) and makes a new one whenever a member leaves,
+ * unwraps the members' keys for its page, seals and opens chat, and for a gated room keeps
+ * the room key current (a removed holder's call ends with `removed`, 5011).
+ *
+ * Every room message is validated; what is malformed or does not open is dropped and counted.
+ */
+import type { Logger } from '@libp2p/interface'
+import { CallLimitError, ErrorCode, InvalidParamsError, isPeerloomError } from '@peerloom/shared'
+import type { CallEvent, CallJoinResult, CallState, CallTopology, ChatMessage, MediaFlags, MediaKey, ParticipantInfo, SignalData } from '@peerloom/shared/calls/api'
+import {
+  KEY_SWITCH_DELAY_MS, PRESENCE_INTERVAL_MS, PRESENCE_TIMEOUT_MS, RoomCipher, mediaWrapKey, parseEnvelope, shortId, unwrapMediaKey, wrapMediaKey
+} from '@peerloom/shared/calls/room'
+import type { EcdhKeyPair, HelloBody, KeyBody, RoomBody, RoomName, SignalBody } from '@peerloom/shared/calls/room'
+import type { ChatHistory } from './calls-db.ts'
+import { GATED_KEY_REFRESH_MS, KEY_SENDS_PER_MEMBER, MAX_TRACKED_PEERS, REKEY_MIN_INTERVAL_MS, ROTATE_COALESCE_MS } from './constants.ts'
+import type { GatedRoomKeys } from './room-keys.ts'
+
+/** Why a member is no longer in the call. */
+export type LeaveReason = 'bye' | 'timeout' | 'removed'
+
+interface Member {
+  info: ParticipantInfo
+  ecdh: string
+  wrapKey: Promise<CryptoKey>
+  lastSeen: number
+  /** Hellos answered with our current media key (see KEY_SENDS_PER_MEMBER). */
+  keySends: number
+  /** The last media key id it sent us. */
+  keyId?: number
+  /** Heard under an older room key version than ours since our last rekey: if it goes quiet, it was removed. */
+  staleKey: boolean
+}
+
+/** Counters for tests and diagnostics. */
+export interface RoomCallStats {
+  /** Messages dropped: malformed, not opening, under another key version, or not addressed sensibly. */
+  dropped: number
+  /** Hellos of peers not admitted because the room was full. */
+  refused: number
+  members: number
+  keyId: number
+  kv: number
+}
+
+export interface RoomCallInit {
+  callId: string
+  origin: string
+  room: RoomName
+  roomId: string
+  name: string
+  media: MediaFlags
+  self: string
+  cipher: RoomCipher
+  ecdh: EcdhKeyPair
+  /** Publishes on the room's topic. */
+  publish: (data: Uint8Array) => Promise<void>
+  history: ChatHistory
+  onEvent: (event: CallEvent) => void
+  /** The call ended (left, removed, room full): the service forgets it. */
+  onEnded: () => void
+  iceServers: RTCIceServer[]
+  maxParticipants: number
+  gatedKeys?: GatedRoomKeys
+  log: Logger
+  now?: () => number
+}
+
+export class RoomCall {
+  readonly id: string
+  readonly origin: string
+  readonly room: RoomName
+  readonly roomId: string
+  readonly self: string
+  private readonly init: RoomCallInit
+  private name: string
+  private media: MediaFlags
+  private cipher: RoomCipher
+  private readonly joinedAt: number
+  private readonly members = new Map<string, Member>()
+  /** Peers heard but not admitted (room full): their join time, to tell whether this browser is the one too many. */
+  private readonly waiting = new Map<string, { joinedAt: number, lastSeen: number }>()
+  private ownKey: { keyId: number, key: Uint8Array }
+  private state: CallState = 'connecting'
+  private topology: CallTopology = 'mesh'
+  private forwarder: string | null = null
+  private inbox: Promise<void> = Promise.resolve()
+  private timers: Array<ReturnType<typeof setInterval>> = []
+  private rotateTimer?: ReturnType<typeof setTimeout>
+  private rekeyTimer?: ReturnType<typeof setTimeout>
+  private rekeyInFlight?: Promise<void>
+  private lastRekeyAt = 0
+  private lastHelloAt = 0
+  private ended = false
+  private readonly counters = { dropped: 0, refused: 0 }
+
+  constructor (init: RoomCallInit) {
+    this.init = init
+    this.id = init.callId
+    this.origin = init.origin
+    this.room = init.room
+    this.roomId = init.roomId
+    this.self = init.self
+    this.name = init.name
+    this.media = init.media
+    this.cipher = init.cipher
+    this.joinedAt = this.now()
+    // a random first key id, so a rejoin's first key is not mistaken for a stale one by receivers
+    this.ownKey = { keyId: crypto.getRandomValues(new Uint16Array(1))[0]!, key: crypto.getRandomValues(new Uint8Array(32)) }
+  }
+
+  private now (): number {
+    return this.init.now?.() ?? Date.now()
+  }
+
+  /** What the page's join request answers. */
+  async joinResult (): Promise<CallJoinResult> {
+    return {
+      callId: this.id,
+      roomId: this.roomId,
+      self: { peerId: this.self, name: this.name },
+      participants: this.participants(),
+      history: await this.init.history.list(this.origin, this.roomId),
+      topology: this.topology,
+      iceServers: this.init.iceServers,
+      ownKey: mediaKey(this.ownKey)
+    }
+  }
+
+  participants (): ParticipantInfo[] {
+    return [...this.members.values()].map(m => ({ ...m.info }))
+  }
+
+  stats (): RoomCallStats {
+    return { ...this.counters, members: this.members.size, keyId: this.ownKey.keyId, kv: this.cipher.kv }
+  }
+
+  get currentState (): CallState {
+    return this.state
+  }
+
+  /** Starts presence and the membership sweep (and the key refresh of a gated room). */
+  start (): void {
+    this.timers.push(setInterval(() => { void this.sendHello() }, PRESENCE_INTERVAL_MS))
+    this.timers.push(setInterval(() => { this.sweep() }, 1000))
+    if (this.init.gatedKeys !== undefined) this.timers.push(setInterval(() => { this.requestRekey(true) }, GATED_KEY_REFRESH_MS))
+    void this.sendHello().then(sent => { if (sent && !this.ended) this.setState('connected') })
+  }
+
+  /** The network went down (a relay change restarts it): presence pauses, members are kept. */
+  suspend (): void {
+    if (this.ended) return
+    this.stopTimers()
+    this.setState('reconnecting')
+  }
+
+  /** The network is back with `publish` on the new libp2p. */
+  resume (publish: (data: Uint8Array) => Promise<void>): void {
+    if (this.ended) return
+    this.init.publish = publish
+    // members were unheard while we were away: give them a presence interval's grace
+    const now = this.now()
+    for (const member of this.members.values()) member.lastSeen = now
+    this.state = 'connecting'
+    this.start()
+  }
+
+  /** A message on the room's topic from peer `from` (signed by it). Handled in arrival order. */
+  receive (from: string, data: Uint8Array): void {
+    if (this.ended || from === this.self) return
+    this.inbox = this.inbox.then(async () => { await this.handle(from, data) }).catch(err => { this.init.log.error('room message from %s: %e', from, err) })
+  }
+
+  /** Resolves when every message received so far is handled (tests). */
+  async settled (): Promise<void> {
+    await this.inbox
+  }
+
+  private drop (from: string, why: unknown): void {
+    this.counters.dropped++
+    this.init.log('dropped a room message from %s: %s', from, why instanceof Error ? why.message : String(why))
+  }
+
+  private async handle (from: string, data: Uint8Array): Promise<void> {
+    if (this.ended) return
+    let envelope
+    try {
+      envelope = parseEnvelope(data)
+    } catch (err) {
+      this.drop(from, err)
+      return
+    }
+    if ('notice' in envelope) {
+      // only a hint: the key service's answer decides; our own peer never counts (it would be an echo)
+      if (this.init.gatedKeys !== undefined && envelope.kv > this.cipher.kv) this.requestRekey(false)
+      else this.drop(from, `rekey notice for key version ${envelope.kv} in a room at ${this.cipher.kv}`)
+      return
+    }
+    if (envelope.kv !== this.cipher.kv) {
+      const member = this.members.get(from)
+      if (envelope.kv < this.cipher.kv && member !== undefined) member.staleKey = true
+      if (envelope.kv > this.cipher.kv && this.init.gatedKeys !== undefined) this.requestRekey(false)
+      this.drop(from, `sealed under key version ${envelope.kv}, the room is at ${this.cipher.kv}`)
+      return
+    }
+    let body: RoomBody | undefined
+    try {
+      body = await this.cipher.open(envelope)
+    } catch (err) {
+      this.drop(from, err)
+      return
+    }
+    if (body === undefined || this.ended) return // a type a newer version knows
+    const member = this.members.get(from)
+    if (member !== undefined) member.staleKey = false
+    switch (body.type) {
+      case 'hello': await this.hello(from, body); break
+      case 'bye': if (member !== undefined) this.remove(from, 'bye'); break
+      case 'signal': this.signalFrom(from, body); break
+      case 'key': await this.keyFrom(from, body); break
+    }
+  }
+
+  private async hello (from: string, body: HelloBody): Promise<void> {
+    const now = this.now()
+    const info: ParticipantInfo = { peerId: from, name: body.name, media: body.media, forwarder: body.forwarder, joinedAt: body.joinedAt }
+    const known = this.members.get(from)
+    if (known !== undefined) {
+      known.lastSeen = now
+      if (known.ecdh !== body.ecdh) {
+        // it restarted (a new ECDH key): it needs our key again, wrapped to the new one
+        known.ecdh = body.ecdh
+        known.wrapKey = mediaWrapKey(this.init.ecdh.privateKey, body.ecdh, this.roomId)
+        known.keySends = 0
+        known.keyId = undefined
+      }
+      const changed = known.info.name !== info.name || known.info.forwarder !== info.forwarder || known.info.joinedAt !== info.joinedAt ||
+        known.info.media.audio !== info.media.audio || known.info.media.video !== info.media.video || known.info.media.screen !== info.media.screen
+      known.info = info
+      if (changed) this.emit({ type: 'updated', participant: { ...info } })
+      if (known.keySends < KEY_SENDS_PER_MEMBER) await this.sendKey(known)
+      return
+    }
+    if (this.members.size + 1 >= this.init.maxParticipants) {
+      if (this.waiting.has(from) || this.waiting.size < MAX_TRACKED_PEERS) this.waiting.set(from, { joinedAt: body.joinedAt, lastSeen: now })
+      this.counters.refused++
+      this.checkFull()
+      return
+    }
+    if (this.members.size + this.waiting.size >= MAX_TRACKED_PEERS) return
+    const wrapKey = mediaWrapKey(this.init.ecdh.privateKey, body.ecdh, this.roomId)
+    try {
+      await wrapKey
+    } catch (err) {
+      this.drop(from, err)
+      return
+    }
+    if (this.ended || this.members.has(from)) return
+    this.waiting.delete(from)
+    const member: Member = { info, ecdh: body.ecdh, wrapKey, lastSeen: now, keySends: 0, staleKey: false }
+    this.members.set(from, member)
+    this.emit({ type: 'joined', participant: { ...info } })
+    await this.sendKey(member)
+    // answer a newcomer at once instead of at our next presence tick
+    if (now - this.lastHelloAt > PRESENCE_INTERVAL_MS / 4) void this.sendHello()
+  }
+
+  /** This browser is the participant too many when the full room's members all joined before it. */
+  private checkFull (): void {
+    const earlier = (joinedAt: number, peerId: string): boolean => joinedAt < this.joinedAt || (joinedAt === this.joinedAt && peerId < this.self)
+    let before = 0
+    for (const m of this.members.values()) if (earlier(m.info.joinedAt, m.info.peerId)) before++
+    for (const [peerId, { joinedAt }] of this.waiting) if (earlier(joinedAt, peerId)) before++
+    if (before >= this.init.maxParticipants) {
+      const err = new CallLimitError(`the room is full: at most ${this.init.maxParticipants} participants`)
+      void this.end('left', { code: err.code, reason: err.message })
+    }
+  }
+
+  private signalFrom (from: string, body: SignalBody): void {
+    if (body.to !== this.self) return // addressed to another member: every member hears every signal
+    if (!this.members.has(from)) {
+      this.drop(from, 'a signal from a peer that is not a member')
+      return
+    }
+    this.emit({ type: 'signal', from, sid: body.sid, data: body.data as SignalData })
+  }
+
+  private async keyFrom (from: string, body: KeyBody): Promise<void> {
+    if (body.to !== this.self) return
+    const member = this.members.get(from)
+    if (member === undefined) {
+      this.drop(from, 'a media key from a peer that is not a member')
+      return
+    }
+    if (member.keyId === body.keyId) return // a repeat (it sends each key twice)
+    let key: Uint8Array
+    try {
+      key = await unwrapMediaKey(await member.wrapKey, body.wrapped, from, this.self, body.keyId)
+    } catch (err) {
+      this.drop(from, err)
+      return
+    }
+    if (this.ended || this.members.get(from) !== member) return
+    member.keyId = body.keyId
+    this.emit({ type: 'media-key', peerId: from, key: mediaKey({ keyId: body.keyId, key }) })
+  }
+
+  private sweep (): void {
+    const now = this.now()
+    for (const [peerId, member] of this.members) {
+      if (now - member.lastSeen > PRESENCE_TIMEOUT_MS) this.remove(peerId, member.staleKey ? 'removed' : 'timeout')
+    }
+    for (const [peerId, peer] of this.waiting) if (now - peer.lastSeen > PRESENCE_TIMEOUT_MS) this.waiting.delete(peerId)
+  }
+
+  private remove (peerId: string, reason: LeaveReason): void {
+    if (!this.members.delete(peerId)) return
+    this.emit({ type: 'left', peerId, reason })
+    this.scheduleRotation()
+  }
+
+  /** A member left: the remaining ones get a new key of ours (one rotation for leaves close together). */
+  private scheduleRotation (): void {
+    if (this.rotateTimer !== undefined || this.ended) return
+    this.rotateTimer = setTimeout(() => {
+      this.rotateTimer = undefined
+      void this.rotate()
+    }, ROTATE_COALESCE_MS)
+  }
+
+  private async rotate (): Promise<void> {
+    if (this.ended) return
+    this.ownKey = { keyId: (this.ownKey.keyId + 1) & 0xffff, key: crypto.getRandomValues(new Uint8Array(32)) }
+    for (const member of this.members.values()) member.keySends = 0
+    const switchAt = this.now() + KEY_SWITCH_DELAY_MS
+    this.emit({ type: 'own-key', key: mediaKey(this.ownKey), switchAt })
+    await Promise.all([...this.members.values()].map(async member => { await this.sendKey(member) }))
+  }
+
+  private async sendKey (member: Member): Promise<void> {
+    member.keySends++
+    const { keyId, key } = this.ownKey
+    try {
+      const wrapped = await wrapMediaKey(await member.wrapKey, key, this.self, member.info.peerId, keyId)
+      await this.publishBody({ type: 'key', to: member.info.peerId, keyId, wrapped })
+    } catch (err) {
+      this.init.log.error('could not send our media key to %s: %e', member.info.peerId, err)
+    }
+  }
+
+  private async publishBody (body: RoomBody): Promise<void> {
+    await this.init.publish(await this.cipher.seal(body))
+  }
+
+  /** Publishes presence; false when it could not be sent (no network yet). */
+  private async sendHello (): Promise<boolean> {
+    if (this.ended) return false
+    this.lastHelloAt = this.now()
+    try {
+      await this.publishBody({ type: 'hello', name: this.name, ecdh: this.init.ecdh.publicKey, joinedAt: this.joinedAt, forwarder: this.forwarder, media: this.media })
+      return true
+    } catch (err) {
+      this.init.log('presence not sent: %s', (err as Error).message)
+      return false
+    }
+  }
+
+  /** The page's signalling for member `to`. */
+  async signal (to: string, sid: string, data: SignalData): Promise<void> {
+    if (!this.members.has(to)) throw new InvalidParamsError(`${to} is not in this call`)
+    await this.publishBody({ type: 'signal', to, sid, data })
+  }
+
+  async setMedia (media: MediaFlags): Promise<void> {
+    this.media = media
+    await this.sendHello()
+  }
+
+  /** Seals the page's chat text; the node keeps it in the history. */
+  async seal (text: string): Promise<{ sealed: string, message: ChatMessage }> {
+    const payload = { id: shortId(), from: this.self, name: this.name, at: this.now(), text }
+    const sealed = await this.cipher.sealChat(payload)
+    const message: ChatMessage = { ...payload, own: true }
+    await this.init.history.add(this.origin, this.roomId, message)
+    return { sealed, message }
+  }
+
+  /** Opens chat that arrived on the connection to `from`; refuses what does not open or names another sender. */
+  async open (from: string, sealed: string): Promise<ChatMessage> {
+    let payload
+    try {
+      payload = await this.cipher.openChat(sealed)
+    } catch (err) {
+      throw new InvalidParamsError(`a chat message from ${from} did not open: ${(err as Error).message}`, { cause: err })
+    }
+    if (payload.from !== from) throw new InvalidParamsError(`a chat message on ${from}'s connection names ${payload.from} as its sender`)
+    const message: ChatMessage = { ...payload, own: false }
+    await this.init.history.add(this.origin, this.roomId, message)
+    return message
+  }
+
+  /** Sets the topology and forwarder this browser uses (presence names the forwarder). */
+  setTopology (topology: CallTopology, forwarder: string | null): void {
+    if (this.topology === topology && this.forwarder === forwarder) return
+    this.topology = topology
+    this.forwarder = forwarder
+    this.emit({ type: 'topology', topology, forwarder })
+    void this.sendHello()
+  }
+
+  get currentTopology (): { topology: CallTopology, forwarder: string | null } {
+    return { topology: this.topology, forwarder: this.forwarder }
+  }
+
+  /** Pushes an event to the page (forwarder signalling and tracks come through here too). */
+  emit (event: CallEvent): void {
+    if (this.ended) return
+    try {
+      this.init.onEvent(event)
+    } catch (err) {
+      this.init.log.error('the page could not be told %s: %e', event.type, err)
+    }
+  }
+
+  /**
+   * A gated room's key again: on the timer (`periodic`) or a hint (a notice or a newer key
+   * version heard), at most once per REKEY_MIN_INTERVAL_MS so peers cannot make us flood the service.
+   */
+  private requestRekey (periodic: boolean): void {
+    if (this.init.gatedKeys === undefined || this.ended || this.rekeyInFlight !== undefined || this.rekeyTimer !== undefined) return
+    const wait = this.lastRekeyAt + REKEY_MIN_INTERVAL_MS - this.now()
+    if (wait > 0 && !periodic) {
+      this.rekeyTimer = setTimeout(() => { this.rekeyTimer = undefined; this.requestRekey(false) }, wait)
+      return
+    }
+    this.lastRekeyAt = this.now()
+    this.rekeyInFlight = this.rekey().finally(() => { this.rekeyInFlight = undefined })
+  }
+
+  private async rekey (): Promise<void> {
+    const keys = this.init.gatedKeys as GatedRoomKeys
+    const contentId = this.room.kind === 'gated' ? this.room.contentId : this.roomId
+    try {
+      const { key, keyVersion } = await keys.key(contentId, { fresh: true })
+      if (this.ended || keyVersion === this.cipher.kv) return
+      this.cipher = await RoomCipher.create(key, this.roomId, keyVersion)
+      for (const member of this.members.values()) member.staleKey = false
+      this.init.log('room %s is now at key version %d', this.roomId, keyVersion)
+      await this.sendHello()
+    } catch (err) {
+      if (isPeerloomError(err) && (err.code === ErrorCode.ACCESS_DENIED || err.code === ErrorCode.NOT_FOUND)) {
+        await this.end('removed', { code: ErrorCode.ACCESS_DENIED, reason: err.message })
+        return
+      }
+      // the key service being unreachable removes nobody: the next refresh tries again
+      this.init.log.error('could not refresh the key of room %s: %e', this.roomId, err)
+    }
+  }
+
+  /** Leaves the call: `bye` to the others (unless removed), timers stopped, the page told. */
+  async end (state: 'left' | 'removed', detail: { code?: number, reason?: string } = {}): Promise<void> {
+    if (this.ended) return
+    if (state === 'left' && this.state !== 'reconnecting') await this.publishBody({ type: 'bye' }).catch(() => {})
+    this.setState(state, detail)
+    this.ended = true
+    this.stopTimers()
+    this.members.clear()
+    this.waiting.clear()
+    this.init.onEnded()
+  }
+
+  get isEnded (): boolean {
+    return this.ended
+  }
+
+  private setState (state: CallState, detail: { code?: number, reason?: string } = {}): void {
+    if (this.state === state && detail.code === undefined) return
+    this.state = state
+    this.emit({ type: 'state', state, ...(detail.reason === undefined ? {} : { reason: detail.reason }), ...(detail.code === undefined ? {} : { code: detail.code }) })
+  }
+
+  private stopTimers (): void {
+    for (const timer of this.timers.splice(0)) clearInterval(timer)
+    clearTimeout(this.rotateTimer)
+    this.rotateTimer = undefined
+    clearTimeout(this.rekeyTimer)
+    this.rekeyTimer = undefined
+  }
+}
+
+function mediaKey (key: { keyId: number, key: Uint8Array }): MediaKey {
+  return { keyId: key.keyId, key: key.key.slice().buffer }
+}
