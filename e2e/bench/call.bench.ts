@@ -411,7 +411,7 @@ async function launchForwarder (site: BenchSite): Promise<Forwarder> {
     const lane = (lanes.get(from) ?? Promise.resolve()).then(async () => {
       const result = await page.evaluate(async ([leg, data]) => await (window as any).forwarder.receive(leg, { type: 'signal', data }), [`${ENGINE_ROOM}/${from}`, signal] as const) as { ok: boolean, message?: string }
       if (!result.ok) say(`  the forwarder refused a signal from ${from}: ${result.message ?? ''}`)
-    }).catch((err: Error) => { say(`  signal ${from}→forwarder failed: ${err.message.split('\n')[0]}`) })
+    }).catch((err: Error) => { if (!page.isClosed()) say(`  signal ${from}→forwarder failed: ${err.message.split('\n')[0]}`) })
     lanes.set(from, lane)
   }
   return { userDataDir, context, page }
@@ -550,6 +550,7 @@ try {
     }
   }
 } finally {
+  site.toForwarder = undefined // what is still in flight goes nowhere once the pages close
   for (const p of [...people, ...(forwarder === undefined ? [] : [forwarder])]) await p.context.close().catch(() => {})
   for (const p of [...people, ...(forwarder === undefined ? [] : [forwarder])]) await rm(p.userDataDir, { recursive: true, force: true }).catch(() => {})
   site.close()
