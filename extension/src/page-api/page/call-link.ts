@@ -6,6 +6,7 @@
  * (docs/PLATFORM.md: after an await, early messages are lost).
  */
 import type { SignalData } from '@peerloom/shared/calls/api'
+import { ENCODED_CONNECTION } from './call-e2ee.ts'
 
 /** Chat messages a link holds for a channel that is not open yet. @default 64 */
 const MAX_QUEUED_CHAT = 64
@@ -33,7 +34,7 @@ export class CallLink {
 
   constructor (iceServers: RTCIceServer[], hooks: LinkHooks) {
     this.hooks = hooks
-    this.pc = new RTCPeerConnection({ iceServers })
+    this.pc = new RTCPeerConnection({ ...ENCODED_CONNECTION, iceServers })
     this.pc.onicecandidate = event => { if (!this.closed) hooks.signal({ candidate: event.candidate === null ? null : event.candidate.toJSON() }) }
     this.pc.ondatachannel = event => { if (event.channel.label === 'chat') this.useChat(event.channel) }
     this.pc.ontrack = event => { if (!this.closed) hooks.track(event) }

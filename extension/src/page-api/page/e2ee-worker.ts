@@ -1,51 +1,40 @@
 /**
- * The call's E2EE worker: one per call, made by the page (`call-media.ts`) from this file
- * bundled inline, since a media track cannot leave the page (docs/PLATFORM.md, Calls). Every
- * sender and receiver of the call's connections runs its encoded frames through here.
+ * The call's E2EE worker: one per call, made by the page (`call-e2ee.ts`) from this file
+ * bundled inline. Every sender and receiver of the call's connections hands it its encoded
+ * frame streams (`createEncodedStreams`), which it pipes through the frame cipher.
  */
 import { CallFrameCrypto, frameKind } from './e2ee-frames.ts'
-import type { E2eeCommand, E2eeTransformOptions, ReceiveSource } from './e2ee-frames.ts'
+import type { E2eeCommand, E2eeTransformOptions } from './e2ee-frames.ts'
 
 type EncodedFrame = RTCEncodedVideoFrame | RTCEncodedAudioFrame
 
-/**
- * The worker side of an `RTCRtpScriptTransform` (the DOM lib this package compiles with lacks
- * the worker's types); `sendKeyFrameRequest` asks the remote sender for a key frame.
- */
-interface Receiver {
-  readonly options: unknown
-  readonly readable: ReadableStream<EncodedFrame>
-  readonly writable: WritableStream<EncodedFrame>
-  sendKeyFrameRequest?: () => Promise<void>
+/** One sender's or receiver's encoded frames, transferred from the page; a receiver that dropped frames recovers at the next key frame its decoder asks for. */
+interface FrameStreams {
+  type: 'streams'
+  options: E2eeTransformOptions
+  readable: ReadableStream<EncodedFrame>
+  writable: WritableStream<EncodedFrame>
 }
 
 interface E2eeWorkerScope {
-  onmessage: ((event: MessageEvent<E2eeCommand>) => void) | null
-  onrtctransform: ((event: { transformer: Receiver }) => void) | null
+  onmessage: ((event: MessageEvent<E2eeCommand | FrameStreams>) => void) | null
 }
 
 declare const self: E2eeWorkerScope
 
 const crypto = new CallFrameCrypto()
-/** Receivers that dropped frames since their last opened one: they need a key frame once a key arrives. */
-const starving = new Map<Receiver, ReceiveSource>()
-
 self.onmessage = event => {
-  crypto.command(event.data).then(peerId => {
-    if (peerId === null) return
-    for (const [receiver, source] of starving) {
-      if (crypto.senderOf(source) !== peerId) continue
-      starving.delete(receiver)
-      receiver.sendKeyFrameRequest?.().catch(() => {})
-    }
-  }, () => {
+  const message = event.data
+  if (message.type === 'streams') {
+    pipe(message)
+    return
+  }
+  crypto.command(message).catch(() => {
     // a malformed key from the page: the frames it would open are dropped
   })
 }
 
-self.onrtctransform = event => {
-  const transformer = event.transformer
-  const options = transformer.options as E2eeTransformOptions
+function pipe ({ options, readable, writable }: FrameStreams): void {
   const transform = new TransformStream<EncodedFrame, EncodedFrame>({
     transform: async (frame, controller) => {
       if (frame.data.byteLength === 0) {
@@ -54,16 +43,13 @@ self.onrtctransform = event => {
       }
       const kind = frameKind(options.kind, (frame as RTCEncodedVideoFrame).type)
       const out = options.role === 'send' ? await crypto.seal(frame.data, kind) : await crypto.open(options, frame.data, kind)
-      if (out === null) {
-        if (options.role === 'receive') starving.set(transformer, options)
-        return
-      }
-      if (options.role === 'receive') starving.delete(transformer)
+      // a frame that does not seal or open is dropped, never passed on in the clear
+      if (out === null) return
       frame.data = out
       controller.enqueue(frame)
     }
   })
-  transformer.readable.pipeThrough(transform).pipeTo(transformer.writable).catch(() => {
+  readable.pipeThrough(transform).pipeTo(writable).catch(() => {
     // the connection closed
-  }).finally(() => { starving.delete(transformer) })
+  })
 }
