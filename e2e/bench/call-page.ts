@@ -15,6 +15,8 @@ const clock = (): number => performance.timeOrigin + performance.now()
 interface Receiver {
   label: string
   video?: HTMLVideoElement
+  /** clock() when the first remote video track was handed over since the last join */
+  trackAt?: number
   /** clock() of the first decoded frame since the last join */
   firstFrameAt?: number
   lastFrameAt?: number
@@ -97,6 +99,7 @@ function senderStream (): MediaStream {
 function watch (label: string, stream: MediaStream): void {
   const receiver = receivers.get(label) ?? { label, frames: 0, undecodable: 0, lost: 0, longestGapMs: 0, g2gMs: [], receivedMs: [], width: 0, height: 0 }
   receivers.set(label, receiver)
+  receiver.trackAt ??= clock()
   receiver.video?.remove()
   const video = Object.assign(document.createElement('video'), { muted: true, autoplay: true, playsInline: true, srcObject: stream })
   video.style.width = '160px'
@@ -142,6 +145,7 @@ function resetWindow (): void {
 
 export interface ReceiverFigures {
   label: string
+  trackAt?: number
   firstFrameAt?: number
   frames: number
   undecodable: number

@@ -27,6 +27,8 @@ export interface CallConfig {
   /** the last participant's join → its first decoded remote frame, ms (one value per join) */
   joinMs: number[]
   joinToFirstFrameMs: Quantiles
+  /** the same join → the first remote video track handed to the page (the rest, to the first frame, is waiting for a decodable frame) */
+  joinToTrackMs?: Quantiles
   /** the same join → a decoded frame from every other participant */
   joinToAllFramesMs: Quantiles
   /** stamp drawn → expected display time of the decoded frame, every frame of every receiver, clock skew removed */
@@ -104,13 +106,13 @@ const check = (ok: boolean): string => ok ? 'met' : '**missed**'
 /** The one results table of a bench:call run. */
 export function callTable (run: CallRun): string {
   const goals = goalRows(run)
-  const rows = run.configs.map(c => c.windows === 0 ? `| ${label(c)}: ${c.failures[0] ?? 'no window'} | | | | | | | | |` : `| ${label(c)} | ${q(c.joinToFirstFrameMs)} | ${q(c.joinToAllFramesMs)} | ${q(c.glassToGlassMs)} | ${q(c.stampToReceivedMs)} | ${c.sentFps.toFixed(0)} / ${c.receivedFps.toFixed(0)}, ${c.decodedHeight.toFixed(0)}p | ${pct(c.undecodableShare)} / ${pct(c.lostShare)} | ${c.cpuPerParticipantPct.toFixed(0)} % | ${q(c.chatOneWayMs, 1)} |`)
+  const rows = run.configs.map(c => c.windows === 0 ? `| ${label(c)}: ${c.failures[0] ?? 'no window'} | | | | | | | | |` : `| ${label(c)} | ${q(c.joinToFirstFrameMs)} (track ${c.joinToTrackMs === undefined ? '—' : c.joinToTrackMs.p50.toFixed(0)}) | ${q(c.joinToAllFramesMs)} | ${q(c.glassToGlassMs)} | ${q(c.stampToReceivedMs)} | ${c.sentFps.toFixed(0)} / ${c.receivedFps.toFixed(0)}, ${c.decodedHeight.toFixed(0)}p | ${pct(c.undecodableShare)} / ${pct(c.lostShare)} | ${c.cpuPerParticipantPct.toFixed(0)} % | ${q(c.chatOneWayMs, 1)} |`)
   return [
     `bench:call — ${run.date.slice(0, 16)}Z, ${describeCheckout(run)}; Chromium ${run.chromium}; ${run.cores} cores, load average ${run.loadAverage.before} at the start, ${run.loadAverage.after} at the end; page clocks within ${run.clock.largestOffsetMs.toFixed(1)} ms of the bench's (read ±${run.clock.uncertaintyMs.toFixed(1)} ms; ${(run.clock.largestRemovedMs ?? 0) === 0 ? 'none told apart from 0' : `up to ${run.clock.largestRemovedMs!.toFixed(1)} ms removed from the cross-page figures`})`,
     '',
     'p50 / p95 in ms (sample size)',
     '',
-    `| carried by, participants | join → first remote frame | join → frames from all | glass to glass | of which to last packet in | fps sent / received, size | stamps unread / frames lost | CPU per participant (% of a core) | chat one way (${run.chatBytes} B) |`,
+    `| carried by, participants | join → first remote frame (p50 join → its track) | join → frames from all | glass to glass | of which to last packet in | fps sent / received, size | stamps unread / frames lost | CPU per participant (% of a core) | chat one way (${run.chatBytes} B) |`,
     '|---|---|---|---|---|---|---|---|---|',
     ...rows,
     ...(goals.length === 0 ? [] : ['', '| against the baseline and the goals | result | goal | |', '|---|---|---|---|', ...goals])

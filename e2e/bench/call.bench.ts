@@ -192,6 +192,14 @@ async function waitFrames (p: Participant, from: string[]): Promise<ReceiverFigu
   }
 }
 
+/** A join's figures from the joiner's receivers: first and last first frame, and the first track's arrival. */
+interface JoinFigures { first: number, all: number, track: number }
+
+function joinFigures (seen: ReceiverFigures[], joinedAt: number): JoinFigures {
+  const firsts = seen.map(r => r.firstFrameAt! - joinedAt)
+  return { first: Math.min(...firsts), all: Math.max(...firsts), track: Math.min(...seen.map(r => (r.trackAt ?? r.firstFrameAt!) - joinedAt)) }
+}
+
 /** What one measuring window gave, before it is pooled into a CallConfig. */
 interface Window_ {
   /** the forwarder's CPU by process kind (% of a core) and streams it forwarded at the end */
@@ -270,7 +278,7 @@ function forwarderFigures (windows: Window_[]): Pick<CallConfig, 'forwarder'> {
   return { forwarder: { cpuPct, cpuByKindPct: byKind, load, cpuPerStreamPct: load === 0 ? Number.NaN : cpuPct / load } }
 }
 
-function pool (kind: CallConfig['kind'], participants: number, joins: Array<{ first: number, all: number }>, windows: Window_[], failures: string[]): CallConfig {
+function pool (kind: CallConfig['kind'], participants: number, joins: JoinFigures[], windows: Window_[], failures: string[]): CallConfig {
   const byKind: CpuByKind = {}
   const perParticipant = windows.flatMap(w => w.cpuByKind)
   for (const cpu of perParticipant) for (const [kind, p] of Object.entries(cpu)) byKind[kind] = (byKind[kind] ?? 0) + p / perParticipant.length
@@ -282,6 +290,7 @@ function pool (kind: CallConfig['kind'], participants: number, joins: Array<{ fi
     joinMs: joins.map(j => j.first),
     joinToFirstFrameMs: quantiles(joins.map(j => j.first)),
     joinToAllFramesMs: quantiles(joins.map(j => j.all)),
+    joinToTrackMs: quantiles(joins.map(j => j.track)),
     glassToGlassMs: quantiles(windows.flatMap(w => w.g2g)),
     stampToReceivedMs: quantiles(windows.flatMap(w => w.received)),
     sentFps: median(windows.flatMap(w => w.sentFps)),
@@ -304,7 +313,7 @@ function pool (kind: CallConfig['kind'], participants: number, joins: Array<{ fi
  * the last joins them (it offers to each, as a joiner's page does in half of Peerloom's pairs);
  * join → first remote frame is timed in the joiner's page.
  */
-async function plainCall (people: Participant[]): Promise<{ first: number, all: number }> {
+async function plainCall (people: Participant[]): Promise<JoinFigures> {
   const joiner = people.at(-1)!
   const members = people.slice(0, -1)
   for (const p of people) await p.page.evaluate(() => { window.callBench!.plainLeave() })
@@ -322,9 +331,8 @@ async function plainCall (people: Participant[]): Promise<{ first: number, all: 
     return at
   }, members.map(m => m.name))
   const seen = await waitFrames(joiner, members.map(m => m.name))
-  const firsts = seen.map(r => r.firstFrameAt! - joinedAt)
   for (const m of members) await waitFrames(m, [joiner.name])
-  return { first: Math.min(...firsts), all: Math.max(...firsts) }
+  return joinFigures(seen, joinedAt)
 }
 
 /** How a kind of call is set up, joined, chatted in and left. */
@@ -333,7 +341,7 @@ interface CallKind {
   /** the forwarder whose CPU and load each window reads */
   forwarder?: Forwarder
   /** Sets up a call of `people` with the last one joining last; its join → frames. */
-  call: (people: Participant[], run: number) => Promise<{ first: number, all: number }>
+  call: (people: Participant[], run: number) => Promise<JoinFigures>
   chat: (p: Participant) => Promise<void>
   leave: (p: Participant) => Promise<void>
 }
@@ -351,7 +359,7 @@ const PLAIN: CallKind = {
  * A Peerloom mesh of `people`: the first n − 1 join room `run` and see each other, then the last
  * joins; join → first remote frame is timed in its page from just before `peerloom.call.join`.
  */
-async function meshCall (people: Participant[], run: number): Promise<{ first: number, all: number }> {
+async function meshCall (people: Participant[], run: number): Promise<JoinFigures> {
   const room = `bench-call-${people.length}-${run}-${Date.now()}`
   const joiner = people.at(-1)!
   const members = people.slice(0, -1)
@@ -359,9 +367,8 @@ async function meshCall (people: Participant[], run: number): Promise<{ first: n
   for (const m of members) await waitFrames(m, members.filter(o => o !== m).map(o => o.name))
   const joinedAt = await joinPeerloom(joiner, room)
   const seen = await waitFrames(joiner, members.map(m => m.name))
-  const firsts = seen.map(r => r.firstFrameAt! - joinedAt)
   for (const m of members) await waitFrames(m, [joiner.name])
-  return { first: Math.min(...firsts), all: Math.max(...firsts) }
+  return joinFigures(seen, joinedAt)
 }
 
 /** `peerloom.call.join` in `p`'s page; returns the page clock before the call. */
@@ -441,9 +448,8 @@ function engineKind (forwarder: Forwarder): CallKind {
       const joinedAt = await joiner.page.evaluate(() => { const at = window.callBench!.clock(); window.callBench!.legPrepare(); return at })
       await attach(forwarder, joiner)
       const seen = await waitFrames(joiner, members.map(m => m.name))
-      const firsts = seen.map(r => r.firstFrameAt! - joinedAt)
       for (const m of members) await waitFrames(m, [joiner.name])
-      return { first: Math.min(...firsts), all: Math.max(...firsts) }
+      return joinFigures(seen, joinedAt)
     },
     chat: async () => {}, // the engine carries no data channel yet
     leave: async p => {
@@ -458,7 +464,7 @@ async function measureConfig (kind: CallKind, people: Participant[]): Promise<Ca
   const n = people.length
   say(`bench:call: ${kind.kind}, ${n} participants…`)
   for (const p of people) await p.page.evaluate(async () => { await window.callBench!.startSender() })
-  const joins: Array<{ first: number, all: number }> = []
+  const joins: JoinFigures[] = []
   const windows: Window_[] = []
   const failures: string[] = []
   const leave = async (): Promise<void> => { for (const p of people) await kind.leave(p) }
