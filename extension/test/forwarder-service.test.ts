@@ -3,6 +3,7 @@
  * signalling reach the engine, bad input gets a coded error and closes only that stream, a full
  * forwarder refuses with 5021, the role follows `media.forward`, and announcements carry load.
  * The engine is a stand-in: the real one needs RTCPeerConnection (e2e/tests/forwarder.spec.ts).
+ * Also the offer's bitrate cap (b=AS) put on one media section.
  */
 import './polyfills.ts'
 import { afterEach, describe, it } from 'node:test'
@@ -15,6 +16,7 @@ import { CallLimitError, ErrorCode, FORWARDERS_TOPIC, FORWARD_PROTOCOL } from '@
 import type { NodeSettings } from '@peerloom/shared'
 import type { SignalData } from '@peerloom/shared/calls/api'
 import { ForwarderService } from '../src/calls/forwarder/service.ts'
+import { withBandwidth } from '../src/calls/forwarder/engine.ts'
 import type { AttachOptions, ForwarderEngineInit, ForwarderStats, PassthroughEngine } from '../src/calls/forwarder/engine.ts'
 import { decodeForwardMessage, encodeForwardMessage } from '../src/calls/forwarder/messages.ts'
 import type { ForwardMessage } from '../src/calls/forwarder/messages.ts'
@@ -200,5 +202,23 @@ describe('forwarder service', () => {
     const engine = r.engine()
     r.media.forward = false
     await until(() => r.handler() === undefined && engine.closed, 'the role off')
+  })
+})
+
+describe('withBandwidth', () => {
+  const sdp = ['v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'c=IN IP4 0.0.0.0', 'a=mid:0', 'a=recvonly',
+    'm=video 9 UDP/TLS/RTP/SAVPF 96', 'c=IN IP4 0.0.0.0', 'b=AS:2000', 'a=mid:1', 'a=recvonly',
+    'm=video 9 UDP/TLS/RTP/SAVPF 96', 'c=IN IP4 0.0.0.0', 'a=mid:2', 'a=sendonly', ''].join('\r\n')
+
+  it('caps only the named media sections, replacing a cap they had', () => {
+    const capped = withBandwidth(sdp, new Map([['1', 350.4]]))
+    const sections = capped.split(/(?=\r\nm=)/)
+    assert.equal(sections.length, 4)
+    assert.match(sections[2] as string, /\r\nc=IN IP4 0\.0\.0\.0\r\nb=AS:350\r\na=mid:1/)
+    assert.equal((sections[2] as string).match(/b=AS:/g)?.length, 1)
+    assert.doesNotMatch(sections[1] as string, /b=AS:/)
+    assert.doesNotMatch(sections[3] as string, /b=AS:/)
+    assert.equal(withBandwidth(sdp, new Map()), sdp)
   })
 })

@@ -305,7 +305,10 @@ export class ForwarderEngine implements PassthroughEngine {
     this.pending.clear()
   }
 
+  /** Bytes sent by each leg's removed sinks. */
   private readonly retired = new Map<string, number>()
+  /** Removed sinks whose last counters the worker has not reported yet: sink key → leg and bytes known. */
+  private readonly retiredSinks = new Map<string, { legId: string, bytes: number }>()
 
   private retiredBytes (leg: Leg): number {
     return this.retired.get(leg.id) ?? 0
@@ -387,6 +390,7 @@ export class ForwarderEngine implements PassthroughEngine {
     sink.leg.sinks.delete(sink.key)
     this.sinksByKey.delete(sink.key)
     this.retired.set(sink.leg.id, this.retiredBytes(sink.leg) + sink.bytes)
+    this.retiredSinks.set(sink.key, { legId: sink.leg.id, bytes: sink.bytes })
     // stopping renegotiates: the leg's next offer (and its tracks) no longer has this mid
     if (!sink.leg.closed) sink.transceiver.stop()
   }
@@ -404,6 +408,7 @@ export class ForwarderEngine implements PassthroughEngine {
     for (const sink of [...leg.sinks.values()]) this.removeSink(sink)
     for (const source of [...leg.sources.values()]) this.removeSource(source)
     this.retired.delete(leg.id)
+    for (const [key, retired] of this.retiredSinks) if (retired.legId === leg.id) this.retiredSinks.delete(key)
     leg.pc.close()
     if (reason !== 'detached') this.init.onClosed?.(leg.id, reason)
     if (this.legs.size === 0) this.stopPolling()
@@ -427,6 +432,7 @@ export class ForwarderEngine implements PassthroughEngine {
     return caps
   }
 
+  /** Offers the leg's current transceivers; a leg whose offer cannot be made is closed. */
   private async negotiate (leg: Leg): Promise<void> {
     if (leg.closed || leg.makingOffer || leg.pc.signalingState !== 'stable') return
     try {
@@ -437,6 +443,8 @@ export class ForwarderEngine implements PassthroughEngine {
       this.init.send(leg.id, { type: 'tracks', mids: this.liveMids(leg) })
       const sdp = leg.kind === 'participant' ? withBandwidth(local.sdp, this.bitrateCaps(leg)) : local.sdp
       this.init.send(leg.id, { type: 'signal', data: { sdp: { type: local.type as 'offer' | 'answer', sdp } } })
+    } catch (err) {
+      this.closeLeg(leg, `negotiation failed: ${String(err)}`)
     } finally {
       leg.makingOffer = false
     }
@@ -531,7 +539,12 @@ export class ForwarderEngine implements PassthroughEngine {
     }
     for (const [key, counters] of Object.entries(sinks)) {
       const sink = this.sinksByKey.get(key)
-      if (sink !== undefined) sink.bytes = counters.bytes
+      if (sink !== undefined) { sink.bytes = counters.bytes; continue }
+      // a sink removed since the last report: its final bytes still count for its leg
+      const retired = this.retiredSinks.get(key)
+      if (retired === undefined) continue
+      this.retiredSinks.delete(key)
+      if (this.legs.has(retired.legId)) this.retired.set(retired.legId, (this.retired.get(retired.legId) ?? 0) + counters.bytes - retired.bytes)
     }
   }
 

@@ -142,7 +142,12 @@ export function runFrameRelay (scope: RelayScope): void {
     const key = frame.type === 'key'
     for (const sink of sinks.values()) {
       if (sink.awaitingKey) {
-        if (!key) { sink.counters.dropped++; continue }
+        if (!key) {
+          sink.counters.dropped++
+          // the request (or its key frame) may have been lost: ask again, throttled, until one comes
+          requestKeyFrame(source)
+          continue
+        }
         sink.awaitingKey = false
       }
       if (!bucket.take(bytes, now)) {
