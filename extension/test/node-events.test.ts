@@ -158,3 +158,66 @@ test('the service worker relays the node\'s events to a page\'s port until it cl
     (globalThis as { chrome?: unknown }).chrome = previous
   }
 })
+
+/** The page's side: chrome.runtime.connect as a page sees it, with the worker's end in the test's hands. */
+function fakeRuntime (): { ports: Array<{ post: (m: NodeEventPortMessage) => void, drop: () => void, disconnected: boolean }>, runtime: unknown } {
+  const ports: Array<{ post: (m: NodeEventPortMessage) => void, drop: () => void, disconnected: boolean }> = []
+  const runtime = {
+    lastError: undefined,
+    connect: ({ name }: { name: string }) => {
+      assert.equal(name, 'peerloom:node-events')
+      const onMessage: Array<(m: NodeEventPortMessage) => void> = []
+      const onDisconnect: Array<() => void> = []
+      const end = { post: (m: NodeEventPortMessage) => { for (const l of onMessage) l(m) }, drop: () => { for (const l of onDisconnect) l() }, disconnected: false }
+      ports.push(end)
+      return {
+        onMessage: { addListener: (l: (m: NodeEventPortMessage) => void) => { onMessage.push(l) } },
+        onDisconnect: { addListener: (l: () => void) => { onDisconnect.push(l) } },
+        disconnect: () => { end.disconnected = true }
+      }
+    }
+  }
+  return { ports, runtime }
+}
+
+test('a page connects again when the worker drops its port or falls silent, and stops when it unsubscribes', async t => {
+  const { subscribeToNode } = await import('../src/ui/node-client.ts')
+  const { ports, runtime } = fakeRuntime()
+  const previous = (globalThis as { chrome?: unknown }).chrome
+  ;(globalThis as { chrome?: unknown }).chrome = { runtime }
+  t.mock.timers.enable({ apis: ['setTimeout'] })
+  try {
+    const batches: NodeEventBatch[] = []
+    const problems: string[] = []
+    const unsubscribe = subscribeToNode({ onBatch: b => batches.push(b), onProblem: p => problems.push(p) })
+    assert.equal(ports.length, 1)
+    const batch: NodeEventBatch = { feed: 'f', seq: 1, snapshot: true, events: [] }
+    ports[0]!.post(batch)
+    ports[0]!.post({ error: { code: ErrorCode.DISCONNECTED, message: 'the node did not answer' } })
+    assert.deepEqual(batches, [batch])
+    assert.deepEqual(problems, ['the node did not answer'])
+
+    // the port closed (the worker went away with it): a new one after a short wait
+    ports[0]!.drop()
+    t.mock.timers.tick(249)
+    assert.equal(ports.length, 1)
+    t.mock.timers.tick(1)
+    assert.equal(ports.length, 2)
+
+    // the worker stopped but the port stays open (the node's document holds an end): silence ends it
+    ports[1]!.post(batch)
+    t.mock.timers.tick(19_999)
+    assert.equal(ports[1]!.disconnected, false, 'messages at least every 5 s keep it')
+    t.mock.timers.tick(1)
+    assert.equal(ports[1]!.disconnected, true)
+    t.mock.timers.tick(250)
+    assert.equal(ports.length, 3)
+
+    unsubscribe()
+    assert.equal(ports[2]!.disconnected, true)
+    t.mock.timers.tick(60_000)
+    assert.equal(ports.length, 3, 'no reconnection after unsubscribing')
+  } finally {
+    (globalThis as { chrome?: unknown }).chrome = previous
+  }
+})

@@ -86,7 +86,15 @@ export function subscribeToNode (subscriber: NodeSubscriber): () => void {
     watchdog = setTimeout(reconnect, EVENTS_SILENCE_MS)
   }
   const connect = (): void => {
-    const opened = chrome.runtime.connect({ name: EVENTS_PORT })
+    let opened: chrome.runtime.Port
+    try {
+      opened = chrome.runtime.connect({ name: EVENTS_PORT })
+    } catch (err) {
+      // the extension was reloaded or removed under this page: say so, and keep trying
+      subscriber.onProblem(`${(err as Error).message}; reopen this page`)
+      reconnect()
+      return
+    }
     port = opened
     heard()
     opened.onMessage.addListener((message: NodeEventPortMessage) => {
