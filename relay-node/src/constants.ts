@@ -63,6 +63,12 @@ export const MAX_PUBSUB_MESSAGE_BYTES = 64 * 1024
  */
 export const MAX_ROOMS_PER_PEER = 16
 
+/** Room topics a browser may be subscribed to at the relay at all; further subscriptions are dropped. @default 64 */
+export const MAX_SUBSCRIPTIONS_PER_PEER = 64
+
+/** How long a peer's first gossipsub RPCs wait for identify to say whether it is a relay. @default 5_000 */
+export const IDENTIFY_WAIT_MS = 5_000
+
 /** A message and byte rate, as token buckets. */
 export interface PubsubRate {
   messagesPerSecond: number

@@ -280,8 +280,11 @@ export class RelayNode {
    */
   private async keepPeering (): Promise<void> {
     const signal = this.shutdown.signal
+    // the first round soon after start, once the bootstrap peers had a moment to answer
+    let delay = RELAY_PEERING_INTERVAL_MS / 5
     while (!signal.aborted) {
-      await new Promise(resolve => setTimeout(resolve, RELAY_PEERING_INTERVAL_MS).unref())
+      await new Promise(resolve => setTimeout(resolve, delay).unref())
+      delay = RELAY_PEERING_INTERVAL_MS
       if (signal.aborted) return
       try {
         await this.peerWithRelays(signal)
@@ -295,17 +298,27 @@ export class RelayNode {
     const node = this.libp2p
     const self = node.peerId.toString()
     const now = Date.now()
-    const relays = await node.peerStore.all({
+    // the closest DHT servers to ourselves are relays; in a tier of a few dozen that is all of them
+    const found = new Map<string, PeerId>()
+    try {
+      for await (const event of node.services.dht.getClosestPeers(node.peerId.toMultihash().bytes, { signal: AbortSignal.any([signal, AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS)]) })) {
+        if (event.name === 'FINAL_PEER') found.set(event.peer.id.toString(), event.peer.id)
+      }
+    } catch {
+      // a lookup that times out still leaves what it learned in the peer store
+      if (signal.aborted) return
+    }
+    const known = await node.peerStore.all({
       filters: [peer => peer.tags.has(KAD_PEER_TAG) || peer.protocols.includes(HOP_PROTOCOL)],
       signal
     })
-    await Promise.all(relays.map(async peer => {
-      const id = peer.id.toString()
-      if (id === self || node.getConnections(peer.id).length > 0 || peer.addresses.length === 0) return
+    for (const peer of known) if (peer.addresses.length > 0) found.set(peer.id.toString(), peer.id)
+    await Promise.all([...found].map(async ([id, peer]) => {
+      if (id === self || node.getConnections(peer).length > 0) return
       const backoff = this.peeringBackoff.get(id)
       if (backoff !== undefined && backoff.at > now) return
       try {
-        await node.dial(peer.id, { signal: AbortSignal.any([signal, AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS)]) })
+        await node.dial(peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS)]) })
         this.peeringBackoff.delete(id)
       } catch {
         const wait = Math.min((backoff?.wait ?? RELAY_PEERING_INTERVAL_MS / 2) * 2, RELAY_PEERING_MAX_BACKOFF_MS)

@@ -22,8 +22,8 @@ import { createLibp2p } from 'libp2p'
 import { startChain, deployAll, writeDeployment, loadArtifacts } from '@peerloom/contracts'
 import type { Chain, Deployment } from '@peerloom/contracts'
 import { createKeyRequest, fromHex, keyGrantSchema, peerloomDomain, signKeyRequest, unwrapContentKey, verifyGrant } from '@peerloom/shared'
-import { GATED_ROOM_MANIFEST, parseRekeyNotice } from '@peerloom/shared/calls/gated-room'
-import type { RekeyNotice } from '@peerloom/shared/calls/gated-room'
+import { GATED_ROOM_MANIFEST } from '@peerloom/shared/calls/gated-room'
+import { parseEnvelope } from '@peerloom/shared/calls/room'
 import registryAbi from '@peerloom/shared/abi/ContentRegistry.json' with { type: 'json' }
 import { DEFAULT_ROOM_GRANT_BYTES } from '../src/keys/rooms.ts'
 import { PEERLOOM_BIN, eventually, removeDir, runCli, startRelay, tempDir } from './helpers.ts'
@@ -54,7 +54,7 @@ describe('token-gated rooms', () => {
   let stranger: Wallet
   let holderPass: bigint
   let created: Created
-  const notices: Array<{ from: string, notice: RekeyNotice }> = []
+  const notices: Array<{ from: string, notice: { v: 1, notice: 'rekey', kv: number } }> = []
 
   const keysUrl = (): string => `${origin.http}/keys/v1`
   const ask = async (wallet: Wallet, contentId: string): Promise<{ status: number, body: any }> => {
@@ -102,8 +102,12 @@ describe('token-gated rooms', () => {
       services: { identify: identify(), ping: ping(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }) }
     }) as unknown as typeof member
     member.services.pubsub.addEventListener('message', event => {
-      const notice = parseRekeyNotice(event.detail.data)
-      if (notice !== undefined && event.detail.type === 'signed') notices.push({ from: event.detail.from.toString(), notice })
+      try {
+        const envelope = parseEnvelope(event.detail.data)
+        if ('notice' in envelope && event.detail.type === 'signed') notices.push({ from: event.detail.from.toString(), notice: envelope })
+      } catch {
+        // only the notice matters here
+      }
     })
     await member.dial(relay.ws, { signal: AbortSignal.timeout(30_000) })
     member.services.pubsub.subscribe(created.topic)

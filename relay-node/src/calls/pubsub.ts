@@ -18,17 +18,18 @@ import type { GossipSub, GossipsubOpts, Message } from '@libp2p/gossipsub'
 import type { RPC } from '@libp2p/gossipsub/message'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { z } from 'zod'
+import { parseEnvelope } from '@peerloom/shared/calls/room'
 import { FORWARDERS_TOPIC, ROOM_TOPIC_PREFIX } from '@peerloom/shared/protocols'
 import { TokenBucket } from '@peerloom/shared/token-bucket'
 import {
-  MAX_PUBSUB_MESSAGE_BYTES, MAX_ROOMS_PER_PEER, PUBSUB_AUTHOR_RATE, PUBSUB_PENALTY_DECAY, PUBSUB_PEER_RATE, PUBSUB_RECONCILE_MS,
+  IDENTIFY_WAIT_MS, MAX_PUBSUB_MESSAGE_BYTES, MAX_ROOMS_PER_PEER, MAX_SUBSCRIPTIONS_PER_PEER, PUBSUB_AUTHOR_RATE, PUBSUB_PENALTY_DECAY, PUBSUB_PEER_RATE, PUBSUB_RECONCILE_MS,
   PUBSUB_RELAY_PEER_RATE
 } from '../constants.ts'
 import type { PubsubRate } from '../constants.ts'
 import { HOP_PROTOCOL } from '../limits.ts'
 
 /** Why a message or subscription was dropped; the label of `peerloom_pubsub_messages_rejected_total`. */
-export type RejectReason = 'topic' | 'size' | 'malformed' | 'rate' | 'not-carried'
+export type RejectReason = 'topic' | 'size' | 'malformed' | 'rate' | 'not-carried' | 'subscriptions'
 
 const ROOM_TOPIC = /^\/peerloom\/room\/1\/[0-9a-f]{64}$/
 
@@ -37,40 +38,34 @@ export function isRoomTopic (topic: string): boolean {
   return topic.length === ROOM_TOPIC_PREFIX.length + 64 && ROOM_TOPIC.test(topic)
 }
 
-/** The room topic of a room id (`0x` + 64 hex). */
-export function roomTopic (roomId: string): string {
-  const topic = ROOM_TOPIC_PREFIX + roomId.replace(/^0x/, '').toLowerCase()
-  if (!isRoomTopic(topic)) throw new RangeError(`${roomId} is not a room id (0x + 64 hex)`)
-  return topic
-}
-
 /** A topic a relay carries at all. */
 export function isCarriedTopic (topic: string): boolean {
   return topic === FORWARDERS_TOPIC || isRoomTopic(topic)
 }
 
-const b64url = z.string().regex(/^[A-Za-z0-9_-]+$/)
 const uint = z.number().int().min(0).max(0xffffffff)
-/** What may travel on a room topic (CALLS.md, Room messages): the sealed envelope or the rekey notice. */
-const roomMessageSchema = z.union([
-  z.object({ v: z.literal(1), kv: uint, iv: b64url.length(16), ct: b64url.min(22) }),
-  z.object({ v: z.literal(1), notice: z.literal('rekey'), kv: uint })
-])
 /** A forwarder's announcement (CALLS.md, Forwarders). */
 const forwarderSchema = z.object({ v: z.literal(1), load: uint, maxStreams: uint, rooms: uint })
 
-function parseJson (data: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data))
-  } catch {
-    return undefined
-  }
-}
-
-/** Whether `data` is a well-formed message for `topic`. */
+/**
+ * Whether `data` is a well-formed message for `topic`: on a room topic the sealed envelope or
+ * the rekey notice (shared parseEnvelope, as members read them), on the forwarders topic an
+ * announcement. The relay cannot open an envelope; members check what is inside.
+ */
 export function isWellFormed (topic: string, data: Uint8Array): boolean {
-  const value = parseJson(data)
-  return (topic === FORWARDERS_TOPIC ? forwarderSchema : roomMessageSchema).safeParse(value).success
+  if (topic !== FORWARDERS_TOPIC) {
+    try {
+      parseEnvelope(data)
+      return true
+    } catch {
+      return false
+    }
+  }
+  try {
+    return forwarderSchema.safeParse(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data))).success
+  } catch {
+    return false
+  }
 }
 
 /** What the carrier reports to metrics and logs. */
@@ -124,6 +119,9 @@ export class RoomCarrier {
   private readonly authorAllowance = new Map<string, Allowance>()
   /** Misbehaviour per peer, decaying; gossipsub's app-specific score is its negative. */
   private readonly penalties = new Map<string, number>()
+  /** RPCs of peers not identified yet, held in order until identify says what the peer is. */
+  private readonly held = new Map<string, Promise<void>>()
+  private readonly identified = new Map<string, () => void>()
   private reconcileQueued = false
   private timer?: ReturnType<typeof setInterval>
   private refusedRooms = 0
@@ -153,8 +151,8 @@ export class RoomCarrier {
       Dout: 2,
       // an RPC frame carries one message of at most 64 KiB plus control; IHAVE lists can be longer
       maxInboundDataLength: 1024 * 1024,
-      // relays subscribe to many rooms; this bounds what one peer's subscriptions may cost (~4,000 topics)
-      maxTopicBytesPerPeer: 4 * 1024 * 1024,
+      // another relay announces every room it carries (a browser's are capped below): ~15,000 topics
+      maxTopicBytesPerPeer: 16 * 1024 * 1024,
       scoreParams: {
         // many browsers share one address behind a NAT, and every peer is on loopback in a devnet
         IPColocationFactorWeight: 0,
@@ -186,6 +184,7 @@ export class RoomCarrier {
         this.clients.add(peer)
         this.relays.delete(peer)
       }
+      this.identified.get(peer)?.()
       this.queueReconcile()
     })
     node.addEventListener('peer:disconnect', event => {
@@ -243,12 +242,22 @@ export class RoomCarrier {
   private wrapRpc (pubsub: RpcHandler): void {
     if (typeof pubsub.handleReceivedRpc !== 'function') throw new Error('@libp2p/gossipsub no longer has handleReceivedRpc; update relay-node/src/calls/pubsub.ts')
     const handle = pubsub.handleReceivedRpc.bind(pubsub)
-    pubsub.handleReceivedRpc = async (from, rpc) => {
+    const filtered = async (from: PeerId, rpc: RPC): Promise<void> => {
       const peer = from.toString()
+      const isClient = !this.relays.has(peer)
+      const rooms = this.subscriptions.get(peer)?.size ?? 0
+      let added = 0
       const subscriptions = rpc.subscriptions.filter(sub => {
-        if (sub.topic !== undefined && isCarriedTopic(sub.topic)) return true
-        this.reject('topic', peer)
-        return false
+        if (sub.topic === undefined || !isCarriedTopic(sub.topic)) {
+          this.reject('topic', peer)
+          return false
+        }
+        // a browser's room topics are bounded here, a relay's by gossipsub's per-peer topic budget
+        if (isClient && sub.subscribe === true && isRoomTopic(sub.topic) && this.subscriptions.get(peer)?.has(sub.topic) !== true && rooms + ++added > MAX_SUBSCRIPTIONS_PER_PEER) {
+          this.reject('subscriptions', peer)
+          return false
+        }
+        return true
       })
       const messages = rpc.messages.filter(message => {
         const size = message.data?.length ?? 0
@@ -277,6 +286,38 @@ export class RoomCarrier {
       })
       await handle(from, { ...rpc, subscriptions, messages })
     }
+    pubsub.handleReceivedRpc = async (from, rpc) => {
+      const peer = from.toString()
+      const queued = this.held.get(peer)
+      if (queued === undefined && (this.relays.has(peer) || this.clients.has(peer))) {
+        await filtered(from, rpc)
+        return
+      }
+      // what a peer may subscribe to depends on whether it is a relay: wait for identify
+      // (normally a few ms), keeping its RPCs in order
+      const run = (queued ?? this.whenIdentified(peer)).then(async () => { await filtered(from, rpc) })
+      const tail = run.catch(() => {})
+      this.held.set(peer, tail)
+      void tail.then(() => { if (this.held.get(peer) === tail) this.held.delete(peer) })
+      await run
+    }
+  }
+
+  /** Resolves once `peer` is identified, or after IDENTIFY_WAIT_MS (it is then taken for a browser). */
+  private async whenIdentified (peer: string): Promise<void> {
+    await new Promise<void>(resolve => {
+      const previous = this.identified.get(peer)
+      const done = (): void => {
+        clearTimeout(timer)
+        if (this.identified.get(peer) === done) this.identified.delete(peer)
+        if (!this.relays.has(peer)) this.clients.add(peer)
+        previous?.()
+        resolve()
+      }
+      const timer = setTimeout(done, IDENTIFY_WAIT_MS)
+      timer.unref()
+      this.identified.set(peer, done)
+    })
   }
 
   /** Runs after the signature check: the author's own rate, and the message's shape. */
@@ -362,6 +403,8 @@ export class RoomCarrier {
       for (const topic of topics) if (!subscribersOf(topic).has(peer)) topics.delete(topic)
       if (topics.size === 0) this.subscriptions.delete(peer)
     }
+    const connected = new Set(node.getConnections().map(connection => connection.remotePeer.toString()))
+    for (const peers of [this.clients, this.relays]) for (const peer of peers) if (!connected.has(peer)) peers.delete(peer)
     const factor = PUBSUB_PENALTY_DECAY ** (PUBSUB_RECONCILE_MS / 1000)
     for (const [peer, penalty] of this.penalties) {
       const next = penalty * factor

@@ -81,7 +81,7 @@ export async function runRelay (argv: string[], env: NodeJS.ProcessEnv, io: Stdi
     let url = ''
     if (config.origin) {
       const [{ createKeyRoute }, { roomTopic }, { encodeRekeyNotice }, { DEFAULT_HOLDER_CHECK_MS }] = await Promise.all([
-        import('../keys/routes.ts'), import('../calls/pubsub.ts'), import('@peerloom/shared/calls/gated-room'), import('../constants.ts')
+        import('../keys/routes.ts'), import('@peerloom/shared/calls/room'), import('@peerloom/shared/calls/gated-room'), import('../constants.ts')
       ])
       keys = await createKeyRoute({ ...config, holderCheckMs: config.holderCheckMs ?? DEFAULT_HOLDER_CHECK_MS }, env, () => new URL(url).host, {
         log,
