@@ -86,6 +86,7 @@ function goalRows (run: CallRun): string[] {
     const name = label(c)
     const join = c.joinToFirstFrameMs
     rows.push(`| ${name}: join → first remote frame p50 / p95 | ${join.p50.toFixed(0)} / ${join.p95.toFixed(0)} ms${base === undefined ? '' : ` (× ${ratio(join.p50, base.joinToFirstFrameMs.p50)} / × ${ratio(join.p95, base.joinToFirstFrameMs.p95)} of plain)`} | ≤ 400 / ≤ 800 ms | ${check(join.p50 <= 400 && join.p95 <= 800)} |`)
+    rows.push(`| ${name}: decoded frames whose stamp reads (the picture that was sent arrives) | ${pct(1 - c.undecodableShare)} | ≥ 99 % | ${check(c.undecodableShare <= 0.01)} |`)
     if (base === undefined) continue
     const g2g = ratio(c.glassToGlassMs.p50, base.glassToGlassMs.p50)
     if (c.kind !== 'mesh') {
