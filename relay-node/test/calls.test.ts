@@ -7,6 +7,8 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub } from '@libp2p/gossipsub'
@@ -131,9 +133,11 @@ describe('gossipsub rooms across relays', () => {
 
   after(async () => {
     await Promise.all(clients.map(async client => { await client.stop() }))
-    for (const relay of [a, b, c]) {
+    for (const [name, relay] of [['a', a], ['b', b], ['c', c]] as const) {
       if (relay === undefined) continue
       await relay.stop()
+      // PEERLOOM_TEST_RELAY_LOGS=<dir> keeps each relay's stderr (with DEBUG=libp2p:gossipsub* for the wire)
+      if (process.env.PEERLOOM_TEST_RELAY_LOGS !== undefined) await writeFile(join(process.env.PEERLOOM_TEST_RELAY_LOGS, `relay-${name}.log`), relay.stderr())
       await removeDir(relay.data)
     }
   })

@@ -89,7 +89,8 @@ export async function startRelay (extra: string[] = [], options: { data?: string
     ws: multiaddr(ws),
     stderr: () => stderr,
     stop: async () => {
-      if (child.exitCode !== null) return { code: child.exitCode }
+      // a relay a test killed has a signal code and no exit code; its 'close' has passed already
+      if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode }
       // 'close' comes after the last stderr bytes, so a test can read everything the relay logged
       const exited = new Promise<number | null>(resolve => child.once('close', code => { resolve(code) }))
       child.kill('SIGTERM')
