@@ -38,6 +38,11 @@ const boundaries = [
   boundary(['net/**'], [siblings(except('net', 'storage'), 'net/ is the libp2p layer; nothing above it is imported')]),
   boundary(['storage/**'], [siblings(except('storage'), 'storage/ names the records others keep (types only)', true)]),
   boundary(['rewards/**'], [siblings(['node', 'ui', 'page-api', 'content'], 'rewards/ is wired by the node; it never calls up into it')]),
+  // calls/ is a capability the offscreen document hands the node; the page API reaches it, never the reverse
+  boundary(['calls/**'], [
+    { regex: '^\\.\\./(node|ui|page-api|content|blocks|cache)/', message: 'calls/ runs on the node\'s libp2p as a capability: it may use storage/, net/ and rewards/, nothing above' },
+    { regex: '^\\.\\./\\.\\./(node|ui|page-api|content|blocks|cache)/', message: 'calls/ runs on the node\'s libp2p as a capability: it may use storage/, net/ and rewards/, nothing above' }
+  ]),
   // page-API code runs in five JS contexts; page-side code never imports node code
   boundary(['page-api/page/**'], [{ regex: '^\\.\\./\\.\\./', message: 'code in the web page\'s main world imports nothing of the extension outside page-api/' }, otherContexts('page')]),
   boundary(['page-api/content-script/**'], [{ regex: '^\\.\\./\\.\\./', message: 'the content script imports nothing of the extension outside page-api/' }, otherContexts('content-script')]),

@@ -1,12 +1,17 @@
 /** The node's document: starts the node and answers requests the service worker forwards. */
 import { errorToWire } from '@peerloom/shared'
-import type { NodeSettingsInput } from '@peerloom/shared'
+import type { NodeSettings, NodeSettingsInput } from '@peerloom/shared'
 import { createPeerloomNode } from '../../src/node/node.ts'
 import { handleNodeRequest } from '../../src/node/rpc.ts'
 import type { SiteConsent } from '../../src/node/rpc.ts'
 import { openStateDb } from '../../src/storage/state-db.ts'
 import { TransferBook } from '../../src/node/transfers.ts'
 import { installPageApi } from '../../src/page-api/node/node-setup.ts'
+import { CallService } from '../../src/calls/call-service.ts'
+import { openCallsDb } from '../../src/calls/calls-db.ts'
+import { RegistryRoomKeys } from '../../src/calls/room-keys.ts'
+import { KeyClient } from '../../src/rewards/key-client.ts'
+import { openRewardsDb } from '../../src/rewards/rewards-db.ts'
 
 /** Relays, routers and gateways baked in at build time (the devnet sets them), comma-separated. */
 function buildDefaults (): NodeSettingsInput {
@@ -29,14 +34,24 @@ function buildDefaults (): NodeSettingsInput {
 }
 
 const ready = (async () => {
-  const node = createPeerloomNode({ db: await openStateDb(), defaults: buildDefaults() })
+  const [stateDb, callsDb, rewardsDb] = await Promise.all([openStateDb(), openCallsDb(), openRewardsDb()])
+  // calls run on the node's libp2p (a capability); they reach the node only through these
+  // closures, which run once the node exists (after its network started)
+  const settings = (): NodeSettings => node.settings()
+  const calls = new CallService({
+    db: callsDb,
+    iceServers: () => settings().iceServers,
+    // a gated room's key comes like gated content's: the same signed request, its own KeyClient on the rewards database
+    gatedKeys: new RegistryRoomKeys({ settings, keys: new KeyClient({ db: rewardsDb, settings, signer: () => node.signer() }) })
+  })
+  const node = createPeerloomNode({ db: stateDb, defaults: buildDefaults(), capabilities: [calls] })
   const transfers = new TransferBook(node)
   await node.start().catch(err => { console.error('peerloom: node failed to start', err) })
-  return { node, transfers }
+  return { node, transfers, calls }
 })()
 
 // window.peerloom: pages' ports and player streams, handled by the page API
-const pageApi = installPageApi(ready.then(({ node }) => node))
+const pageApi = installPageApi(ready.then(({ node }) => node), ready.then(({ calls }) => calls))
 // Options → Sites reads and changes consent through the node, never the page API's database
 const sites: SiteConsent = {
   list: async () => await (await pageApi).consent.list(),

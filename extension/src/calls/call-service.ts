@@ -39,7 +39,6 @@ export interface CallServiceInit {
   gatedKeys?: GatedRoomKeys
   /** @default MAX_ROOM_PARTICIPANTS */
   maxParticipants?: number
-  onError?: (err: unknown) => void
 }
 
 export interface JoinOptions {
@@ -151,7 +150,12 @@ export class CallService {
       onEnded: () => {
         if (this.byTopic.get(topic) === call) {
           this.byTopic.delete(topic)
-          this.pubsub?.unsubscribe(topic)
+          try {
+            this.pubsub?.unsubscribe(topic)
+          } catch (err) {
+            // the node is stopping: its subscriptions go with it
+            this.log?.('could not unsubscribe from %s: %s', topic, (err as Error).message)
+          }
         }
         this.byId.delete(call.id)
       },

@@ -34,6 +34,17 @@ interface Member {
   staleKey: boolean
 }
 
+/** This call's leg to a forwarder in the forwarded topology (forwarder-client.ts). */
+export interface ForwarderLink {
+  readonly forwarder: string
+  /** The page's signalling for its RTCPeerConnection to the forwarder. */
+  signal: (data: SignalData) => Promise<void>
+  /** Bytes the page has received from the forwarder since joining (for receipts). */
+  received: (totalBytes: number) => void
+  /** The page's connection to the forwarder failed: pick another (or go back to mesh). */
+  failed: () => void
+}
+
 /** Counters for tests and diagnostics. */
 export interface RoomCallStats {
   /** Messages dropped: malformed, not opening, under another key version, or not addressed sensibly. */
@@ -86,6 +97,7 @@ export class RoomCall {
   private state: CallState = 'connecting'
   private topology: CallTopology = 'mesh'
   private forwarder: string | null = null
+  private link?: ForwarderLink
   private inbox: Promise<void> = Promise.resolve()
   private timers: Array<ReturnType<typeof setInterval>> = []
   private rotateTimer?: ReturnType<typeof setTimeout>
@@ -409,6 +421,26 @@ export class RoomCall {
     this.forwarder = forwarder
     this.emit({ type: 'topology', topology, forwarder })
     void this.sendHello()
+  }
+
+  /** Routes the page's forwarder signalling and stats to `link` (undefined: back to mesh). */
+  useForwarder (link: ForwarderLink | undefined): void {
+    this.link = link
+    this.setTopology(link === undefined ? 'mesh' : 'forwarded', link?.forwarder ?? null)
+  }
+
+  async forwarderSignal (forwarder: string, data: SignalData): Promise<void> {
+    if (this.link === undefined || this.link.forwarder !== forwarder) throw new InvalidParamsError(`this call is not attached to forwarder ${forwarder}`)
+    await this.link.signal(data)
+  }
+
+  /** What the page measured: bytes per forwarder, connections that failed. */
+  pageStats (forwarderBytes: Record<string, number>, failed: string[]): void {
+    const link = this.link
+    if (link === undefined) return
+    const bytes = forwarderBytes[link.forwarder]
+    if (bytes !== undefined) link.received(bytes)
+    if (failed.includes(link.forwarder)) link.failed()
   }
 
   get currentTopology (): { topology: CallTopology, forwarder: string | null } {

@@ -26,6 +26,8 @@ import { CacheTimingGuard } from './timing-guard.ts'
 import { IncomingStream, OutgoingStream, STREAM_WINDOW } from '../wire.ts'
 import type { NodeMessage, PlayerStreamRequest } from '../wire.ts'
 import { messageId, parsePageMessage } from './wire-schema.ts'
+import { CALL_METHODS, PageCalls } from './call-host.ts'
+import type { CallService } from '../../calls/call-service.ts'
 
 /** What the page API needs from the node. */
 export interface PageApiNode {
@@ -51,6 +53,8 @@ export interface PageApiHostInit {
   playerUrl: (token: string) => string
   rateLimit?: OriginRateLimit
   timing?: CacheTimingGuard
+  /** Calls (docs/CALLS.md); without it the call methods answer 4200. */
+  calls?: CallService
   /** ms since the epoch (tests move it). @default Date.now */
   now?: () => number
 }
@@ -100,6 +104,7 @@ export class PageApiHost {
   /** Prompts closed unanswered in a row, per origin (memory only: a restart forgives them). */
   private readonly dismissals = new Map<string, { count: number, at: number }>()
   private readonly now: () => number
+  readonly calls?: CallService
 
   constructor (init: PageApiHostInit) {
     this.node = init.node
@@ -111,6 +116,7 @@ export class PageApiHost {
     this.playerUrl = init.playerUrl
     this.rateLimit = init.rateLimit ?? new OriginRateLimit()
     this.now = init.now ?? Date.now
+    if (init.calls !== undefined) this.calls = init.calls
   }
 
   /** Serves one page's port; `origin` is the page's, as the bridge frame read it. */
@@ -320,6 +326,8 @@ class PageSession {
   private readonly uploads = new Map<number, IncomingStream>()
   /** Player sessions this page opened: they end with it. */
   private readonly players = new Set<string>()
+  /** Calls this page joined: they end with it. */
+  private pageCalls?: PageCalls
 
   constructor (host: PageApiHost, port: MessagePort, origin: string) {
     this.host = host
@@ -374,6 +382,7 @@ class PageSession {
   private async run (id: number, call: ReturnType<typeof validatePageRequest>): Promise<unknown> {
     if (call.method === 'peerloom_connect') return await this.host.connect(this.origin, call.params as PageParams<'peerloom_connect'>)
     await this.host.authorised(this.origin)
+    if (CALL_METHODS.has(call.method)) return await this.callMethod(id, call)
     switch (call.method) {
       case 'peerloom_stats': return await this.host.originStats(this.origin)
       case 'peerloom_contentStats': return await this.host.contentStats(this.origin)
@@ -400,7 +409,20 @@ class PageSession {
     }
   }
 
+  /** A `peerloom_call*` method; a join answers here itself, so its events can follow the answer. */
+  private async callMethod (id: number, call: ReturnType<typeof validatePageRequest>): Promise<unknown> {
+    const service = this.host.calls
+    if (service === undefined) throw new UnsupportedMethodError('calls are not available in this Peerloom node')
+    this.pageCalls ??= new PageCalls(service, this.origin, this.send)
+    if (call.method !== 'peerloom_callJoin') return await this.pageCalls.handle(call.method, call.params)
+    const result = await this.pageCalls.join(id, call.params as PageParams<'peerloom_callJoin'>)
+    this.send({ t: 'result', id, result })
+    this.pageCalls.started(id, result.callId)
+    return undefined
+  }
+
   private close (): void {
+    this.pageCalls?.close()
     for (const stream of this.streams.values()) stream.cancel(new Error('the page went away'))
     for (const upload of this.uploads.values()) upload.fail(new UserRejectedError('the page went away'))
     this.host.dropPlayers(this.players)

@@ -4,12 +4,14 @@
  * the node is ready (messages wait for it).
  */
 import type { PeerloomNode } from '../../node/node.ts'
+import type { CallService } from '../../calls/call-service.ts'
 import { ConsentPrompts } from './consent-prompts.ts'
 import { PageApiHost } from './host.ts'
 import { openPageApiDb } from './page-db.ts'
 import type { BridgePortMessage, OpenConsentMessage, PlayerStreamRequest } from '../wire.ts'
 
-export function installPageApi (node: Promise<PeerloomNode>): Promise<PageApiHost> {
+/** `calls`: the node's CallService, for the `peerloom_call*` methods. */
+export function installPageApi (node: Promise<PeerloomNode>, calls?: Promise<CallService>): Promise<PageApiHost> {
   const prompts = new ConsentPrompts(async message => {
     const answer = await chrome.runtime.sendMessage(message satisfies OpenConsentMessage) as { ok: boolean, error?: string } | undefined
     if (answer?.ok !== true) throw new Error(`the consent window could not be opened: ${answer?.error ?? 'no answer'}`)
@@ -17,7 +19,7 @@ export function installPageApi (node: Promise<PeerloomNode>): Promise<PageApiHos
   chrome.runtime.onConnect.addListener(port => { prompts.attach(port) })
 
   const host = (async () => {
-    const [peerloom, db] = await Promise.all([node, openPageApiDb()])
+    const [peerloom, db, callService] = await Promise.all([node, openPageApiDb(), calls])
     return new PageApiHost({
       node: {
         openContent: async (link, options) => await peerloom.openContent(link, options),
@@ -27,7 +29,8 @@ export function installPageApi (node: Promise<PeerloomNode>): Promise<PageApiHos
       },
       db,
       askUser: async origin => await prompts.ask(origin),
-      playerUrl: token => chrome.runtime.getURL(`/player.html#t=${token}`)
+      playerUrl: token => chrome.runtime.getURL(`/player.html#t=${token}`),
+      ...(callService === undefined ? {} : { calls: callService })
     })
   })()
 
