@@ -60,6 +60,7 @@ test.describe('forwarder engine', () => {
     for (const leg of stats.legs) {
       expect(leg.bytesSent).toBeGreaterThan(0)
       expect(leg.bytesReceived).toBeGreaterThan(0)
+      expect(leg.framesDropped).toBe(0) // far below the harness's 64 MiB/s cap
     }
 
     await harness.leave('carol')
@@ -116,6 +117,17 @@ test.describe('forwarder engine', () => {
     for (const peer of ['alice', 'bob']) {
       await expect.poll(async () => Object.values(await harness!.mids(peer)).includes('carol'), { timeout: 30_000 }).toBe(false)
     }
+  })
+
+  test('over the upload cap it drops whole frames up to key frames, and subscribers keep decoding', async () => {
+    // 64 KiB/s (the lowest cap Options allows) for two 30 fps videos and their audio
+    harness = await ForwarderHarness.start({ uploadRateBytesPerSec: 64 * 1024 })
+    for (const peer of ['alice', 'bob']) expect((await harness.join(peer)).attach).toEqual({ ok: true })
+    const before = await expectDecoding(harness, ['alice', 'bob'], 30)
+    await expect.poll(async () => (await harness!.stats()).legs.every(leg => leg.framesDropped > 0), { timeout: START_MS }).toBe(true)
+    await expectDecoding(harness, ['alice', 'bob'], 30, before)
+    // and the senders were asked to fit the cap: half of 64 KiB/s each, in kbit/s
+    for (const leg of (await harness.stats()).legs) expect(leg.upstreamKbps).toBeLessThanOrEqual(64 * 1024 * 8 / 1000 / 2)
   })
 
   test('refuses an attach beyond maxStreams with 5021 and keeps the legs it has', async () => {

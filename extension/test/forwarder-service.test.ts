@@ -47,7 +47,7 @@ class FakeEngine implements PassthroughEngine {
   tracks (): void {}
   detach (legId: string): void { this.legs.delete(legId); this.detached.push(legId) }
   stats (): ForwarderStats {
-    return { load: this.load, rooms: this.rooms, legs: [...this.legs].map(([legId, o]) => ({ legId, roomId: o.roomId, peerId: o.peerId, kind: o.kind, bytesSent: 0, bytesReceived: 0, keyFramesReceived: 0, streams: 0, upstreamKbps: null })) }
+    return { load: this.load, rooms: this.rooms, legs: [...this.legs].map(([legId, o]) => ({ legId, roomId: o.roomId, peerId: o.peerId, kind: o.kind, bytesSent: 0, bytesReceived: 0, keyFramesReceived: 0, streams: 0, framesDropped: 0, upstreamKbps: null })) }
   }
 
   close (): void { this.closed = true }

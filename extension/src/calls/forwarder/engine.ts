@@ -73,6 +73,8 @@ export interface LegStats {
   keyFramesReceived: number
   /** Streams forwarded to this leg now. */
   streams: number
+  /** Frames this leg's live streams did not get because they were over the upload cap. */
+  framesDropped: number
   /** The video bitrate cap (kbit/s) last offered to this participant's sender, to fit its weakest subscriber and the upload cap. */
   upstreamKbps: number | null
 }
@@ -104,6 +106,7 @@ interface Sink {
   leg: Leg
   transceiver: RTCRtpTransceiver
   bytes: number
+  dropped: number
   /** PLI + FIR count last seen in the leg's outbound-rtp stats. */
   feedback: number
 }
@@ -282,6 +285,7 @@ export class ForwarderEngine implements PassthroughEngine {
       bytesReceived: [...leg.sources.values()].reduce((sum, source) => sum + source.bytes, 0),
       keyFramesReceived: [...leg.sources.values()].reduce((sum, source) => sum + source.keyFrames, 0),
       streams: leg.sinks.size,
+      framesDropped: [...leg.sinks.values()].reduce((sum, sink) => sum + sink.dropped, 0),
       upstreamKbps: [...leg.sources.values()].find(source => source.kind === 'video')?.offeredKbps ?? null
     }))
     return { load: this.load, rooms: this.rooms, legs }
@@ -377,7 +381,7 @@ export class ForwarderEngine implements PassthroughEngine {
     const transceiver = leg.pc.addTransceiver(source.kind, { direction: 'sendonly' })
     if (source.kind === 'video') preferVp8(transceiver)
     const { writable } = (transceiver.sender as unknown as LegacyEncodedSender).createEncodedStreams()
-    const sink: Sink = { key: `k${++this.nextKey}`, source, leg, transceiver, bytes: 0, feedback: 0 }
+    const sink: Sink = { key: `k${++this.nextKey}`, source, leg, transceiver, bytes: 0, dropped: 0, feedback: 0 }
     source.sinks.add(sink)
     leg.sinks.set(sink.key, sink)
     this.sinksByKey.set(sink.key, sink)
@@ -539,7 +543,11 @@ export class ForwarderEngine implements PassthroughEngine {
     }
     for (const [key, counters] of Object.entries(sinks)) {
       const sink = this.sinksByKey.get(key)
-      if (sink !== undefined) { sink.bytes = counters.bytes; continue }
+      if (sink !== undefined) {
+        sink.bytes = counters.bytes
+        sink.dropped = counters.dropped
+        continue
+      }
       // a sink removed since the last report: its final bytes still count for its leg
       const retired = this.retiredSinks.get(key)
       if (retired === undefined) continue

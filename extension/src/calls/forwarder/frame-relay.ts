@@ -143,7 +143,7 @@ export function runFrameRelay (scope: RelayScope): void {
     for (const sink of sinks.values()) {
       if (sink.awaitingKey) {
         if (!key) {
-          sink.counters.dropped++
+          sink.counters.skipped++
           // the request (or its key frame) may have been lost: ask again, throttled, until one comes
           requestKeyFrame(source)
           continue
@@ -210,7 +210,7 @@ export function runFrameRelay (scope: RelayScope): void {
         removeSink(command.sink)
         let sinks = sinksBySource.get(command.source)
         if (sinks === undefined) { sinks = new Map(); sinksBySource.set(command.source, sinks) }
-        sinks.set(command.sink, { key: command.sink, kind: command.kind, writer: command.writable.getWriter(), awaitingKey: command.kind === 'video', counters: { frames: 0, bytes: 0, dropped: 0 } })
+        sinks.set(command.sink, { key: command.sink, kind: command.kind, writer: command.writable.getWriter(), awaitingKey: command.kind === 'video', counters: { frames: 0, bytes: 0, dropped: 0, skipped: 0 } })
         sinkSource.set(command.sink, command.source)
         const source = sources.get(command.source)
         if (source !== undefined) requestKeyFrame(source)

@@ -48,8 +48,10 @@ export interface SourceCounters {
 export interface SinkCounters {
   frames: number
   bytes: number
-  /** Frames not written: over the upload cap, or before the sink's first key frame. */
+  /** Frames not written because they were over the upload cap. */
   dropped: number
+  /** Video frames not written while the sink waited for a key frame (at its start and after a drop). */
+  skipped: number
 }
 
 /** Worker → document. */
