@@ -3,14 +3,6 @@
  * chat history) are normative and live in `@peerloom/shared/calls/room`.
  */
 
-/**
- * Participants (this browser included) up to which a room stays a mesh: each page sends its
- * media to every other page. Above it the room goes through forwarders. Until the call
- * benchmark (bench/call.README.md) measures the break-even, a conservative 4.
- * @default 4
- */
-export const MESH_MAX_PARTICIPANTS = 4
-
 /** Calls one page may have open at once. @default 4 */
 export const MAX_CALLS_PER_PAGE = 4
 

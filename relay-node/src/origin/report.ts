@@ -29,8 +29,6 @@ export interface OffloadReport {
   peerBytesUnavailable?: string
 }
 
-export const PEER_BYTES_NOTE = 'peer bytes are those claimed on chain (receipted by viewers and claimed by peers): deliveries not claimed yet appear after the next claim'
-
 /** Where a report's numbers come from. */
 export interface ReportSources {
   records: PublishedRecord[]

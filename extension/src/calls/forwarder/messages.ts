@@ -79,5 +79,3 @@ export const forwarderAnnouncementSchema = z.strictObject({
   maxStreams: z.number().int().min(1),
   rooms: z.number().int().min(0)
 })
-
-export type ForwarderAnnouncement = z.output<typeof forwarderAnnouncementSchema>
