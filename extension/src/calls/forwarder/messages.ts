@@ -71,11 +71,3 @@ export function decodeForwardMessage (bytes: Uint8Array): ForwardMessage {
   }
   return parsed.data
 }
-
-/** The announcement on FORWARDERS_TOPIC (CALLS.md). */
-export const forwarderAnnouncementSchema = z.strictObject({
-  v: z.literal(1),
-  load: z.number().int().min(0),
-  maxStreams: z.number().int().min(1),
-  rooms: z.number().int().min(0)
-})
