@@ -8,7 +8,7 @@ import { expect, test } from '../src/fixtures.ts'
 import type { Page } from 'playwright-core'
 import type { Profile } from '../src/profile.ts'
 import { startSite } from '../src/page-api.ts'
-import { chatTexts, joinFromPage, openCallPage, remoteFrames, sendChat, waitForChat, waitForFrames } from '../src/call-page.ts'
+import { CALL_WAIT_MS, chatTexts, joinFromPage, openCallPage, remoteFrames, sendChat, waitForChat, waitForFrames } from '../src/call-page.ts'
 
 /** Frames each remote video must present for a participant to count as seen (1 s at 30 fps). */
 const FRAMES = 30
@@ -35,10 +35,11 @@ test('three profiles in one room: each decodes the two others, chat reaches both
     const [pageA, pageB, pageC] = pages as [Page, Page, Page]
     const others = (i: number): string[] => ids.filter((_, j) => j !== i)
 
-    // everyone presents frames of the two others, and keeps presenting them
+    // everyone hears the others' presence through the relays...
+    for (const page of pages) await expect(page.locator('#call-state')).toContainText('3 here', { timeout: CALL_WAIT_MS })
+    // ...and presents frames of the two others, and keeps presenting them
     const first = await Promise.all(profiles.map(async (profile, i) => await waitForFrames(profile, pages[i]!, others(i), FRAMES)))
     await Promise.all(profiles.map(async (profile, i) => await waitForFrames(profile, pages[i]!, others(i), FRAMES, first[i])))
-    for (const page of pages) await expect(page.locator('#call-state')).toContainText('3 here')
     await expect(pageA.locator('#topology')).toHaveAttribute('data-topology', 'mesh')
 
     // chat: each message reaches both others; the sender sees its own as its own
