@@ -36,7 +36,7 @@ const boundaries = [
   boundary(['blocks/**'], [siblings(['node', 'ui', 'page-api', 'content', 'rewards'], 'blocks/ serves and fetches blocks; it never calls up into content/, the node or the page API')]),
   boundary(['cache/**'], [siblings(except('cache', 'storage'), 'cache/ is below everything but storage/')]),
   boundary(['net/**'], [siblings(except('net', 'storage'), 'net/ is the libp2p layer; nothing above it is imported')]),
-  boundary(['storage/**'], [siblings(except('storage'), 'storage/ names the records others keep (types only)', true)]),
+  boundary(['storage/**'], [siblings(except('storage'), 'storage/ is the bottom floor: it defines the records others keep and imports none of them')]),
   boundary(['rewards/**'], [siblings(['node', 'ui', 'page-api', 'content'], 'rewards/ is wired by the node; it never calls up into it')]),
   // calls/ is a capability the offscreen document hands the node; the page API reaches it, never the reverse
   boundary(['calls/**'], [

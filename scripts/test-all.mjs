@@ -26,6 +26,8 @@ if (process.env.PEERLOOM_NETNS === undefined && process.platform === 'linux') {
 const steps = [
   { name: 'typecheck', cmd: ['npm', 'run', 'typecheck'] },
   { name: 'lint', cmd: ['npm', 'run', 'lint'] },
+  // the extension's folders import one way only (scripts/floors.mjs)
+  { name: 'floors', cmd: ['npm', 'run', 'floors'] },
   // package manifests match the imports, and nothing exported goes unused (knip.json)
   { name: 'knip', cmd: ['npx', '--no-install', 'knip'] },
   // by package name: `-w extension` would also select the nested extension/sdk workspace

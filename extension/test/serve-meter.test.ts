@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ServeMeter } from '../src/blocks/serve-meter.ts'
-import type { ClientUsage, MeterStore } from '../src/blocks/serve-meter.ts'
+import type { MeterStore } from '../src/blocks/serve-meter.ts'
+import type { ClientUsage } from '../src/storage/state-db.ts'
 import { TransferHistory } from '../src/blocks/transfer-history.ts'
 
 function memoryStore (): MeterStore & { rows: Map<string, ClientUsage>, saves: number } {

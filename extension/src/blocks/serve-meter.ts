@@ -6,15 +6,7 @@
 import { logger } from '@libp2p/logger'
 import type { Logger } from '@libp2p/interface'
 import { PERSIST_INTERVAL_MS } from '../constants.ts'
-
-export interface ClientUsage {
-  /** The client's peer id. */
-  client: string
-  bytes: number
-  blocks: number
-  firstAt: number
-  lastAt: number
-}
+import type { ClientUsage } from '../storage/state-db.ts'
 
 /** Where the meter keeps its records. */
 export interface MeterStore {

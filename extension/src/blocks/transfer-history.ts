@@ -1,15 +1,9 @@
 /** Bytes served and received over time, in fixed buckets, for the popup's chart. */
 import { HISTORY_BUCKETS, HISTORY_BUCKET_MS } from '../constants.ts'
+import type { HistoryBucket } from '../storage/state-db.ts'
 
 /** Buckets the popup's chart shows (10 minutes), and the node's `history` event carries. */
 export const CHART_BUCKETS = 60
-
-export interface HistoryBucket {
-  /** Bucket start, ms since the epoch. */
-  t: number
-  served: number
-  received: number
-}
 
 export interface HistorySeries {
   /** Bucket starts, seconds since the epoch (uPlot's x axis). */

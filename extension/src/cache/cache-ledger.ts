@@ -5,11 +5,7 @@
  */
 import { QuotaExceededError } from '@peerloom/shared'
 import { formatBytes } from '@peerloom/shared/progress'
-
-export interface LedgerEntry {
-  bytes: number
-  lastUsed: number
-}
+import type { LedgerEntry } from '../storage/state-db.ts'
 
 export class CacheLedger {
   /** Insertion order is LRU order: a touched entry moves to the end. */

@@ -1,9 +1,30 @@
 /** The node's own IndexedDB database: cached blocks, their bookkeeping, settings, identity, meters. */
 import type { DBSchema, IDBPDatabase } from 'idb'
 import { defineDatabase } from './database.ts'
-import type { LedgerEntry } from '../cache/cache-ledger.ts'
-import type { ClientUsage } from '../blocks/serve-meter.ts'
-import type { HistoryBucket } from '../blocks/transfer-history.ts'
+
+/** A cached block's bookkeeping (`cache/cache-ledger.ts`). */
+export interface LedgerEntry {
+  bytes: number
+  lastUsed: number
+}
+
+/** Bytes served to one client peer (`blocks/serve-meter.ts`). */
+export interface ClientUsage {
+  /** The client's peer id. */
+  client: string
+  bytes: number
+  blocks: number
+  firstAt: number
+  lastAt: number
+}
+
+/** Served and received bytes in one 10 s bucket (`blocks/transfer-history.ts`). */
+export interface HistoryBucket {
+  /** Bucket start, ms since the epoch. */
+  t: number
+  served: number
+  received: number
+}
 
 /** What the node knows about a piece of content it has opened or published. */
 export interface ContentRecord {

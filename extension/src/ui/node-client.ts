@@ -4,13 +4,12 @@
  */
 import { errorFromWire } from '@peerloom/shared'
 import type { NodeSettings, NodeSettingsInput } from '@peerloom/shared'
-import type { ClientUsage } from '../blocks/serve-meter.ts'
 import type { NodeEarnings, NodeError, NodeStatus } from '../node/node.ts'
 import type { NODE_EVENTS_PORT } from '../node/node-document.ts'
 import type { NodeEventBatch, NodeEventPortMessage, NodeMethod, NodeResponse, SiteRecord } from '../node/rpc.ts'
 import type { HistorySeries } from '../blocks/transfer-history.ts'
 import type { TransferState } from '../node/transfers.ts'
-import type { ContentRecord } from '../storage/state-db.ts'
+import type { ClientUsage, ContentRecord } from '../storage/state-db.ts'
 import type { RelayStatus } from '../net/relay-keeper.ts'
 
 export type { ClientUsage, ContentRecord, HistorySeries, NodeEarnings, NodeError, NodeEventBatch, NodeStatus, RelayStatus, SiteRecord, TransferState }
