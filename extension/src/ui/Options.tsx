@@ -44,6 +44,19 @@ function Field ({ label, hint, error, testId, children }: { label: string, hint?
   )
 }
 
+/** An on/off setting: its name and what it means on the left, the switch on the right. */
+function Switch ({ label, testId, checked, onChange, children }: { label: string, testId: string, checked: boolean, onChange: (on: boolean) => void, children: ComponentChildren }) {
+  return (
+    <label class="spread">
+      <span>
+        <span style={{ fontWeight: 600 }}>{label}</span>
+        <span class="hint" style={{ display: 'block' }}>{children}</span>
+      </span>
+      <span class="switch"><input type="checkbox" data-testid={testId} checked={checked} onChange={e => { onChange((e.target as HTMLInputElement).checked) }} /><span /></span>
+    </label>
+  )
+}
+
 export function Options () {
   const [draft, setDraft] = useState<Draft>()
   // the form as the node last confirmed it, to tell the user what is not saved yet
@@ -148,13 +161,9 @@ export function Options () {
 
       <section class="card form" id="sharing">
         <h2>Sharing</h2>
-        <label class="spread">
-          <span>
-            <span style={{ fontWeight: 600 }}>Serve cached content to other viewers</span>
-            <span class="hint" style={{ display: 'block' }}>Off until you turn it on. While off, nothing of yours is sent to anyone.</span>
-          </span>
-          <span class="switch"><input type="checkbox" data-testid="opt-donate" checked={draft.donate} onChange={e => { set({ donate: (e.target as HTMLInputElement).checked }) }} /><span /></span>
-        </label>
+        <Switch label="Serve cached content to other viewers" testId="opt-donate" checked={draft.donate} onChange={donate => { set({ donate }) }}>
+          Off until you turn it on. While off, nothing of yours is sent to anyone.
+        </Switch>
         <div class="grid2">
           <Field label="Upload rate cap (MiB/s)" error={errors.uploadMiB} testId="opt-upload" hint="At least 0.016 MiB/s.">
             <input type="number" min="0.016" step="0.5" data-testid="opt-upload" {...input('uploadMiB')} />
@@ -167,16 +176,10 @@ export function Options () {
 
       <section class="card form" id="calls">
         <h2>Calls (media role)</h2>
-        <label class="spread">
-          <span>
-            <span style={{ fontWeight: 600 }}>Forward other people's calls</span>
-            <span class="hint" style={{ display: 'block' }}>
-              Off until you turn it on, like sharing. While on, your browser passes the audio and video of calls it is not in
-              between their participants, within the caps below.
-            </span>
-          </span>
-          <span class="switch"><input type="checkbox" data-testid="opt-media-forward" checked={draft.mediaForward} onChange={e => { set({ mediaForward: (e.target as HTMLInputElement).checked }) }} /><span /></span>
-        </label>
+        <Switch label="Forward other people's calls" testId="opt-media-forward" checked={draft.mediaForward} onChange={mediaForward => { set({ mediaForward }) }}>
+          Off until you turn it on, like sharing. While on, your browser passes the audio and video of calls it is not in
+          between their participants, within the caps below.
+        </Switch>
         <div class="grid2">
           <Field label="Forwarding upload cap (MiB/s)" error={errors.mediaUploadMiB} testId="opt-media-upload" hint="At least 0.063 MiB/s (64 KiB/s); apart from the sharing cap.">
             <input type="number" min="0.0625" step="0.5" data-testid="opt-media-upload" {...input('mediaUploadMiB')} />
