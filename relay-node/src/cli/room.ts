@@ -66,7 +66,7 @@ export async function runRoom (argv: string[], env: NodeJS.ProcessEnv, io: Stdio
     io.stdout(ROOM_USAGE)
     return 0
   }
-  const [{ Registry, loadDeployment, parsePolicy, formatPolicy }, { KeyStore }, { registerRoom, DEFAULT_ROOM_GRANT_BYTES }, { amountOf }, { assertOriginData, signerFromHex }] = await Promise.all([
+  const [{ Registry, loadDeployment, parsePolicy }, { KeyStore }, { registerRoom, DEFAULT_ROOM_GRANT_BYTES }, { amountOf }, { assertOriginData, signerFromHex }] = await Promise.all([
     import('../keys/registry.ts'), import('../keys/key-store.ts'), import('../keys/rooms.ts'), import('../keys/publish-chain.ts'), import('../publish.ts')
   ])
   let prepared: Parameters<typeof registerRoom>[0]
@@ -108,7 +108,6 @@ export async function runRoom (argv: string[], env: NodeJS.ProcessEnv, io: Stdio
       publisher: signerFromHex(keyText, keyFile === undefined ? 'PEERLOOM_PUBLISHER_KEY' : `--key-file ${keyFile}`),
       roomId,
       policy,
-      policyText: formatPolicy(policy),
       ratePerByte: values.rate === undefined ? 1n : amountOf(values.rate as string, '--rate'),
       budget: values.budget === undefined ? 0n : amountOf(values.budget as string, '--budget'),
       budgetDays,

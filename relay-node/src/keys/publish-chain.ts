@@ -42,19 +42,23 @@ export interface ChainOptions {
   dataDir?: string
 }
 
-/** What `peerloom publish` prints under `registration`. */
-export interface Registration {
+/** What a registration in the ContentRegistry prints under `registration` (`peerloom publish`, `peerloom room create`). */
+export interface ChainRegistration {
   chainId: number
   registry: string
   publisher: string
   tx: string
   block: number
   keyVersion: number
-  rotated: boolean
   policy: string
   ratePerByte: string
   budget: string
   budgetExpiry: number
+}
+
+/** What `peerloom publish` prints under `registration`. */
+export interface Registration extends ChainRegistration {
+  rotated: boolean
 }
 
 /** `1000` (base units) or `10LOOM` (tokens) → base units; ConfigError naming `flag` otherwise. */
@@ -154,16 +158,46 @@ export async function registerPublished (chain: ChainOptions, signer: Wallet, pu
       budgetExpiry: Number(current?.budgetExpiry ?? 0n)
     }
   }
-  const latest = await registry.provider.getBlock('latest')
-  const budgetExpiry = BigInt((latest?.timestamp ?? Math.floor(Date.now() / 1000)) + chain.budgetDays * 24 * 60 * 60)
-  const { tx, block } = await registry.register(publisher, {
+  const registered = await registerContent(registry, signer, {
     contentId: published.contentId,
     manifestCid: published.manifest,
     keyVersion: published.keyVersion,
     policy: chain.policy,
     ratePerByte: chain.ratePerByte,
     budget: chain.budget,
-    budgetExpiry
+    budgetDays: chain.budgetDays
   })
-  return { ...base, tx, block, rotated: false, policy: formatPolicy(chain.policy), ratePerByte: chain.ratePerByte.toString(), budget: chain.budget.toString(), budgetExpiry: Number(budgetExpiry) }
+  return { ...registered, rotated: false }
+}
+
+/**
+ * Registers `contentId` in the ContentRegistry with its policy, reward rate and a budget the
+ * publisher may withdraw `budgetDays` after the chain's latest block; resolves with what
+ * `registration` prints. Published content and gated rooms are registered alike.
+ */
+export async function registerContent (registry: Registry, signer: Wallet, fields: {
+  contentId: string
+  manifestCid: string
+  keyVersion: number
+  policy: AccessPolicy
+  ratePerByte: bigint
+  budget: bigint
+  budgetDays: number
+}): Promise<ChainRegistration> {
+  const { budgetDays, ...entry } = fields
+  const latest = await registry.provider.getBlock('latest')
+  const budgetExpiry = BigInt((latest?.timestamp ?? Math.floor(Date.now() / 1000)) + budgetDays * 24 * 60 * 60)
+  const { tx, block } = await registry.register(signer.connect(registry.provider), { ...entry, budgetExpiry })
+  return {
+    chainId: registry.deployment.chainId,
+    registry: registry.deployment.registry,
+    publisher: signer.address,
+    tx,
+    block,
+    keyVersion: fields.keyVersion,
+    policy: formatPolicy(fields.policy),
+    ratePerByte: fields.ratePerByte.toString(),
+    budget: fields.budget.toString(),
+    budgetExpiry: Number(budgetExpiry)
+  }
 }

@@ -18,6 +18,8 @@ import type { Wallet } from 'ethers'
 import { ConfigError, randomBytes, toHex } from '@peerloom/shared'
 import { GATED_ROOM_MANIFEST } from '@peerloom/shared/calls/gated-room'
 import type { KeyStore } from './key-store.ts'
+import { registerContent } from './publish-chain.ts'
+import type { ChainRegistration } from './publish-chain.ts'
 import type { AccessPolicy, Registry } from './registry.ts'
 
 /** The 32-byte room key, AES-256-GCM (CALLS.md, Room messages). */
@@ -36,19 +38,8 @@ export interface RoomRegistration {
   room: string
   topic: string
   keyVersion: number
-  registration: {
-    chainId: number
-    registry: string
-    publisher: string
-    tx: string
-    block: number
-    keyVersion: number
-    policy: string
-    ratePerByte: string
-    budget: string
-    budgetExpiry: number
-    grantBytes: string
-  }
+  /** The registration, and the forwarded bytes one holder's grant may be receipted for. */
+  registration: ChainRegistration & { grantBytes: string }
 }
 
 /** Stores a fresh room key as version 1 and registers the room on chain. */
@@ -58,7 +49,6 @@ export async function registerRoom (options: {
   publisher: Wallet
   roomId: string
   policy: AccessPolicy
-  policyText: string
   ratePerByte: bigint
   budget: bigint
   budgetDays: number
@@ -73,35 +63,20 @@ export async function registerRoom (options: {
   if (stored === undefined) {
     await keys.save({ contentId: roomId, keyVersion: 1, key: randomBytes(ROOM_KEY_BYTES), manifest: GATED_ROOM_MANIFEST, size: 0, chunkSize: 0, room: { grantBytes: options.grantBytes } })
   }
-  const publisher = options.publisher.connect(registry.provider)
-  const latest = await registry.provider.getBlock('latest')
-  const budgetExpiry = BigInt((latest?.timestamp ?? Math.floor(Date.now() / 1000)) + options.budgetDays * 24 * 60 * 60)
-  const { tx, block } = await registry.register(publisher, {
+  const registration = await registerContent(registry, options.publisher, {
     contentId: roomId,
     manifestCid: GATED_ROOM_MANIFEST,
     keyVersion: 1,
     policy: options.policy,
     ratePerByte: options.ratePerByte,
     budget: options.budget,
-    budgetExpiry
+    budgetDays: options.budgetDays
   })
   return {
     room: roomId,
     topic: `/peerloom/room/1/${roomId.slice(2)}`,
     keyVersion: 1,
-    registration: {
-      chainId: registry.deployment.chainId,
-      registry: registry.deployment.registry,
-      publisher: options.publisher.address,
-      tx,
-      block,
-      keyVersion: 1,
-      policy: options.policyText,
-      ratePerByte: options.ratePerByte.toString(),
-      budget: options.budget.toString(),
-      budgetExpiry: Number(budgetExpiry),
-      grantBytes: (stored?.room?.grantBytes ?? options.grantBytes).toString()
-    }
+    registration: { ...registration, grantBytes: (stored?.room?.grantBytes ?? options.grantBytes).toString() }
   }
 }
 
