@@ -4,10 +4,10 @@
  * EIP-4361 request of gated content) and its key version the service's `keyVersion`.
  */
 import { Contract, getAddress } from 'ethers'
-import { ConfigError, NotFoundError } from '@peerloom/shared'
+import { ChainError, ConfigError, NotFoundError } from '@peerloom/shared'
 import type { NodeSettings } from '@peerloom/shared'
 import registryAbi from '@peerloom/shared/abi/ContentRegistry.json'
-import { rpcProvider } from '../rewards/claimer.ts'
+import { RPC_TIMEOUT_MS, classify, rpcProvider } from '../rewards/claimer.ts'
 import type { KeyClient } from '../rewards/key-client.ts'
 
 export interface RoomKey {
@@ -20,7 +20,8 @@ export interface GatedRoomKeys {
   /**
    * The key of the room `contentId`. `fresh` asks the key service even if a grant is held (it
    * re-checks the policy). Throws NotFoundError (5001) for a room not registered,
-   * AccessDeniedError (5011) when the service refuses this user.
+   * AccessDeniedError (5011) when the service refuses this user, ChainError (5012) when the
+   * registry cannot be read.
    */
   key: (contentId: string, options: { fresh: boolean, signal?: AbortSignal }) => Promise<RoomKey>
 }
@@ -54,7 +55,14 @@ export class RegistryRoomKeys implements GatedRoomKeys {
       throw new ConfigError('this is a gated room, and this node has no chain configured (RPC, chain id and ContentRegistry) to look it up; set them in Options')
     }
     const registry = new Contract(contentRegistry, registryAbi, rpcProvider(rpcUrl, chainId))
-    const publisher = getAddress(await registry.getFunction('publisherOf')(contentId) as string)
+    let found: string
+    try {
+      found = await registry.getFunction('publisherOf')(contentId) as string
+    } catch (err) {
+      // coded, and one ChainError for a timeout too: the join's own TimeoutError speaks of the key service
+      throw new ChainError(`cannot look up room ${contentId} in the ContentRegistry: ${classify(err, rpcUrl, RPC_TIMEOUT_MS).text}`, { cause: err, data: { rpcUrl } })
+    }
+    const publisher = getAddress(found)
     if (BigInt(publisher) === 0n) throw new NotFoundError(`no room ${contentId} is registered in the ContentRegistry`)
     this.publishers.set(contentId, publisher)
     return publisher
