@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { Contract, Interface, JsonRpcProvider, JsonRpcSigner, Wallet } from 'ethers'
 import type { InterfaceAbi } from 'ethers'
-import type { Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { deployAll, startChain, writeDeployment } from '@peerloom/contracts'
 import type { Chain, Deployment } from '@peerloom/contracts'
 import { startRelay } from './devnet.ts'
@@ -151,4 +151,42 @@ export async function recordCallStates (page: Page): Promise<void> {
 /** The `state` events recorded in `page` so far, oldest first. */
 export async function callStates (page: Page): Promise<CallStateEvent[]> {
   return await page.evaluate(() => (window as unknown as { peerloomCallStates?: CallStateEvent[] }).peerloomCallStates ?? [])
+}
+
+/** Keeps `page`'s console lines (with the profile's name and the time) in `lines`, for a failed test's attachment. */
+export function keepConsole (page: Page, name: string, lines: string[]): void {
+  page.on('console', message => { lines.push(`${new Date().toISOString()} ${name} ${message.type()}: ${message.text()}`) })
+  page.on('pageerror', err => { lines.push(`${new Date().toISOString()} ${name} pageerror: ${err.message}`) })
+}
+
+/**
+ * In every page `profile` opens from now on, keeps a line per RTCPeerConnection event (created,
+ * signalling, ICE and connection states, tracks): `rtcLog` reads them. For a failed test's attachment.
+ */
+export async function probeConnections (context: BrowserContext): Promise<void> {
+  await context.addInitScript(() => {
+    const lines: string[] = []
+    ;(window as unknown as { peerloomRtcLog: string[] }).peerloomRtcLog = lines
+    const Native = window.RTCPeerConnection
+    let count = 0
+    const Probed = function (this: RTCPeerConnection, ...args: ConstructorParameters<typeof RTCPeerConnection>) {
+      const pc = new Native(...args)
+      const id = ++count
+      const note = (what: string): void => { lines.push(`${new Date().toISOString()} pc${id} ${what}`) }
+      note('created')
+      pc.addEventListener('signalingstatechange', () => { note(`signaling ${pc.signalingState}`) })
+      pc.addEventListener('iceconnectionstatechange', () => { note(`ice ${pc.iceConnectionState}`) })
+      pc.addEventListener('connectionstatechange', () => { note(`connection ${pc.connectionState}`) })
+      pc.addEventListener('track', event => { note(`track ${event.track.kind} ${event.track.readyState}`) })
+      return pc
+    } as unknown as typeof RTCPeerConnection
+    Probed.prototype = Native.prototype
+    Object.setPrototypeOf(Probed, Native)
+    window.RTCPeerConnection = Probed
+  })
+}
+
+/** What `probeConnections` noted in `page`. */
+export async function rtcLog (page: Page): Promise<string[]> {
+  return await page.evaluate(() => (window as unknown as { peerloomRtcLog?: string[] }).peerloomRtcLog ?? [])
 }
