@@ -9,6 +9,9 @@ import { TransferBook } from '../../src/node/transfers.ts'
 import { installPageApi } from '../../src/page-api/node/node-setup.ts'
 import { CallService } from '../../src/calls/call-service.ts'
 import { openCallsDb } from '../../src/calls/calls-db.ts'
+import { ForwarderClient, ForwarderReputation } from '../../src/calls/forwarder-client.ts'
+import { ForwarderService } from '../../src/calls/forwarder/service.ts'
+import { forwarderRequest, isForwarderRequest } from '../../src/calls/forwarder/requests.ts'
 import { RegistryRoomKeys } from '../../src/calls/room-keys.ts'
 import { KeyClient } from '../../src/rewards/key-client.ts'
 import { openRewardsDb } from '../../src/rewards/rewards-db.ts'
@@ -38,16 +41,30 @@ const ready = (async () => {
   // calls run on the node's libp2p (a capability); they reach the node only through these
   // closures, which run once the node exists (after its network started)
   const settings = (): NodeSettings => node.settings()
+  const onError = (err: unknown): void => { node.report(err) }
+  // the media role: off until the donor opts in (media.forward); the engine enforces its caps
+  const forwarder = new ForwarderService({
+    media: () => settings().media,
+    iceServers: () => settings().iceServers,
+    createWorker: () => new Worker(chrome.runtime.getURL('/forwarder-worker.js')),
+    onError
+  })
   const calls = new CallService({
     db: callsDb,
     iceServers: () => settings().iceServers,
+    // a room above MESH_MAX_PARTICIPANTS goes through a donor's forwarder; its bytes are receipted like content's
+    forwarders: new ForwarderClient({
+      reputation: new ForwarderReputation(callsDb),
+      trackReceipts: (stats, contentId) => node.rewardsService.track(stats, contentId),
+      onError
+    }),
     // a gated room's key comes like gated content's: the same signed request, its own KeyClient on the rewards database
     gatedKeys: new RegistryRoomKeys({ settings, keys: new KeyClient({ db: rewardsDb, settings, signer: () => node.signer() }) })
   })
-  const node = createPeerloomNode({ db: stateDb, defaults: buildDefaults(), capabilities: [calls] })
+  const node = createPeerloomNode({ db: stateDb, defaults: buildDefaults(), capabilities: [calls, forwarder] })
   const transfers = new TransferBook(node)
   await node.start().catch(err => { console.error('peerloom: node failed to start', err) })
-  return { node, transfers, calls }
+  return { node, transfers, calls, forwarder }
 })()
 
 // window.peerloom: pages' ports and player streams, handled by the page API
@@ -62,7 +79,11 @@ const sites: SiteConsent = {
 chrome.runtime.onMessage.addListener((message: { to?: string, method?: unknown, params?: unknown }, sender, sendResponse) => {
   // only the service worker forwards requests here (it checked that they came from the extension's own pages)
   if (message?.to !== 'offscreen' || sender.id !== chrome.runtime.id || sender.url !== chrome.runtime.getURL('/background.js')) return false
-  ready.then(async ({ node, transfers }) => await handleNodeRequest({ node, transfers, sites }, { method: message.method, params: message.params }))
+  ready.then(async ({ node, transfers, forwarder }) => {
+    // the forwarder's own requests (its stats, frames sampled for tests) are answered here; the rest by the node
+    if (isForwarderRequest(message.method)) return await forwarderRequest(forwarder, message.method, message.params)
+    return await handleNodeRequest({ node, transfers, sites }, { method: message.method, params: message.params })
+  })
     .then(sendResponse, (err: unknown) => { sendResponse({ ok: false, error: errorToWire(err) }) })
   return true
 })

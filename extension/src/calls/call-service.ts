@@ -6,6 +6,7 @@
  * ```ts
  * const calls = new CallService({ db: await openCallsDb(), iceServers: () => node.settings().iceServers })
  * createPeerloomNode({ db, capabilities: [calls] })
+ * // rooms above MESH_MAX_PARTICIPANTS go through a forwarder: new CallService({ …, forwarders: new ForwarderClient(…) })
  * const { call, result } = await calls.join({ origin, room: 'standup', name: 'Ada', media, onEvent })
  * ```
  */
@@ -15,6 +16,7 @@ import type { CallEvent, CallJoinResult, MediaFlags } from '@peerloom/shared/cal
 import { RoomCipher, generateEcdhKeyPair, openRoomId, openRoomKey, parseRoomName, roomTopic, shortId } from '@peerloom/shared/calls/room'
 import { ChatHistory } from './calls-db.ts'
 import type { CallsDb } from './calls-db.ts'
+import type { ForwarderClient } from './forwarder-client.ts'
 import { JOIN_KEY_TIMEOUT_MS, MAX_ROOM_PARTICIPANTS } from './constants.ts'
 import { RoomCall } from './room-call.ts'
 import type { GatedRoomKeys } from './room-keys.ts'
@@ -39,6 +41,8 @@ export interface CallServiceInit {
   gatedKeys?: GatedRoomKeys
   /** @default MAX_ROOM_PARTICIPANTS */
   maxParticipants?: number
+  /** Takes rooms above MESH_MAX_PARTICIPANTS to a forwarder; without it every room stays a mesh. */
+  forwarders?: ForwarderClient
 }
 
 export interface JoinOptions {
@@ -80,6 +84,7 @@ export class CallService {
     this.pubsub = pubsub
     this.log = libp2p.logger.forComponent('peerloom:calls')
     pubsub.addEventListener('message', this.onMessage)
+    await this.init.forwarders?.attach(libp2p)
     for (const [topic, call] of this.byTopic) {
       pubsub.subscribe(topic)
       call.resume(this.publisher(topic))
@@ -87,6 +92,7 @@ export class CallService {
   }
 
   async detach (): Promise<void> {
+    await this.init.forwarders?.detach()
     for (const call of this.byTopic.values()) call.suspend()
     this.pubsub?.removeEventListener('message', this.onMessage)
     this.pubsub = undefined
@@ -158,6 +164,7 @@ export class CallService {
           }
         }
         this.byId.delete(call.id)
+        this.init.forwarders?.release(call)
       },
       iceServers: this.init.iceServers(),
       maxParticipants: this.init.maxParticipants ?? MAX_ROOM_PARTICIPANTS,
@@ -169,6 +176,7 @@ export class CallService {
     this.pubsub.subscribe(topic)
     const result = await call.joinResult()
     call.start()
+    this.init.forwarders?.manage(call, options.name)
     return { call, result }
   }
 

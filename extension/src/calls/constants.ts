@@ -30,3 +30,48 @@ export const JOIN_KEY_TIMEOUT_MS = 20_000
 
 /** Peers heard on a room topic whose presence is tracked, admitted or not (bounds memory against a flood of identities). @default 128 */
 export const MAX_TRACKED_PEERS = 128
+
+/**
+ * Largest room carried as a mesh, this browser included; above it each member's node attaches
+ * to a forwarder (docs/CALLS.md, Forwarders). **Provisional**: chosen before the mesh was
+ * measured at 5+ participants on real hardware (e2e/bench/call.README.md measures 2-3); each
+ * member of a mesh of n uploads n-1 copies of its video, which is what the forwarder saves.
+ * @default 4
+ */
+export const MESH_MAX_PARTICIPANTS = 4
+
+/** A forwarded room goes back to mesh only at this size or below (one less than the mesh limit: no flapping at the edge). @default 3 */
+export const MESH_RETURN_PARTICIPANTS = MESH_MAX_PARTICIPANTS - 1
+
+/** A forwarder unheard on the forwarders topic for this long is gone (3 announcements missed). @default 15_000 */
+export const FORWARDER_STALE_MS = 15_000
+
+/**
+ * A member that is not the room's leader (the lowest peer id) waits this long after the room
+ * went over the mesh limit for the leader's choice in its presence before choosing itself.
+ * @default 6_000
+ */
+export const FORWARDER_LEADER_WAIT_MS = 6_000
+
+/** Dial, `attach` and `attached` take at most this. @default 15_000 */
+export const FORWARDER_ATTACH_TIMEOUT_MS = 15_000
+
+/** RTT probes (libp2p ping) to candidate forwarders give up after this; the candidate counts as this slow. @default 3_000 */
+export const FORWARDER_PING_TIMEOUT_MS = 3_000
+
+/** Candidates probed at once, least loaded first. @default 4 */
+export const FORWARDER_PROBES = 4
+
+/** A forwarder that failed this call is not picked again by it for this long. @default 60_000 */
+export const FORWARDER_RETRY_MS = 60_000
+
+/** A page's "failed" report for the forwarder is ignored this long after attaching (the page may still report the leg it had before). @default 6_000 */
+export const FORWARDER_FAILED_GRACE_MS = 6_000
+
+/** Reputation: score penalty (as ms of RTT) per recorded failure, halving every FORWARDER_PENALTY_HALF_LIFE_MS. @default 100 */
+export const FORWARDER_FAILURE_PENALTY = 100
+/** @default 600_000 */
+export const FORWARDER_PENALTY_HALF_LIFE_MS = 600_000
+
+/** A member on another forwarder than most of the room switches to theirs only after this long on its own. @default 10_000 */
+export const FORWARDER_SWITCH_AFTER_MS = 10_000

@@ -14,7 +14,8 @@
  */
 import { CallLimitError, InvalidParamsError } from '@peerloom/shared'
 import type { SignalData } from '@peerloom/shared/calls/api'
-import type { EncodedFrame, InboundOptions, RelayCommand, RelayReport, SinkCounters, SourceCounters } from './relay-protocol.ts'
+import { TokenBucket } from '@peerloom/shared/token-bucket'
+import type { EncodedFrame, InboundOptions, RelayCommand, RelayReport, SampledFrame, SinkCounters, SourceCounters } from './relay-protocol.ts'
 
 /** Tracks each participant sends up: audio and video (CALLS.md, the forwarder's leg). */
 export const UPSTREAM_TRACKS = 2
@@ -26,6 +27,13 @@ const BITRATE_CHANGE_FRACTION = 0.25
 const BITRATE_RENEGOTIATE_MS = 5000
 /** A sender is never asked to go below this (kbit/s): under it VP8 gives nothing watchable. */
 const MIN_VIDEO_KBPS = 100
+/**
+ * Largest chat message relayed (UTF-16 code units of the string on the channel): a sealed
+ * message of 4000 characters of 4-byte UTF-8 is about 22 000. @default 65_536
+ */
+export const MAX_CHAT_MESSAGE_CHARS = 65_536
+/** Chat messages one leg may send through the forwarder, per second and in a burst; beyond them they are dropped. */
+const CHAT_RATE = { rate: 10, burst: 30 }
 
 export type LegKind = 'participant' | 'cascade'
 
@@ -128,6 +136,9 @@ interface Leg {
   queue: Promise<void>
   lastBitrateOffer: number
   closed: boolean
+  /** The `chat` data channel: the forwarder opens it on participant legs and as a cascade's opener. */
+  chat?: RTCDataChannel
+  chatAllowance: TokenBucket
 }
 
 /** Legacy encoded streams of a sender on a connection made with `encodedInsertableStreams`. */
@@ -165,6 +176,8 @@ export interface PassthroughEngine {
   tracks: (legId: string, mids: Record<string, string>) => void
   detach: (legId: string) => void
   stats: () => ForwarderStats
+  /** Frames as they arrive from `peerId` (tests); engines without media have none. */
+  sampleFrames?: (roomId: string, peerId: string, kind: 'audio' | 'video', count: number) => Promise<SampledFrame[]>
   close: () => void
 }
 
@@ -217,7 +230,7 @@ export class ForwarderEngine implements PassthroughEngine {
     const leg: Leg = {
       id: legId, roomId: options.roomId, peerId: options.peerId, kind: options.kind, polite: options.polite ?? false, pc,
       sources: new Map(), sinks: new Map(), makingOffer: false, ignoreOffer: false, remoteMids: {}, queue: Promise.resolve(),
-      lastBitrateOffer: 0, closed: false
+      lastBitrateOffer: 0, closed: false, chatAllowance: new TokenBucket(CHAT_RATE)
     }
     this.legs.set(legId, leg)
     pc.onicecandidate = event => { this.init.send(legId, { type: 'signal', data: { candidate: event.candidate?.toJSON() ?? null } }) }
@@ -231,6 +244,9 @@ export class ForwarderEngine implements PassthroughEngine {
         this.addSource(leg, event.transceiver, event.track.kind as 'audio' | 'video', leg.remoteMids[event.transceiver.mid ?? ''] ?? null, worker)
       }
     }
+    // the side that offers opens the chat channel (CALLS.md, Chat): always, to a participant; the opener, on a cascade
+    if (leg.kind === 'participant' || leg.polite) this.useChat(leg, pc.createDataChannel('chat', { ordered: true }))
+    else pc.ondatachannel = event => { if (event.channel.label === 'chat' && leg.chat === undefined) this.useChat(leg, event.channel) }
     if (leg.kind === 'participant') {
       for (const kind of ['audio', 'video'] as const) {
         const transceiver = pc.addTransceiver(kind, { direction: 'recvonly' })
@@ -293,10 +309,53 @@ export class ForwarderEngine implements PassthroughEngine {
 
   /** SHA-256 digests of the next `count` frames the forwarder receives from `peerId` on `kind` (tests compare them with the sender's). */
   async sample (roomId: string, peerId: string, kind: 'audio' | 'video', count: number): Promise<string[]> {
+    const report = await this.request(id => ({ type: 'sample', id, source: this.sourceOf(roomId, peerId, kind).key, count }))
+    return report.type === 'sample' ? report.digests : []
+  }
+
+  /** The next `count` frames the forwarder receives from `peerId` on `kind`, as they came (tests check they are the sender's ciphertext). */
+  async sampleFrames (roomId: string, peerId: string, kind: 'audio' | 'video', count: number): Promise<SampledFrame[]> {
+    const report = await this.request(id => ({ type: 'sample', id, source: this.sourceOf(roomId, peerId, kind).key, count, raw: true }))
+    return report.type === 'sample' ? report.frames ?? [] : []
+  }
+
+  private sourceOf (roomId: string, peerId: string, kind: 'audio' | 'video'): Source {
     const source = [...this.sourcesByKey.values()].find(s => s.leg.roomId === roomId && s.origin === peerId && s.kind === kind)
     if (source === undefined) throw new InvalidParamsError(`no ${kind} from ${peerId} in room ${roomId}`)
-    const report = await this.request(id => ({ type: 'sample', id, source: source.key, count }))
-    return report.type === 'sample' ? report.digests : []
+    return source
+  }
+
+  private useChat (leg: Leg, channel: RTCDataChannel): void {
+    leg.chat = channel
+    channel.onmessage = (event: MessageEvent) => { this.relayChat(leg, event.data) }
+  }
+
+  /**
+   * Chat from one leg to the room's others (CALLS.md, Chat): a participant's sealed string goes
+   * out as `{ from, sealed }` naming that participant (to the other participants and the
+   * cascades); what a cascade brings already names its sender and goes to participants only.
+   * The forwarder cannot open it; the receivers' nodes check the name.
+   */
+  private relayChat (leg: Leg, data: unknown): void {
+    if (leg.closed || typeof data !== 'string' || data.length > MAX_CHAT_MESSAGE_CHARS || !leg.chatAllowance.tryTake(1)) return
+    let out: string
+    if (leg.kind === 'participant') {
+      out = JSON.stringify({ from: leg.peerId, sealed: data })
+    } else {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(data)
+      } catch {
+        return
+      }
+      const { from, sealed } = (parsed ?? {}) as { from?: unknown, sealed?: unknown }
+      if (typeof from !== 'string' || typeof sealed !== 'string' || from.length > 128) return
+      out = JSON.stringify({ from, sealed })
+    }
+    for (const other of this.roomLegs(leg.roomId)) {
+      if (other === leg || (leg.kind === 'cascade' && other.kind === 'cascade')) continue
+      if (other.chat?.readyState === 'open') other.chat.send(out)
+    }
   }
 
   /** Closes every leg and the worker. */
@@ -413,6 +472,7 @@ export class ForwarderEngine implements PassthroughEngine {
     for (const source of [...leg.sources.values()]) this.removeSource(source)
     this.retired.delete(leg.id)
     for (const [key, retired] of this.retiredSinks) if (retired.legId === leg.id) this.retiredSinks.delete(key)
+    leg.chat?.close()
     leg.pc.close()
     if (reason !== 'detached') this.init.onClosed?.(leg.id, reason)
     if (this.legs.size === 0) this.stopPolling()

@@ -32,7 +32,7 @@ interface Source {
   transformer?: ScriptTransformer
   lastKeyRequest: number
   counters: SourceCounters
-  samples: Array<{ id: number, left: number, frames: ArrayBuffer[] }>
+  samples: Array<{ id: number, left: number, raw: boolean, frames: ArrayBuffer[], types: Array<string | undefined> }>
 }
 
 type FrameConstructor = new (frame: EncodedFrame) => EncodedFrame
@@ -165,9 +165,13 @@ export function runFrameRelay (scope: RelayScope): void {
   const sample = (source: Source, frame: EncodedFrame): void => {
     for (const pending of source.samples) {
       pending.frames.push(frame.data.slice(0))
+      pending.types.push(frame.type)
       if (--pending.left > 0) continue
       source.samples = source.samples.filter(p => p !== pending)
-      Promise.all(pending.frames.map(sha256Hex)).then(digests => { scope.postMessage({ type: 'sample', id: pending.id, digests }) }, () => {})
+      Promise.all(pending.frames.map(sha256Hex)).then(digests => {
+        const frames = pending.raw ? pending.frames.map((data, i) => ({ data, ...(pending.types[i] === undefined ? {} : { type: pending.types[i] }) })) : undefined
+        scope.postMessage({ type: 'sample', id: pending.id, digests, ...(frames === undefined ? {} : { frames }) })
+      }, () => {})
     }
   }
 
@@ -239,7 +243,7 @@ export function runFrameRelay (scope: RelayScope): void {
       case 'sample': {
         const source = sources.get(command.source)
         if (source === undefined || command.count < 1) scope.postMessage({ type: 'sample', id: command.id, digests: [] })
-        else source.samples.push({ id: command.id, left: command.count, frames: [] })
+        else source.samples.push({ id: command.id, left: command.count, raw: command.raw === true, frames: [], types: [] })
         break
       }
     }

@@ -36,8 +36,15 @@ export type RelayCommand =
   /** The upload cap over all sinks, bytes per second. */
   | { type: 'rate', bytesPerSec: number }
   | { type: 'stats', id: number }
-  /** SHA-256 digests (hex) of the next `count` frames of `source`, as they arrived: what tests compare with the sender's. */
-  | { type: 'sample', id: number, source: string, count: number }
+  /** SHA-256 digests (hex) of the next `count` frames of `source`, as they arrived: what tests compare with the sender's; `raw`: the frames themselves too. */
+  | { type: 'sample', id: number, source: string, count: number, raw?: boolean }
+
+/** A frame as it reached the forwarder, for tests that check it is the sender's ciphertext. */
+export interface SampledFrame {
+  data: ArrayBuffer
+  /** Video: `key` or `delta`. */
+  type?: string
+}
 
 export interface SourceCounters {
   frames: number
@@ -57,7 +64,7 @@ export interface SinkCounters {
 /** Worker → document. */
 export type RelayReport =
   | { type: 'stats', id: number, sources: Record<string, SourceCounters>, sinks: Record<string, SinkCounters> }
-  | { type: 'sample', id: number, digests: string[] }
+  | { type: 'sample', id: number, digests: string[], frames?: SampledFrame[] }
   /** An inbound track's frames ended (its connection or transceiver closed). */
   | { type: 'source-ended', source: string }
   | { type: 'error', message: string }

@@ -20,6 +20,7 @@ import { ForwarderEngine } from './engine.ts'
 import type { ForwarderEngineInit, ForwarderStats, PassthroughEngine } from './engine.ts'
 import { MAX_FORWARD_MESSAGE_BYTES, decodeForwardMessage, encodeForwardMessage } from './messages.ts'
 import type { ForwardMessage } from './messages.ts'
+import type { SampledFrame } from './relay-protocol.ts'
 
 /** Announcements on FORWARDERS_TOPIC this often (CALLS.md). */
 export const ANNOUNCE_INTERVAL_MS = 5000
@@ -31,6 +32,9 @@ const FIRST_MESSAGE_TIMEOUT_MS = 10_000
 const CASCADE_OPEN_TIMEOUT_MS = 20_000
 /** Legs one peer may hold on this forwarder (it may be in a few rooms at once). */
 const MAX_STREAMS_PER_PEER = 4
+/** Addresses an announcement carries at most, each at most this long (CALLS.md). */
+export const MAX_ANNOUNCED_ADDRS = 8
+export const MAX_ANNOUNCED_ADDR_CHARS = 512
 
 export interface ForwarderServiceInit {
   media: () => NodeSettings['media']
@@ -114,6 +118,13 @@ export class ForwarderService {
     return this.engine?.stats()
   }
 
+  /** The next `count` frames from `peerId` in `roomId` as they reach this forwarder (tests check they are ciphertext). */
+  async sampleFrames (roomId: string, peerId: string, kind: 'audio' | 'video', count: number): Promise<SampledFrame[]> {
+    const engine = this.engine
+    if (engine?.sampleFrames === undefined) throw new UnsupportedMethodError('this node does not forward calls now')
+    return await engine.sampleFrames(roomId, peerId, kind, count)
+  }
+
   async attach (libp2p: Libp2p): Promise<void> {
     this.libp2p = libp2p
     this.log = libp2p.logger.forComponent('peerloom:forwarder')
@@ -186,7 +197,9 @@ export class ForwarderService {
     const pubsub = (this.libp2p?.services as { pubsub?: PubSub } | undefined)?.pubsub
     if (pubsub === undefined || this.engine === undefined) return
     this.lastAnnounce = Date.now()
-    const body = { v: 1, load: this.engine.load, maxStreams: this.init.media().maxStreams, rooms: this.engine.rooms }
+    // where participants dial us: our relayed and WebRTC addresses (a browser has no public one)
+    const addrs = (this.libp2p?.getMultiaddrs() ?? []).map(ma => ma.toString()).filter(a => a.length <= MAX_ANNOUNCED_ADDR_CHARS).slice(0, MAX_ANNOUNCED_ADDRS)
+    const body = { v: 1, load: this.engine.load, maxStreams: this.init.media().maxStreams, rooms: this.engine.rooms, addrs }
     // no subscriber yet (no relay connected) is not an error: the next announcement goes out
     await pubsub.publish(FORWARDERS_TOPIC, new TextEncoder().encode(JSON.stringify(body))).catch((err: unknown) => { this.log?.('announce failed: %e', err) })
   }

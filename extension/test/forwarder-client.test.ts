@@ -1,0 +1,268 @@
+/**
+ * The forwarder client between real libp2p nodes on loopback (TCP, noise, yamux, gossipsub,
+ * ping): two donors run the ForwarderService (with a stand-in engine: the real one needs
+ * RTCPeerConnection, e2e/tests/calls-forwarded.spec.ts) and announce themselves; five
+ * participants' clients follow stand-in calls of one room. They converge on one forwarder,
+ * carry signalling both ways, count the page's bytes for receipts, fail over when the
+ * forwarder goes away or the page reports its connection failed, remember the failures in
+ * IndexedDB, and go back to mesh when the room shrinks.
+ */
+import './polyfills.ts'
+import 'fake-indexeddb/auto'
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { tcp } from '@libp2p/tcp'
+import type { Libp2p } from '@libp2p/interface'
+import { createLibp2p } from 'libp2p'
+import { CallLimitError } from '@peerloom/shared'
+import type { NodeSettings } from '@peerloom/shared'
+import type { CallEvent, ParticipantInfo, SignalData } from '@peerloom/shared/calls/api'
+import { openCallsDb } from '../src/calls/calls-db.ts'
+import { ForwarderClient, ForwarderReputation } from '../src/calls/forwarder-client.ts'
+import type { ForwardedCall } from '../src/calls/forwarder-client.ts'
+import { ForwarderService } from '../src/calls/forwarder/service.ts'
+import type { AttachOptions, ForwarderEngineInit, ForwarderStats, PassthroughEngine } from '../src/calls/forwarder/engine.ts'
+import type { ForwarderLink } from '../src/calls/room-call.ts'
+
+const ROOM = '0x' + '34'.repeat(32)
+const DEADLINE_MS = 60_000
+
+/** Records what the service asks of the engine; `full` refuses attaches as a full forwarder does. */
+class FakeEngine implements PassthroughEngine {
+  readonly legs = new Map<string, AttachOptions>()
+  readonly signals: Array<[string, SignalData]> = []
+  full = false
+  constructor (readonly init: ForwarderEngineInit) {}
+  get load (): number { return this.legs.size * 2 }
+  get rooms (): number { return new Set([...this.legs.values()].map(l => l.roomId)).size }
+  has (legId: string): boolean { return this.legs.has(legId) }
+  attach (legId: string, options: AttachOptions): void {
+    if (this.full) throw new CallLimitError('this forwarder is full')
+    this.legs.set(legId, options)
+  }
+
+  async signal (legId: string, data: SignalData): Promise<void> { this.signals.push([legId, data]) }
+  tracks (): void {}
+  detach (legId: string): void { this.legs.delete(legId) }
+  stats (): ForwarderStats { return { load: this.load, rooms: this.rooms, legs: [] } }
+  close (): void { this.legs.clear() }
+}
+
+/** A room of stand-in calls: each one's participants are the others, naming the forwarder each uses. */
+class Room {
+  readonly calls: FakeCall[] = []
+  members (except: FakeCall): ParticipantInfo[] {
+    return this.calls.filter(c => c !== except && !c.isEnded).map(c => ({ peerId: c.self, name: c.self.slice(-4), media: { audio: true, video: true, screen: false }, forwarder: c.forwarder, joinedAt: 0 }))
+  }
+}
+
+class FakeCall implements ForwardedCall {
+  readonly id: string
+  readonly roomId = ROOM
+  readonly self: string
+  isEnded = false
+  forwarder: string | null = null
+  link?: ForwarderLink
+  /** Every forwarder it was told to use, null for mesh. */
+  readonly history: Array<string | null> = []
+  readonly events: CallEvent[] = []
+  private readonly room: Room
+
+  constructor (room: Room, self: string) {
+    this.room = room
+    this.self = self
+    this.id = `call-${self.slice(-6)}`
+    room.calls.push(this)
+  }
+
+  participants (): ParticipantInfo[] { return this.room.members(this) }
+  useForwarder (link: ForwarderLink | undefined): void {
+    this.link = link
+    this.forwarder = link?.forwarder ?? null
+    this.history.push(this.forwarder)
+  }
+
+  emit (event: CallEvent): void { this.events.push(event) }
+}
+
+const nodes: Libp2p[] = []
+const services: ForwarderService[] = []
+const clients: ForwarderClient[] = []
+
+async function newNode (): Promise<Libp2p> {
+  const node = await createLibp2p({
+    privateKey: await generateKeyPair('secp256k1'),
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: { denyDialMultiaddr: async () => false },
+    services: { identify: identify(), ping: ping(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }) }
+  })
+  nodes.push(node)
+  return node
+}
+
+async function waitFor<T> (what: string, probe: () => T | undefined | false, deadlineMs = DEADLINE_MS): Promise<T> {
+  const until = Date.now() + deadlineMs
+  for (;;) {
+    const value = probe()
+    if (value !== undefined && value !== false) return value
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+interface Donor { node: Libp2p, service: ForwarderService, media: NodeSettings['media'], engine: () => FakeEngine | undefined, id: string }
+
+async function donor (): Promise<Donor> {
+  const node = await newNode()
+  const media = { forward: true, maxStreams: 64, uploadRateBytesPerSec: 1 << 20 }
+  let engine: FakeEngine | undefined
+  const service = new ForwarderService({
+    media: () => media,
+    createWorker: () => { throw new Error('the stand-in engine starts no worker') },
+    createEngine: init => (engine = new FakeEngine(init))
+  })
+  await service.attach(node)
+  services.push(service)
+  return { node, service, media, engine: () => engine, id: node.peerId.toString() }
+}
+
+interface Member { node: Libp2p, client: ForwarderClient, reputation: ForwarderReputation, receipts: Array<{ contentId: string, perPeer: Record<string, number> }> }
+
+let dbCount = 0
+async function member (donors: Donor[]): Promise<Member> {
+  const node = await newNode()
+  for (const d of donors) await node.dial(d.node.getMultiaddrs()[0]!)
+  const reputation = new ForwarderReputation(await openCallsDb(`forwarder-client-${process.pid}-${dbCount++}`))
+  const receipts: Member['receipts'] = []
+  const client = new ForwarderClient({
+    reputation,
+    trackReceipts: (stats, contentId) => {
+      receipts.push({ contentId, perPeer: stats.perPeer })
+      return { stop: () => {} }
+    },
+    intervalMs: 100,
+    leaderWaitMs: 1500,
+    failedGraceMs: 500
+  })
+  await client.attach(node)
+  clients.push(client)
+  return { node, client, reputation, receipts }
+}
+
+after(async () => {
+  for (const client of clients) await client.detach()
+  for (const service of services) await service.detach()
+  await Promise.all(nodes.map(async node => { await node.stop() }))
+})
+
+describe('forwarder client', () => {
+  let donors: Donor[]
+  let members: Member[]
+  let room: Room
+  let calls: FakeCall[]
+
+  before(async () => {
+    donors = [await donor(), await donor()]
+    members = []
+    for (let i = 0; i < 5; i++) members.push(await member(donors))
+    // announcements go out every 5 s; each member must have heard both donors, with their addresses
+    for (const m of members) await waitFor('both forwarders announced', () => m.client.heardForwarders().filter(a => a.addrs.length > 0).length === 2)
+    room = new Room()
+    calls = members.map(m => new FakeCall(room, m.node.peerId.toString()))
+  })
+
+  it('a room of four stays a mesh; the fifth member takes all five to the same forwarder', async () => {
+    room.calls.splice(0, room.calls.length, ...calls.slice(0, 4))
+    for (let i = 0; i < 4; i++) members[i]!.client.manage(calls[i]!, `member-${i}`)
+    // four in the room: the mesh limit; nobody attaches, even well past the leader's wait (1.5 s = 15 passes)
+    const passes = members.slice(0, 4).map(m => m.client.passes)
+    await waitFor('30 passes of each of the four', () => members.slice(0, 4).every((m, i) => m.client.passes >= passes[i]! + 30))
+    assert.deepEqual(calls.slice(0, 4).map(c => c.history), [[], [], [], []])
+
+    room.calls.push(calls[4]!)
+    members[4]!.client.manage(calls[4]!, 'member-4')
+    const chosen = await waitFor('all five on one forwarder', () => {
+      const names = new Set(calls.map(c => c.forwarder))
+      return names.size === 1 && !names.has(null) ? [...names][0]! : undefined
+    })
+    const engine = donors.find(d => d.id === chosen)!.engine()!
+    await waitFor('five legs at the chosen forwarder', () => engine.legs.size === 5)
+    assert.deepEqual([...engine.legs.values()].map(l => l.peerId).sort(), calls.map(c => c.self).sort())
+  })
+
+  it('carries the page\'s signalling both ways and counts its bytes for receipts', async () => {
+    const call = calls[0]!
+    const chosen = call.forwarder!
+    const engine = donors.find(d => d.id === chosen)!.engine()!
+    const legId = `${ROOM}/${call.self}`
+    engine.init.send(legId, { type: 'tracks', mids: { 2: calls[1]!.self } })
+    engine.init.send(legId, { type: 'signal', data: { sdp: { type: 'offer', sdp: 'v=0' } } })
+    await waitFor('the offer at the call', () => call.events.some(e => e.type === 'forwarder-signal'))
+    assert.deepEqual(call.events.filter(e => e.type === 'tracks' || e.type === 'forwarder-signal'), [
+      { type: 'tracks', forwarder: chosen, mids: { 2: calls[1]!.self } },
+      { type: 'forwarder-signal', forwarder: chosen, data: { sdp: { type: 'offer', sdp: 'v=0' } } }
+    ])
+    await call.link!.signal({ sdp: { type: 'answer', sdp: 'v=0' } })
+    await waitFor('the answer at the forwarder', () => engine.signals.some(([leg]) => leg === legId))
+    assert.deepEqual(engine.signals.find(([leg]) => leg === legId)?.[1], { sdp: { type: 'answer', sdp: 'v=0' } })
+    // a malformed signal from the page is refused here, not sent
+    await assert.rejects(call.link!.signal({ sdp: { type: 'bogus' } } as unknown as SignalData), { code: 5000 })
+
+    call.link!.received(12_345)
+    call.link!.received(10_000) // an older total: ignored
+    assert.deepEqual(members[0]!.receipts, [{ contentId: ROOM, perPeer: { [chosen]: 12_345 } }])
+  })
+
+  it('the forwarder going away: back to mesh at once, then all on the other forwarder; the failure is kept', async () => {
+    const first = calls[0]!.forwarder!
+    const other = donors.find(d => d.id !== first)!
+    const gone = donors.find(d => d.id === first)!
+    gone.media.forward = false // the donor turns the role off: its streams close
+    await waitFor('all five on the other forwarder', () => calls.every(c => c.forwarder === other.id))
+    for (const call of calls) {
+      const at = call.history.indexOf(first)
+      assert.ok(at >= 0, 'it was on the first forwarder')
+      assert.equal(call.history[at + 1], null, 'then in mesh while it found another')
+    }
+    await waitFor('five legs at the other forwarder', () => other.engine()!.legs.size === 5)
+    for (const m of members) assert.equal(m.reputation.failures(first), 1)
+    // kept in IndexedDB: a new reputation on the same database reads it back
+    const again = new ForwarderReputation(await openCallsDb(`forwarder-client-${process.pid}-0`))
+    await again.load()
+    assert.equal(again.failures(first), 1)
+    assert.ok(again.penalty(first) > 0)
+  })
+
+  it('a page reporting its connection failed moves the call off it', async () => {
+    const other = calls[0]!.forwarder!
+    const call = calls[0]!
+    const before = call.history.length
+    // the page reports it with every stats report until its leg connects again (the first ones, in the grace after attaching, are not taken)
+    const link = call.link!
+    await waitFor('the call back in mesh', () => {
+      link.failed()
+      return call.history.length > before && call.forwarder === null
+    })
+    assert.equal(members[0]!.reputation.failures(other), 1)
+  })
+
+  it('the room shrinking to three takes the others back to mesh', async () => {
+    const onForwarder = calls.slice(1).filter(c => c.forwarder !== null)
+    assert.equal(onForwarder.length, 4)
+    calls[3]!.isEnded = true
+    calls[4]!.isEnded = true
+    members[3]!.client.release(calls[3]!)
+    members[4]!.client.release(calls[4]!)
+    await waitFor('the three left in mesh', () => calls.slice(0, 3).every(c => c.forwarder === null))
+    assert.equal(members[3]!.client.forwarderOf(calls[3]!.id), undefined)
+  })
+})
