@@ -12,6 +12,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Connection, Libp2p, PeerId, Stream, StreamHandler } from '@libp2p/interface'
 import { lpStream, streamPair } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
 import { CallLimitError, ErrorCode, FORWARDERS_TOPIC, FORWARD_PROTOCOL } from '@peerloom/shared'
 import type { NodeSettings } from '@peerloom/shared'
 import type { SignalData } from '@peerloom/shared/calls/api'
@@ -54,6 +55,7 @@ class FakeEngine implements PassthroughEngine {
 }
 
 interface Rig {
+  self: PeerId
   service: ForwarderService
   engine: () => FakeEngine
   media: NodeSettings['media']
@@ -78,7 +80,8 @@ async function rig (forward = true): Promise<Rig> {
     handle: async (protocol: string, h: StreamHandler) => { assert.equal(protocol, FORWARD_PROTOCOL); handler = h },
     unhandle: async () => { handler = undefined },
     services: { pubsub: { publish: async (topic: string, data: Uint8Array) => { published.push({ topic, body: JSON.parse(new TextDecoder().decode(data)) }) } } },
-    dialProtocol: async () => { throw new Error('no dialling in this test') }
+    dialProtocol: async () => { throw new Error('no dialling in this test') },
+    getMultiaddrs: () => [multiaddr(`/ip4/127.0.0.1/tcp/4001/p2p/${self.toString()}`)]
   } as unknown as Libp2p
   const service = new ForwarderService({
     media: () => media,
@@ -88,6 +91,7 @@ async function rig (forward = true): Promise<Rig> {
   rigs.push(service)
   await service.attach(libp2p)
   return {
+    self,
     service,
     media,
     engine: () => engine as FakeEngine,
@@ -194,7 +198,8 @@ describe('forwarder service', () => {
     r.media.forward = true
     await until(() => r.handler() !== undefined, 'the protocol handled')
     await until(() => r.published.length > 0, 'an announcement')
-    assert.deepEqual(r.published[0], { topic: FORWARDERS_TOPIC, body: { v: 1, load: 0, maxStreams: 16, rooms: 0 } })
+    // with the addresses participants dial it at
+    assert.deepEqual(r.published[0], { topic: FORWARDERS_TOPIC, body: { v: 1, load: 0, maxStreams: 16, rooms: 0, addrs: [`/ip4/127.0.0.1/tcp/4001/p2p/${r.self.toString()}`] } })
 
     const client = await r.open(await peer())
     await client.send({ type: 'attach', roomId: ROOM, name: 'A' })
