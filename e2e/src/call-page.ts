@@ -57,6 +57,62 @@ export async function waitForFrames (profile: Profile, page: Page, peerIds: stri
   return last
 }
 
+/** What one remote video shows now: its decoded size and the mean and spread of its pixels' luma (0–255). */
+export interface VideoPixels {
+  width: number
+  height: number
+  mean: number
+  stdev: number
+}
+
+/**
+ * Draws the frame `peerId`'s remote video shows now into a small canvas and measures its luma,
+ * so a test can tell a picture from a black (or flat) one; null while the tile has no frame.
+ */
+export async function remotePixels (page: Page, peerId: string): Promise<VideoPixels | null> {
+  return await page.evaluate(id => {
+    const video = document.querySelector<HTMLVideoElement>(`#videos figure[data-peer-id="${CSS.escape(id)}"] video`)
+    if (video === null || video.videoWidth === 0 || video.videoHeight === 0) return null
+    const canvas = document.createElement('canvas')
+    canvas.width = 160
+    canvas.height = 120
+    const context = canvas.getContext('2d', { willReadFrequently: true })
+    if (context === null) return null
+    context.drawImage(video, 0, 0, canvas.width, canvas.height)
+    const { data } = context.getImageData(0, 0, canvas.width, canvas.height)
+    let sum = 0
+    let squares = 0
+    const n = data.length / 4
+    for (let i = 0; i < data.length; i += 4) {
+      const luma = 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!
+      sum += luma
+      squares += luma * luma
+    }
+    const mean = sum / n
+    return { width: video.videoWidth, height: video.videoHeight, mean, stdev: Math.sqrt(Math.max(0, squares / n - mean * mean)) }
+  }, peerId)
+}
+
+/**
+ * Least luma spread of a remote video that counts as a picture. Chromium's fake camera
+ * (--use-fake-device-for-media-stream) draws a moving pattern on a coloured background, far
+ * above it; a black or flat frame is about 0.
+ */
+export const MIN_PICTURE_STDEV = 8
+
+/**
+ * Waits until every one of `peerIds`' remote videos on `page` shows a picture (not black, not
+ * flat: see MIN_PICTURE_STDEV), and returns what each showed.
+ */
+export async function waitForPictures (profile: Profile, page: Page, peerIds: string[]): Promise<Record<string, VideoPixels>> {
+  const seen: Record<string, VideoPixels | null> = {}
+  await poll(async () => {
+    for (const id of peerIds) seen[id] = await remotePixels(page, id)
+    return peerIds.every(id => (seen[id]?.stdev ?? 0) >= MIN_PICTURE_STDEV)
+  }, () => `${profile.name}: a picture (luma spread ≥ ${MIN_PICTURE_STDEV}) from ${peerIds.join(', ')}; shown ${JSON.stringify(seen)}`)
+  return seen as Record<string, VideoPixels>
+}
+
 /** The chat log's texts, oldest first. */
 export async function chatTexts (page: Page): Promise<string[]> {
   return await page.locator('#chat-log li .text').allTextContents()

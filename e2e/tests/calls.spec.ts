@@ -2,13 +2,15 @@
  * Calls with real Chromium profiles, the built extension and real relays (docs/CALLS.md): the
  * demo site's call page in each profile, joined as a person would (consent, Join). Frames are
  * counted where they are presented (requestVideoFrameCallback on each remote video), so a pass
- * means every frame was sealed by its sender's worker and opened by the receiver's, and decoded.
+ * means every frame was sealed by its sender's worker and opened by the receiver's, and decoded;
+ * and each remote video's picture is drawn to a canvas and must not be black or flat (the fake
+ * camera's moving pattern), so frames that decode to nothing cannot pass as a call.
  */
 import { expect, test } from '../src/fixtures.ts'
 import type { Page } from 'playwright-core'
 import type { Profile } from '../src/profile.ts'
 import { startSite } from '../src/page-api.ts'
-import { CALL_WAIT_MS, chatTexts, joinFromPage, openCallPage, remoteFrames, sendChat, waitForChat, waitForFrames } from '../src/call-page.ts'
+import { CALL_WAIT_MS, chatTexts, joinFromPage, openCallPage, remoteFrames, sendChat, waitForChat, waitForFrames, waitForPictures } from '../src/call-page.ts'
 
 /** Frames each remote video must present for a participant to count as seen (1 s at 30 fps). */
 const FRAMES = 30
@@ -40,6 +42,8 @@ test('three profiles in one room: each decodes the two others, chat reaches both
     // ...and presents frames of the two others, and keeps presenting them
     const first = await Promise.all(profiles.map(async (profile, i) => await waitForFrames(profile, pages[i]!, others(i), FRAMES)))
     await Promise.all(profiles.map(async (profile, i) => await waitForFrames(profile, pages[i]!, others(i), FRAMES, first[i])))
+    // ...and what they present is the others' camera, not black frames
+    for (const [i, profile] of profiles.entries()) await waitForPictures(profile, pages[i]!, others(i))
     await expect(pageA.locator('#topology')).toHaveAttribute('data-topology', 'mesh')
 
     // chat: each message reaches both others; the sender sees its own as its own
@@ -65,6 +69,8 @@ test('three profiles in one room: each decodes the two others, chat reaches both
     await waitForFrames(a, again, others(0), FRAMES)
     await waitForFrames(b, pageB, [ids[0]!], FRAMES)
     await waitForFrames(c, pageC, [ids[0]!], FRAMES)
+    await waitForPictures(a, again, others(0))
+    await waitForPictures(b, pageB, [ids[0]!])
     // and chat still reaches it
     await sendChat(pageC, 'welcome back')
     await waitForChat(a, again, ['welcome back'])
@@ -103,6 +109,7 @@ test('a relay killed mid-call: frames keep coming, and a new joiner still finds 
     const pageC = await openCallPage(c, site.url, { room, name: 'person-c', consent: true })
     await joinFromPage(pageC)
     await waitForFrames(c, pageC, [idA, idB], FRAMES)
+    await waitForPictures(c, pageC, [idA, idB])
     await waitForFrames(a, pageA, [idC], FRAMES)
     await waitForFrames(b, pageB, [idC], FRAMES)
     await sendChat(pageC, 'found you')

@@ -18,6 +18,34 @@ import type { ChatHistory } from './calls-db.ts'
 import { GATED_KEY_REFRESH_MS, KEY_SENDS_PER_MEMBER, MAX_TRACKED_PEERS, REKEY_MIN_INTERVAL_MS, ROTATE_COALESCE_MS } from './constants.ts'
 import type { GatedRoomKeys } from './room-keys.ts'
 
+/**
+ * Extra hellos after the first, in ms from joining, until a member is heard: the first can be
+ * lost while the relays subscribe to the room's topic and gossipsub grafts this browser into
+ * its mesh, and the next presence tick is PRESENCE_INTERVAL_MS away (docs/CALLS.md, hello).
+ */
+export const JOIN_HELLO_BURST_MS = [150, 400, 1000] as const
+
+/**
+ * For this long after admitting a member, its hellos are answered with ours at once (at most
+ * one answer per ANSWER_MIN_GAP_MS): a joiner still sending its burst has not heard us yet.
+ */
+export const ANSWER_WINDOW_MS = 1500
+const ANSWER_MIN_GAP_MS = 100
+const MAX_ANSWERS = 2
+
+/** How often members' presence is checked. @default 1000 */
+export const SWEEP_INTERVAL_MS = 1000
+
+/**
+ * A sweep this much later than its interval means this document was not running (a starved
+ * renderer on a loaded machine): the time it missed is not counted against the members, whose
+ * messages of that time are still queued behind the sweep's timer. @default 500
+ */
+export const SWEEP_STALL_MS = 500
+
+/** A member that timed out and comes back with the same ECDH key within this long gets its last media key back. @default 60_000 */
+export const REJOIN_KEY_MS = 60_000
+
 /** Why a member is no longer in the call. */
 export type LeaveReason = 'bye' | 'timeout' | 'removed'
 
@@ -26,10 +54,16 @@ interface Member {
   ecdh: string
   wrapKey: Promise<CryptoKey>
   lastSeen: number
+  /** When it was admitted (its hellos are answered at once for ANSWER_WINDOW_MS). */
+  admittedAt: number
+  /** Its hellos answered so far in that window (at most MAX_ANSWERS). */
+  answers: number
   /** Hellos answered with our current media key (see KEY_SENDS_PER_MEMBER). */
   keySends: number
   /** The last media key id it sent us. */
   keyId?: number
+  /** And that key, kept in case it times out and comes back (it sends each key only KEY_SENDS_PER_MEMBER times). */
+  lastKey?: MediaKey
   /** Heard under an older room key version than ours since our last rekey: if it goes quiet, it was removed. */
   staleKey: boolean
 }
@@ -100,11 +134,15 @@ export class RoomCall {
   private link?: ForwarderLink
   private inbox: Promise<void> = Promise.resolve()
   private timers: Array<ReturnType<typeof setInterval>> = []
+  private burstTimers: Array<ReturnType<typeof setTimeout>> = []
   private rotateTimer?: ReturnType<typeof setTimeout>
   private rekeyTimer?: ReturnType<typeof setTimeout>
   private rekeyInFlight?: Promise<void>
   private lastRekeyAt = 0
   private lastHelloAt = 0
+  private lastSweepAt = 0
+  /** Members that timed out: their ECDH key and last media key, for when they are heard again. */
+  private readonly timedOut = new Map<string, { ecdh: string, at: number, key?: MediaKey }>()
   private ended = false
   private readonly counters = { dropped: 0, refused: 0 }
 
@@ -156,9 +194,20 @@ export class RoomCall {
   /** Starts presence and the membership sweep (and the key refresh of a gated room). */
   start (): void {
     this.timers.push(setInterval(() => { void this.sendHello() }, PRESENCE_INTERVAL_MS))
-    this.timers.push(setInterval(() => { this.sweep() }, 1000))
+    this.lastSweepAt = this.now()
+    // after what this document already received: a member's queued hello must count first
+    this.timers.push(setInterval(() => { this.inbox = this.inbox.then(() => { this.sweep() }) }, SWEEP_INTERVAL_MS))
     if (this.init.gatedKeys !== undefined) this.timers.push(setInterval(() => { this.requestRekey(true) }, GATED_KEY_REFRESH_MS))
-    void this.sendHello().then(sent => { if (sent && !this.ended) this.setState('connected') })
+    const connected = (sent: boolean): void => { if (sent && !this.ended && this.state !== 'connected') this.setState('connected') }
+    void this.sendHello().then(connected)
+    // until a member answers, a few more hellos soon after the first (it may not have got through)
+    for (const at of JOIN_HELLO_BURST_MS) {
+      this.burstTimers.push(setTimeout(() => { if (this.members.size === 0) void this.sendHello().then(connected) }, at))
+    }
+  }
+
+  private stopBurst (): void {
+    for (const timer of this.burstTimers.splice(0)) clearTimeout(timer)
   }
 
   /** The network went down (a relay change restarts it): presence pauses, members are kept. */
@@ -226,7 +275,11 @@ export class RoomCall {
     }
     if (body === undefined || this.ended) return // a type a newer version knows
     const member = this.members.get(from)
-    if (member !== undefined) member.staleKey = false
+    if (member !== undefined) {
+      member.staleKey = false
+      // whatever it sealed under the room key says it is there
+      member.lastSeen = Math.max(member.lastSeen, this.now())
+    }
     switch (body.type) {
       case 'hello': await this.hello(from, body); break
       case 'bye': if (member !== undefined) this.remove(from, 'bye'); break
@@ -253,6 +306,11 @@ export class RoomCall {
       known.info = info
       if (changed) this.emit({ type: 'updated', participant: { ...info } })
       if (known.keySends < KEY_SENDS_PER_MEMBER) await this.sendKey(known)
+      // a member we admitted a moment ago that still says hello has not heard ours yet
+      if (now - known.admittedAt < ANSWER_WINDOW_MS && known.answers < MAX_ANSWERS && now - this.lastHelloAt > ANSWER_MIN_GAP_MS) {
+        known.answers++
+        void this.sendHello()
+      }
       return
     }
     if (this.members.size + 1 >= this.init.maxParticipants) {
@@ -271,12 +329,24 @@ export class RoomCall {
     }
     if (this.ended || this.members.has(from)) return
     this.waiting.delete(from)
-    const member: Member = { info, ecdh: body.ecdh, wrapKey, lastSeen: now, keySends: 0, staleKey: false }
+    const member: Member = { info, ecdh: body.ecdh, wrapKey, lastSeen: now, admittedAt: now, answers: 0, keySends: 0, staleKey: false }
+    // it timed out here but never left (the same ECDH key): it will not send the key it already
+    // sent twice again, so its page gets that key back
+    const back = this.timedOut.get(from)
+    this.timedOut.delete(from)
+    const restored = back !== undefined && back.ecdh === body.ecdh && now - back.at < REJOIN_KEY_MS ? back.key : undefined
+    if (restored !== undefined) {
+      member.keyId = restored.keyId
+      member.lastKey = restored
+    }
     this.members.set(from, member)
+    this.stopBurst()
     this.emit({ type: 'joined', participant: { ...info } })
+    if (restored !== undefined) this.emit({ type: 'media-key', peerId: from, key: { keyId: restored.keyId, key: restored.key.slice(0) } })
+    // answer a newcomer at once instead of at our next presence tick, before our key: it
+    // takes a key only from a member, so it must have our hello first
+    if (now - this.lastHelloAt > ANSWER_MIN_GAP_MS) void this.sendHello()
     await this.sendKey(member)
-    // answer a newcomer at once instead of at our next presence tick
-    if (now - this.lastHelloAt > PRESENCE_INTERVAL_MS / 4) void this.sendHello()
   }
 
   /** This browser is the participant too many when the full room's members all joined before it. */
@@ -316,12 +386,24 @@ export class RoomCall {
       return
     }
     if (this.ended || this.members.get(from) !== member) return
+    const first = member.keyId === undefined
     member.keyId = body.keyId
+    member.lastKey = mediaKey({ keyId: body.keyId, key })
     this.emit({ type: 'media-key', peerId: from, key: mediaKey({ keyId: body.keyId, key }) })
+    // its first key says it has admitted us: ours, if it came before that, was dropped there
+    // ("not a member"), so it gets ours once more now
+    if (first && member.keySends > 0) await this.sendKey(member)
   }
 
   private sweep (): void {
     const now = this.now()
+    const stalled = now - this.lastSweepAt - SWEEP_INTERVAL_MS
+    this.lastSweepAt = now
+    if (stalled > SWEEP_STALL_MS) {
+      // this document was not running: what the members sent meanwhile is still queued
+      for (const member of this.members.values()) member.lastSeen += stalled
+      this.init.log('presence sweep %d ms late: not counted against the members', stalled)
+    }
     for (const [peerId, member] of this.members) {
       if (now - member.lastSeen > PRESENCE_TIMEOUT_MS) this.remove(peerId, member.staleKey ? 'removed' : 'timeout')
     }
@@ -329,7 +411,12 @@ export class RoomCall {
   }
 
   private remove (peerId: string, reason: LeaveReason): void {
-    if (!this.members.delete(peerId)) return
+    const member = this.members.get(peerId)
+    if (member === undefined || !this.members.delete(peerId)) return
+    if (reason === 'timeout') {
+      this.timedOut.set(peerId, { ecdh: member.ecdh, at: this.now(), ...(member.lastKey === undefined ? {} : { key: member.lastKey }) })
+      if (this.timedOut.size > MAX_TRACKED_PEERS) this.timedOut.delete(this.timedOut.keys().next().value as string)
+    }
     this.emit({ type: 'left', peerId, reason })
     this.scheduleRotation()
   }
@@ -516,6 +603,7 @@ export class RoomCall {
 
   private stopTimers (): void {
     for (const timer of this.timers.splice(0)) clearInterval(timer)
+    this.stopBurst()
     clearTimeout(this.rotateTimer)
     this.rotateTimer = undefined
     clearTimeout(this.rekeyTimer)

@@ -18,6 +18,12 @@ import { CallLink } from './call-link.ts'
 export const CALL_STATS_INTERVAL_MS = 5000
 /** Wait before the offering side re-dials a failed mesh connection. @default 1000 */
 export const MESH_REDIAL_MS = 1000
+/**
+ * How long a mesh connection that still carries media outlives its member's presence timeout:
+ * the node may have missed its hellos (a starved document on a loaded machine) while the pages
+ * still see each other; if the member is heard again meanwhile, the connection goes on. @default 30000
+ */
+export const MESH_LINGER_MS = 30_000
 /** Longest chat message (docs/CALLS.md, Chat). @default 4000 */
 export const MAX_CHAT_TEXT = 4000
 /** Longest display name. @default 64 */
@@ -94,6 +100,8 @@ class PeerloomCall extends EventTarget implements Call {
   private readonly members = new Map<string, Member>()
   private readonly mesh = new Map<string, MeshPeer>()
   private readonly legs = new Map<string, ForwarderLeg>()
+  /** Mesh connections kept past their member's timeout (MESH_LINGER_MS), by peer id. */
+  private readonly lingering = new Map<string, { timer: ReturnType<typeof setTimeout>, joinedAt: number }>()
   private readonly messageIds = new Set<string>()
   private readonly chat: ChatMessage[]
   private readonly forwarderBytes: Record<string, number> = {}
@@ -197,7 +205,7 @@ class PeerloomCall extends EventTarget implements Call {
       case 'joined':
         if (!this.members.has(event.participant.peerId)) {
           this.addMember(event.participant, true)
-          if (this.currentTopology === 'mesh') this.dialIfOfferer(event.participant.peerId)
+          if (!this.resumeLingering(event.participant) && this.currentTopology === 'mesh') this.dialIfOfferer(event.participant.peerId)
         }
         break
       case 'updated': {
@@ -263,7 +271,17 @@ class PeerloomCall extends EventTarget implements Call {
     const member = this.members.get(peerId)
     if (member === undefined) return
     this.members.delete(peerId)
-    this.closeMesh(peerId)
+    const peer = this.mesh.get(peerId)
+    if (reason === 'timeout' && peer !== undefined && peer.link.connectionState === 'connected' && !this.lingering.has(peerId)) {
+      // its presence timed out at the node, but its media still arrives: keep the connection a while
+      const timer = setTimeout(() => {
+        this.lingering.delete(peerId)
+        if (!this.members.has(peerId)) this.closeMesh(peerId)
+      }, MESH_LINGER_MS)
+      this.lingering.set(peerId, { timer, joinedAt: member.participant.joinedAt })
+    } else {
+      this.closeMesh(peerId)
+    }
     this.e2ee.peerLeft(peerId)
     for (const track of member.stream.getTracks()) member.stream.removeTrack(track)
     this.emit('left', { participant: member.participant, reason })
@@ -354,7 +372,26 @@ class PeerloomCall extends EventTarget implements Call {
     setTimeout(() => { if (!this.isOver() && this.currentTopology === 'mesh') this.dialIfOfferer(peerId) }, MESH_REDIAL_MS)
   }
 
+  /** A member heard again while its connection lingered: that connection's tracks are its tracks again. */
+  private resumeLingering ({ peerId, joinedAt }: ParticipantInfo): boolean {
+    const kept = this.lingering.get(peerId)
+    if (kept === undefined) return false
+    clearTimeout(kept.timer)
+    this.lingering.delete(peerId)
+    const peer = this.mesh.get(peerId)
+    if (peer === undefined) return false
+    // a browser that joined again (a restart) has a new connection coming, not this one
+    if (kept.joinedAt !== joinedAt || peer.link.connectionState !== 'connected') {
+      this.closeMesh(peerId)
+      return false
+    }
+    for (const receiver of peer.link.pc.getReceivers()) if (receiver.track.readyState === 'live') this.attachTrack(peerId, receiver.track)
+    return true
+  }
+
   private closeMesh (peerId: string): void {
+    clearTimeout(this.lingering.get(peerId)?.timer)
+    this.lingering.delete(peerId)
     const peer = this.mesh.get(peerId)
     if (peer === undefined) return
     this.mesh.delete(peerId)
