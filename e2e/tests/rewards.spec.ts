@@ -11,13 +11,12 @@
  * once the proxy is back they are paid exactly once.
  */
 import { spawn } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { Contract, JsonRpcProvider, Wallet } from 'ethers'
-import { deployAll, startChain, writeDeployment } from '@peerloom/contracts'
 import type { Chain, Deployment } from '@peerloom/contracts'
 import { test, expect } from '../src/fixtures.ts'
-import { startRelay } from '../src/devnet.ts'
+import { startGatedChain } from '../src/gated-room.ts'
 import type { Devnet, RelayProcess } from '../src/devnet.ts'
 import type { Profile } from '../src/profile.ts'
 import { startRpcProxy } from '../src/rpc-proxy.ts'
@@ -80,37 +79,18 @@ interface Gated {
 
 /** Starts anvil, deploys, starts the publisher's origin (key service included) and publishes the demo video gated by a DevnetPass. */
 async function startGated (devnet: Devnet): Promise<Gated> {
-  const chain = await startChain()
+  const { chain, provider, deployment, deploymentFile, publisher, origin, stop } = await startGatedChain(devnet)
   try {
-    const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1, pollingInterval: 100 })
     const deployer = new Wallet(chain.accounts[0] as string, provider)
-    const publisher = new Wallet(chain.accounts[1] as string)
-    const deployment = await deployAll(deployer, { mint: [{ to: publisher.address, amount: 10n ** 27n }] })
-    const deploymentFile = join(devnet.dir, 'deployment.json')
-    await writeDeployment(deploymentFile, deployment)
     const pass = new Contract(deployment.pass as string, ['function mint(address) returns (uint256)'], deployer)
     const token = new Contract(deployment.token, ['function balanceOf(address) view returns (uint256)'], provider)
-
-    // the publisher's origin: content and the key service, joined to the devnet's relay
-    await writeFile(join(devnet.dir, 'publisher.key'), publisher.privateKey, { mode: 0o600 })
-    const origin = await startRelay({
-      dataDir: join(devnet.dir, 'gated-origin'),
-      origin: true,
-      bootstrap: [devnet.relay.addr],
-      args: ['--rpc', chain.rpcUrl, '--deployment', deploymentFile, '--publisher-key-file', join(devnet.dir, 'publisher.key')]
-    })
-    try {
-      const file = await readFile(DEMO_VIDEO)
-      const printed = JSON.parse((await cli(['publish', DEMO_VIDEO, '--data', origin.dataDir, '--quiet', '--name', 'Members-only video', '--mime', 'video/webm',
-        '--gated', '--policy', `erc721:${deployment.pass as string}`, '--rate', RATE.toString(), '--budget', '1000LOOM', '--rpc', chain.rpcUrl, '--deployment', deploymentFile],
-      { PEERLOOM_PUBLISHER_KEY: publisher.privateKey })).trim().split('\n').at(-1) as string) as Gated['printed']
-      return { chain, provider, deployment, deploymentFile, publisher, pass, token, origin, file, printed, stop: async () => { await origin.stop(); await chain.stop() } }
-    } catch (err) {
-      await origin.stop()
-      throw err
-    }
+    const file = await readFile(DEMO_VIDEO)
+    const printed = JSON.parse((await cli(['publish', DEMO_VIDEO, '--data', origin.dataDir, '--quiet', '--name', 'Members-only video', '--mime', 'video/webm',
+      '--gated', '--policy', `erc721:${deployment.pass as string}`, '--rate', RATE.toString(), '--budget', '1000LOOM', '--rpc', chain.rpcUrl, '--deployment', deploymentFile],
+    { PEERLOOM_PUBLISHER_KEY: publisher.privateKey })).trim().split('\n').at(-1) as string) as Gated['printed']
+    return { chain, provider, deployment, deploymentFile, publisher, pass, token, origin, file, printed, stop }
   } catch (err) {
-    await chain.stop()
+    await stop()
     throw err
   }
 }
