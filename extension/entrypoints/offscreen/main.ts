@@ -49,22 +49,23 @@ const ready = (async () => {
     createWorker: () => new Worker(chrome.runtime.getURL('/forwarder-worker.js')),
     onError
   })
+  const forwarders = new ForwarderClient({
+    reputation: new ForwarderReputation(callsDb),
+    trackReceipts: (stats, contentId) => node.rewardsService.track(stats, contentId),
+    onError
+  })
   const calls = new CallService({
     db: callsDb,
     iceServers: () => settings().iceServers,
     // a room above MESH_MAX_PARTICIPANTS goes through a donor's forwarder; its bytes are receipted like content's
-    forwarders: new ForwarderClient({
-      reputation: new ForwarderReputation(callsDb),
-      trackReceipts: (stats, contentId) => node.rewardsService.track(stats, contentId),
-      onError
-    }),
+    forwarders,
     // a gated room's key comes like gated content's: the same signed request, its own KeyClient on the rewards database
     gatedKeys: new RegistryRoomKeys({ settings, keys: new KeyClient({ db: rewardsDb, settings, signer: () => node.signer() }) })
   })
   const node = createPeerloomNode({ db: stateDb, defaults: buildDefaults(), capabilities: [calls, forwarder] })
   const transfers = new TransferBook(node)
   await node.start().catch(err => { console.error('peerloom: node failed to start', err) })
-  return { node, transfers, calls, forwarder }
+  return { node, transfers, calls, forwarder, forwarders }
 })()
 
 // window.peerloom: pages' ports and player streams, handled by the page API
@@ -79,7 +80,8 @@ const sites: SiteConsent = {
 chrome.runtime.onMessage.addListener((message: { to?: string, method?: unknown, params?: unknown }, sender, sendResponse) => {
   // only the service worker forwards requests here (it checked that they came from the extension's own pages)
   if (message?.to !== 'offscreen' || sender.id !== chrome.runtime.id || sender.url !== chrome.runtime.getURL('/background.js')) return false
-  ready.then(async ({ node, transfers, forwarder }) => {
+  ready.then(async ({ node, transfers, forwarder, forwarders }) => {
+    if (message.method === 'forwarderClient') return { ok: true, result: forwarders.status() }
     // the forwarder's own requests (its stats, frames sampled for tests) are answered here; the rest by the node
     if (isForwarderRequest(message.method)) return await forwarderRequest(forwarder, message.method, message.params)
     return await handleNodeRequest({ node, transfers, sites }, { method: message.method, params: message.params })

@@ -30,7 +30,7 @@ import type { CallEvent, ParticipantInfo, SignalData } from '@peerloom/shared/ca
 import { z } from 'zod'
 import type { CallsDb, ForwarderRecord } from './calls-db.ts'
 import {
-  FORWARDER_ATTACH_TIMEOUT_MS, FORWARDER_FAILED_GRACE_MS, FORWARDER_FAILURE_PENALTY, FORWARDER_LEADER_WAIT_MS, FORWARDER_PENALTY_HALF_LIFE_MS,
+  FORWARDER_ATTACH_TIMEOUT_MS, FORWARDER_DIRECT_DIAL_MS, FORWARDER_FAILED_GRACE_MS, FORWARDER_FAILURE_PENALTY, FORWARDER_LEADER_WAIT_MS, FORWARDER_PENALTY_HALF_LIFE_MS,
   FORWARDER_PING_TIMEOUT_MS, FORWARDER_PROBES, FORWARDER_RETRY_MS, FORWARDER_STALE_MS, FORWARDER_SWITCH_AFTER_MS, MESH_MAX_PARTICIPANTS, MESH_RETURN_PARTICIPANTS
 } from './constants.ts'
 import { MAX_FORWARD_MESSAGE_BYTES, decodeForwardMessage, encodeForwardMessage, signalDataSchema } from './forwarder/messages.ts'
@@ -165,6 +165,8 @@ interface Managed {
   bytes: { perPeer: Record<string, number> }
   receipts?: { stop: () => void }
   released: boolean
+  /** Why the last attach or leg failed (diagnostics). */
+  lastError?: string
 }
 
 export interface ForwarderClientInit {
@@ -263,6 +265,21 @@ export class ForwarderClient {
     managed.leg?.close()
     managed.leg = undefined
     managed.receipts?.stop()
+  }
+
+  /** What the client knows and does (diagnostics: the node document's `forwarderClient` request). */
+  status (): { heard: Array<{ peerId: string, load: number, maxStreams: number, addrs: number, ageMs: number }>, calls: Array<{ callId: string, members: number, forwarder: string | null, excluded: string[], lastError?: string }> } {
+    const now = this.now()
+    return {
+      heard: [...this.announcements.values()].map(a => ({ peerId: a.peerId, load: a.load, maxStreams: a.maxStreams, addrs: a.addrs.length, ageMs: now - a.heardAt })),
+      calls: [...this.calls.values()].map(m => ({
+        callId: m.call.id,
+        members: m.call.participants().length + 1,
+        forwarder: m.leg?.forwarder ?? null,
+        excluded: [...m.excluded].filter(([, until]) => until > now).map(([peerId]) => peerId),
+        ...(m.lastError === undefined ? {} : { lastError: m.lastError })
+      }))
+    }
   }
 
   /** The forwarder a call uses now, if any. */
@@ -418,7 +435,7 @@ export class ForwarderClient {
     const webrtc = addrs.filter(a => a.toString().includes('/webrtc'))
     if (webrtc.length > 0) {
       try {
-        const connection = await libp2p.dial(webrtc, { signal })
+        const connection = await libp2p.dial(webrtc, { signal: AbortSignal.any([signal, AbortSignal.timeout(FORWARDER_DIRECT_DIAL_MS)]) })
         if (connection.limits === undefined) return connection
       } catch (err) {
         this.log?.('no direct connection to %s: %s', peerId, (err as Error).message)
@@ -459,6 +476,7 @@ export class ForwarderClient {
     } catch (err) {
       leg?.abort()
       this.log?.('call %s: attaching to %s failed: %s', managed.call.id, forwarder, (err as Error).message)
+      managed.lastError = `attach to ${forwarder}: ${(err as Error).message}`
       managed.excluded.set(forwarder, this.now() + FORWARDER_RETRY_MS)
       // a full forwarder is not a faulty one
       if (!(err instanceof PeerloomError && err.code === ErrorCode.CALL_LIMIT)) await this.init.reputation.failure(forwarder, this.now()).catch((e: unknown) => { this.init.onError?.(e) })
@@ -507,6 +525,7 @@ export class ForwarderClient {
   private async failover (managed: Managed, leg: Leg, reason: string): Promise<void> {
     if (managed.leg !== leg) return
     this.log?.('call %s: forwarder %s failed (%s); back to mesh', managed.call.id, leg.forwarder, reason)
+    managed.lastError = `${leg.forwarder}: ${reason}`
     managed.excluded.set(leg.forwarder, this.now() + FORWARDER_RETRY_MS)
     this.toMesh(managed)
     // no leader wait: the room was forwarded already
