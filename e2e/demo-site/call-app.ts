@@ -88,7 +88,15 @@ class CallPage {
       if (peerId === null) throw new Error(refusal?.message ?? 'calls need the Peerloom extension')
     }
     this.stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true })
-    const call = await this.peerloom.call.join(room, { stream: this.stream, name })
+    let call: Call
+    try {
+      call = await this.peerloom.call.join(room, { stream: this.stream, name })
+    } catch (err) {
+      // refused (e.g. 5011 in a gated room): the camera goes off again
+      for (const track of this.stream.getTracks()) track.stop()
+      this.stream = null
+      throw err
+    }
     this.call = call
     const videos = $('videos')
     videos.replaceChildren(tile('self', `${name} (you)`, this.stream, true))
@@ -103,7 +111,7 @@ class CallPage {
     call.addEventListener('topology', () => { showState(call, call.state) })
     call.addEventListener('state', e => {
       showState(call, e.detail.state)
-      if (e.detail.state === 'left' || e.detail.state === 'removed') this.ended(e.detail.reason)
+      if (e.detail.state === 'left' || e.detail.state === 'removed') this.ended(e.detail.reason, e.detail.code)
     })
     showState(call, call.state)
     this.inCall(true)
@@ -143,7 +151,7 @@ class CallPage {
     this.ended()
   }
 
-  private ended (reason?: string): void {
+  private ended (reason?: string, code?: number): void {
     for (const track of this.stream?.getTracks() ?? []) track.stop()
     this.screen?.stop()
     this.screen = null
@@ -152,7 +160,7 @@ class CallPage {
     $('videos').replaceChildren()
     showState(null, 'idle')
     this.inCall(false)
-    if (reason !== undefined) status(`The call ended: ${reason}`, true)
+    if (reason !== undefined) status(`The call ended: ${describe({ message: reason, code })}`, true)
   }
 
   private addTile (participant: Participant): void {

@@ -29,14 +29,6 @@ async function addressOf (profile: Profile): Promise<{ peerId: string, address: 
   return { peerId, address }
 }
 
-/**
- * JOINER_OFFERS: in a mesh the lower peer id offers. When the member already in the room is
- * the one to offer, its offer can reach the joiner's node before its hello; the node drops a
- * signal from a peer that is not a member yet, and the offer is not sent again, so the two
- * never connect (3 of 15 runs: the member's RTCPeerConnection stays in have-local-offer, the
- * joiner's page makes none). Until RoomCall keeps such signals for the member's hello, the
- * profile that stays in the room is the one with the highest peer id, so each joiner offers.
- */
 const tileOf = (page: Page, peerId: string): ReturnType<Page['locator']> => page.locator(`#videos figure[data-peer-id="${peerId}"]`)
 
 test('gated room: a profile without the pass is refused (5011); holders see each other; a holder whose pass is taken is removed, the other stays on the new key', async ({ devnet, launch }, testInfo) => {
@@ -62,8 +54,9 @@ test('gated room: a profile without the pass is refused (5011); holders see each
     }
     const launched = [await launch('p1', settings), await launch('p2', settings), await launch('p3', settings)]
     const found = await Promise.all(launched.map(async profile => ({ profile, ...await addressOf(profile) })))
-    // A, who stays, has the highest peer id: each joiner offers (see JOINER_OFFERS)
-    found.sort((x, y) => x.peerId < y.peerId ? 1 : x.peerId > y.peerId ? -1 : 0)
+    // A, who stays, has the lowest peer id, so it offers to each joiner: its offer can reach the
+    // joiner's node before its hello does, which the node must hold for it (room-call.ts, early)
+    found.sort((x, y) => x.peerId < y.peerId ? -1 : x.peerId > y.peerId ? 1 : 0)
     const [{ profile: a, ...idA }, { profile: b, ...idB }, { profile: c, ...idC }] = found as [typeof found[0], typeof found[0], typeof found[0]]
     for (const profile of [a, b, c]) await probeConnections(profile.context)
     consoleLines.push(`peer ids: a ${idA.peerId}, b ${idB.peerId}, c ${idC.peerId}`)
@@ -111,7 +104,7 @@ test('gated room: a profile without the pass is refused (5011); holders see each
     })
     testInfo.annotations.push({ type: 'removed after', description: `${Date.now() - transferredAt} ms from the transfer to B's removed state` })
     await expect(pageB.locator('#call-state')).toHaveAttribute('data-state', 'idle')
-    await expect(pageB.locator('#status')).toHaveText(`The call ended: needs at least 1 DevnetPass (ERC-721 ${pass}); ${idB.address} holds 0`)
+    await expect(pageB.locator('#status')).toHaveText(`The call ended: needs at least 1 DevnetPass (ERC-721 ${pass}); ${idB.address} holds 0 (code 5011)`)
     // A stops hearing B (B cannot seal under the new key) and stays in the call
     await expect(tileOf(pageA, idB.peerId)).toHaveCount(0, { timeout: CALL_WAIT_MS })
     await expect(pageA.locator('#call-state')).toHaveAttribute('data-state', 'connected')

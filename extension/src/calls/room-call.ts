@@ -46,6 +46,12 @@ export const SWEEP_STALL_MS = 500
 /** A member that timed out and comes back with the same ECDH key within this long gets its last media key back. @default 60_000 */
 export const REJOIN_KEY_MS = 60_000
 
+/**
+ * Signals kept per peer heard before its hello: an offerer's page can be quicker than its
+ * node's hello reaches us, and the offer is not sent again. @default 16
+ */
+export const EARLY_SIGNALS_PER_PEER = 16
+
 /** Why a member is no longer in the call. */
 export type LeaveReason = 'bye' | 'timeout' | 'removed'
 
@@ -127,6 +133,8 @@ export class RoomCall {
   private readonly members = new Map<string, Member>()
   /** Peers heard but not admitted (room full): their join time, to tell whether this browser is the one too many. */
   private readonly waiting = new Map<string, { joinedAt: number, lastSeen: number }>()
+  /** Signals from peers not admitted yet, handed to the page when they are; forgotten after PRESENCE_TIMEOUT_MS. */
+  private readonly early = new Map<string, { at: number, bodies: SignalBody[] }>()
   private ownKey: { keyId: number, key: Uint8Array }
   private state: CallState = 'connecting'
   private topology: CallTopology = 'mesh'
@@ -342,6 +350,9 @@ export class RoomCall {
     this.members.set(from, member)
     this.stopBurst()
     this.emit({ type: 'joined', participant: { ...info } })
+    const early = this.early.get(from)
+    this.early.delete(from)
+    for (const signal of early?.bodies ?? []) this.emit({ type: 'signal', from, sid: signal.sid, data: signal.data as SignalData })
     if (restored !== undefined) this.emit({ type: 'media-key', peerId: from, key: { keyId: restored.keyId, key: restored.key.slice(0) } })
     // answer a newcomer at once instead of at our next presence tick, before our key: it
     // takes a key only from a member, so it must have our hello first
@@ -364,7 +375,14 @@ export class RoomCall {
   private signalFrom (from: string, body: SignalBody): void {
     if (body.to !== this.self) return // addressed to another member: every member hears every signal
     if (!this.members.has(from)) {
-      this.drop(from, 'a signal from a peer that is not a member')
+      // its hello may still be on the way: keep a few, for when it is admitted
+      const held = this.early.get(from) ?? (this.early.size < MAX_TRACKED_PEERS ? { at: this.now(), bodies: [] } : undefined)
+      if (held === undefined || held.bodies.length >= EARLY_SIGNALS_PER_PEER) {
+        this.drop(from, 'a signal from a peer that is not a member')
+        return
+      }
+      held.bodies.push(body)
+      this.early.set(from, held)
       return
     }
     this.emit({ type: 'signal', from, sid: body.sid, data: body.data as SignalData })
@@ -408,6 +426,7 @@ export class RoomCall {
       if (now - member.lastSeen > PRESENCE_TIMEOUT_MS) this.remove(peerId, member.staleKey ? 'removed' : 'timeout')
     }
     for (const [peerId, peer] of this.waiting) if (now - peer.lastSeen > PRESENCE_TIMEOUT_MS) this.waiting.delete(peerId)
+    for (const [peerId, held] of this.early) if (now - held.at > PRESENCE_TIMEOUT_MS) this.early.delete(peerId)
   }
 
   private remove (peerId: string, reason: LeaveReason): void {
@@ -588,6 +607,7 @@ export class RoomCall {
     this.stopTimers()
     this.members.clear()
     this.waiting.clear()
+    this.early.clear()
     this.init.onEnded()
   }
 

@@ -1,0 +1,133 @@
+/**
+ * RoomCall on its own, with the room's messages passed by hand so their order is the test's:
+ * gossipsub gives no order between two authors, so a member's offer can reach a joiner before
+ * that member's hello does.
+ */
+import './polyfills.ts'
+import 'fake-indexeddb/auto'
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { logger } from '@libp2p/logger'
+import type { CallEvent } from '@peerloom/shared/calls/api'
+import { RoomCipher, generateEcdhKeyPair, openRoomId, openRoomKey, parseEnvelope } from '@peerloom/shared/calls/room'
+import { ChatHistory, openCallsDb } from '../src/calls/calls-db.ts'
+import { EARLY_SIGNALS_PER_PEER, RoomCall } from '../src/calls/room-call.ts'
+
+const ORIGIN = 'https://meet.example'
+const MEDIA = { audio: true, video: true, screen: false }
+// peer ids as the schema takes them (base58, 40+ characters); b's sorts after a's
+const A = '16Uiu2HAmAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
+const B = '16Uiu2HAmBbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'
+const SID = '0123456789abcdef'
+
+interface Side {
+  call: RoomCall
+  /** What it published, in order, not yet delivered. */
+  outbox: Uint8Array[]
+  events: CallEvent[]
+}
+
+async function room (): Promise<{ roomId: string, key: Uint8Array }> {
+  return { roomId: await openRoomId(ORIGIN, 'standup'), key: await openRoomKey(ORIGIN, 'standup') }
+}
+
+async function side (self: string, name: string, shared: { roomId: string, key: Uint8Array }, db: ChatHistory): Promise<Side> {
+  const outbox: Uint8Array[] = []
+  const events: CallEvent[] = []
+  const call = new RoomCall({
+    callId: `call-${self}`,
+    origin: ORIGIN,
+    room: { kind: 'open', name: 'standup' },
+    roomId: shared.roomId,
+    name,
+    media: MEDIA,
+    self,
+    cipher: await RoomCipher.create(shared.key, shared.roomId, 0),
+    ecdh: await generateEcdhKeyPair(),
+    publish: async data => { outbox.push(data) },
+    history: db,
+    onEvent: event => { events.push(event) },
+    onEnded: () => {},
+    iceServers: [],
+    maxParticipants: 32,
+    log: logger('peerloom:test:room-call')
+  })
+  return { call, outbox, events }
+}
+
+/** The body type of a published envelope, read with the room key (as a member would). */
+async function typeOf (data: Uint8Array, cipher: RoomCipher): Promise<string> {
+  const envelope = parseEnvelope(data)
+  if ('notice' in envelope) return 'notice'
+  return (await cipher.open(envelope))?.type ?? 'unknown'
+}
+
+async function deliver (from: Side, fromId: string, to: Side, pick: (type: string) => boolean, cipher: RoomCipher): Promise<void> {
+  const kept: Uint8Array[] = []
+  for (const data of from.outbox.splice(0)) {
+    if (pick(await typeOf(data, cipher))) to.call.receive(fromId, data)
+    else kept.push(data)
+  }
+  from.outbox.push(...kept)
+  await to.call.settled()
+}
+
+test('a signal that arrives before its sender\'s hello reaches the page once the sender is admitted', async () => {
+  const shared = await room()
+  const cipher = await RoomCipher.create(shared.key, shared.roomId, 0)
+  const history = new ChatHistory(await openCallsDb(`room-call-test-${process.pid}-1`))
+  const a = await side(A, 'Ada', shared, history)
+  const b = await side(B, 'Bob', shared, history)
+  a.call.start()
+  b.call.start()
+  try {
+    // b hears a's hello and admits it; a has not heard b yet
+    await a.call.settled()
+    await waitFor(() => a.outbox.length > 0)
+    await deliver(a, A, b, type => type === 'hello', cipher)
+    assert.ok(b.events.some(e => e.type === 'joined' && e.participant.peerId === A))
+    // b's page offers to a (b is a member of b's view) before b's hello reaches a
+    await b.call.signal(A, SID, { sdp: { type: 'offer', sdp: 'v=0' } })
+    await deliver(b, B, a, type => type === 'signal', cipher)
+    assert.equal(a.events.filter(e => e.type === 'signal').length, 0, 'a signal from a non-member is not handed to the page')
+    // now b's hello arrives: a admits b, then hands over the held offer
+    await deliver(b, B, a, type => type === 'hello', cipher)
+    const joined = a.events.findIndex(e => e.type === 'joined' && e.participant.peerId === B)
+    const signal = a.events.findIndex(e => e.type === 'signal' && e.from === B && e.sid === SID)
+    assert.ok(joined >= 0 && signal > joined, `joined at ${joined}, then the held signal at ${signal}`)
+  } finally {
+    await a.call.end('left')
+    await b.call.end('left')
+  }
+})
+
+test('only EARLY_SIGNALS_PER_PEER signals of a non-member are held; the rest are dropped and counted', async () => {
+  const shared = await room()
+  const cipher = await RoomCipher.create(shared.key, shared.roomId, 0)
+  const history = new ChatHistory(await openCallsDb(`room-call-test-${process.pid}-2`))
+  const a = await side(A, 'Ada', shared, history)
+  const b = await side(B, 'Bob', shared, history)
+  a.call.start()
+  b.call.start()
+  try {
+    await waitFor(() => a.outbox.length > 0)
+    await deliver(a, A, b, type => type === 'hello', cipher)
+    for (let i = 0; i < EARLY_SIGNALS_PER_PEER + 5; i++) await b.call.signal(A, SID, { candidate: { candidate: `candidate:${i}`, sdpMid: '0' } })
+    const before = a.call.stats().dropped
+    await deliver(b, B, a, type => type === 'signal', cipher)
+    assert.equal(a.call.stats().dropped - before, 5)
+    await deliver(b, B, a, type => type === 'hello', cipher)
+    assert.equal(a.events.filter(e => e.type === 'signal').length, EARLY_SIGNALS_PER_PEER)
+  } finally {
+    await a.call.end('left')
+    await b.call.end('left')
+  }
+})
+
+async function waitFor (condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
