@@ -26,8 +26,20 @@ export interface CallPubSub {
   subscribe: (topic: string) => void
   unsubscribe: (topic: string) => void
   publish: (topic: string, data: Uint8Array) => Promise<unknown>
-  addEventListener: (type: 'message', listener: (event: CustomEvent<PubSubMessage>) => void) => void
-  removeEventListener: (type: 'message', listener: (event: CustomEvent<PubSubMessage>) => void) => void
+  addEventListener: {
+    (type: 'message', listener: (event: CustomEvent<PubSubMessage>) => void): void
+    (type: 'subscription-change', listener: (event: CustomEvent<SubscriptionChange>) => void): void
+  }
+  removeEventListener: {
+    (type: 'message', listener: (event: CustomEvent<PubSubMessage>) => void): void
+    (type: 'subscription-change', listener: (event: CustomEvent<SubscriptionChange>) => void): void
+  }
+}
+
+/** A peer's topics changed (gossipsub's `subscription-change`). */
+export interface SubscriptionChange {
+  peerId: PeerId
+  subscriptions: Array<{ topic: string, subscribe: boolean }>
 }
 
 /** A gossipsub message as the service reads it: only signed ones name a sender. */
@@ -72,6 +84,13 @@ export class CallService {
     call.receive(message.from.toString(), message.data)
   }
 
+  /** A peer (a relay, mostly) took up a room's topic: a hello sent before then may not have got out. */
+  private readonly onSubscriptionChange = (event: CustomEvent<SubscriptionChange>): void => {
+    for (const { topic, subscribe } of event.detail.subscriptions) {
+      if (subscribe) this.byTopic.get(topic)?.topicPeerJoined()
+    }
+  }
+
   constructor (init: CallServiceInit) {
     this.init = init
     this.history = new ChatHistory(init.db)
@@ -84,6 +103,7 @@ export class CallService {
     this.pubsub = pubsub
     this.log = libp2p.logger.forComponent('peerloom:calls')
     pubsub.addEventListener('message', this.onMessage)
+    pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     await this.init.forwarders?.attach(libp2p)
     for (const [topic, call] of this.byTopic) {
       pubsub.subscribe(topic)
@@ -95,6 +115,7 @@ export class CallService {
     await this.init.forwarders?.detach()
     for (const call of this.byTopic.values()) call.suspend()
     this.pubsub?.removeEventListener('message', this.onMessage)
+    this.pubsub?.removeEventListener('subscription-change', this.onSubscriptionChange)
     this.pubsub = undefined
     this.libp2p = undefined
   }

@@ -214,6 +214,16 @@ export class RoomCall {
     }
   }
 
+  /**
+   * Another peer subscribed to the room's topic. While no member is heard, this is when a hello
+   * first gets through (the relay now carries the topic), so one goes out at once rather than at
+   * the next step of the join burst.
+   */
+  topicPeerJoined (): void {
+    if (this.ended || this.members.size > 0 || this.now() - this.lastHelloAt <= ANSWER_MIN_GAP_MS) return
+    void this.sendHello()
+  }
+
   private stopBurst (): void {
     for (const timer of this.burstTimers.splice(0)) clearTimeout(timer)
   }
