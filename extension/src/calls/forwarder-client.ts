@@ -20,8 +20,6 @@
  * ```
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { lpStream } from '@libp2p/utils'
-import type { LengthPrefixedStream } from '@libp2p/utils'
 import type { Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -33,8 +31,8 @@ import {
   FORWARDER_ATTACH_TIMEOUT_MS, FORWARDER_DIRECT_DIAL_MS, FORWARDER_FAILED_GRACE_MS, FORWARDER_FAILURE_PENALTY, FORWARDER_LEADER_WAIT_MS, FORWARDER_PENALTY_HALF_LIFE_MS,
   FORWARDER_PING_TIMEOUT_MS, FORWARDER_PROBES, FORWARDER_RETRY_MS, FORWARDER_STALE_MS, FORWARDER_SWITCH_AFTER_MS, MESH_MAX_PARTICIPANTS, MESH_RETURN_PARTICIPANTS
 } from './constants.ts'
-import { MAX_FORWARD_MESSAGE_BYTES, decodeForwardMessage, encodeForwardMessage, signalDataSchema } from './forwarder/messages.ts'
-import type { ForwardMessage } from './forwarder/messages.ts'
+import { ForwardStream } from './forwarder/forward-stream.ts'
+import { signalDataSchema } from './forwarder/messages.ts'
 import type { ForwarderLink } from './room-call.ts'
 
 /** How often each call's topology is looked at again. @default 1000 */
@@ -112,42 +110,19 @@ export class ForwarderReputation {
 }
 
 /** One FORWARD_PROTOCOL stream to a forwarder. */
-class Leg {
+class Leg extends ForwardStream {
   readonly forwarder: string
-  private readonly stream: Stream
-  private readonly lp: LengthPrefixedStream<Stream>
-  private writes: Promise<void> = Promise.resolve()
-  closed = false
 
   constructor (forwarder: string, stream: Stream) {
+    super(stream)
     this.forwarder = forwarder
-    this.stream = stream
-    this.lp = lpStream(stream, { maxDataLength: MAX_FORWARD_MESSAGE_BYTES })
-  }
-
-  async read (signal?: AbortSignal): Promise<ForwardMessage> {
-    const bytes = await this.lp.read(signal === undefined ? undefined : { signal })
-    return decodeForwardMessage(bytes.subarray())
-  }
-
-  send (message: ForwardMessage): void {
-    if (this.closed) return
-    this.writes = this.writes.then(async () => { await this.lp.write(encodeForwardMessage(message)) }).catch(() => { this.abort() })
   }
 
   /** `detach`, then closes the stream. */
-  close (): void {
+  override async close (): Promise<void> {
     if (this.closed) return
     this.send({ type: 'detach' })
-    const writes = this.writes
-    this.closed = true
-    void writes.then(async () => { await this.stream.close({ signal: AbortSignal.timeout(2000) }) }).catch(() => { this.stream.abort(new Error('forward stream closed')) })
-  }
-
-  abort (): void {
-    if (this.closed) return
-    this.closed = true
-    this.stream.abort(new Error('forward stream failed'))
+    await super.close()
   }
 }
 

@@ -10,15 +10,13 @@
  * createPeerloomNode({ db, capabilities: [forwarder] })
  * ```
  */
-import { lpStream } from '@libp2p/utils'
-import type { LengthPrefixedStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Libp2p, Logger, Stream } from '@libp2p/interface'
 import { CallNotFoundError, ErrorCode, FORWARDERS_TOPIC, FORWARD_PROTOCOL, InvalidParamsError, PeerloomError, UnsupportedMethodError, errorToWire } from '@peerloom/shared'
 import type { NodeSettings } from '@peerloom/shared'
 import { ForwarderEngine } from './engine.ts'
 import type { ForwarderEngineInit, ForwarderStats, PassthroughEngine } from './engine.ts'
-import { MAX_FORWARD_MESSAGE_BYTES, decodeForwardMessage, encodeForwardMessage } from './messages.ts'
+import { ForwardStream } from './forward-stream.ts'
 import type { ForwardMessage } from './messages.ts'
 import type { SampledFrame } from './relay-protocol.ts'
 
@@ -51,29 +49,13 @@ interface PubSub {
 }
 
 /** One FORWARD_PROTOCOL stream, attached to one engine leg. */
-class ForwardSession {
-  readonly stream: Stream
+class ForwardSession extends ForwardStream {
   readonly remotePeer: string
-  private readonly lp: LengthPrefixedStream<Stream>
-  private writes: Promise<void> = Promise.resolve()
-  closed = false
   legId?: string
 
   constructor (stream: Stream, remotePeer: string) {
-    this.stream = stream
+    super(stream)
     this.remotePeer = remotePeer
-    this.lp = lpStream(stream, { maxDataLength: MAX_FORWARD_MESSAGE_BYTES })
-  }
-
-  async read (signal?: AbortSignal): Promise<ForwardMessage> {
-    const bytes = await this.lp.read(signal === undefined ? undefined : { signal })
-    return decodeForwardMessage(bytes.subarray())
-  }
-
-  /** Writes in order; a failed write closes the session. */
-  send (message: ForwardMessage): void {
-    if (this.closed) return
-    this.writes = this.writes.then(async () => { await this.lp.write(encodeForwardMessage(message)) }).catch(() => { this.abort() })
   }
 
   /** Sends `error`, then closes. */
@@ -81,19 +63,6 @@ class ForwardSession {
     const wire = errorToWire(err)
     this.send({ type: 'error', code: wire.code, message: wire.message.slice(0, 2000) })
     await this.close()
-  }
-
-  async close (): Promise<void> {
-    if (this.closed) return
-    await this.writes
-    this.closed = true
-    await this.stream.close({ signal: AbortSignal.timeout(2000) }).catch(() => { this.stream.abort(new Error('forward stream closed')) })
-  }
-
-  abort (): void {
-    if (this.closed) return
-    this.closed = true
-    this.stream.abort(new Error('forward stream failed'))
   }
 }
 
