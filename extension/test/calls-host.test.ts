@@ -8,15 +8,9 @@ import './polyfills.ts'
 import 'fake-indexeddb/auto'
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { tcp } from '@libp2p/tcp'
 import type { Libp2p } from '@libp2p/interface'
-import { createLibp2p } from 'libp2p'
 import type { CallEvent, CallJoinResult } from '@peerloom/shared/calls/api'
+import { loopbackNode, stopLoopbackNodes } from './calls-fixtures.ts'
 import { CallService } from '../src/calls/call-service.ts'
 import { openCallsDb } from '../src/calls/calls-db.ts'
 import { MAX_CALLS_PER_PAGE } from '../src/calls/constants.ts'
@@ -27,21 +21,6 @@ import type { NodeMessage } from '../src/page-api/wire.ts'
 
 const SITE = 'https://meet.example'
 const MEDIA = { audio: true, video: false, screen: false }
-const nodes: Libp2p[] = []
-
-async function newNode (): Promise<Libp2p> {
-  const node = await createLibp2p({
-    privateKey: await generateKeyPair('secp256k1'),
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionGater: { denyDialMultiaddr: async () => false },
-    services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }) }
-  })
-  nodes.push(node)
-  return node
-}
 
 async function hostFor (node: Libp2p, allowed = true): Promise<PageApiHost> {
   const calls = new CallService({ db: await openCallsDb(`calls-host-${process.pid}-${Math.random()}`), iceServers: () => [] })
@@ -94,14 +73,14 @@ function errorCode (m: NodeMessage): number | undefined {
 let hostA: PageApiHost, hostB: PageApiHost
 
 before(async () => {
-  const [a, b] = [await newNode(), await newNode()]
+  const [a, b] = [await loopbackNode(), await loopbackNode()]
   await a.dial(b.getMultiaddrs())
   hostA = await hostFor(a)
   hostB = await hostFor(b)
 }, { timeout: 120_000 })
 
 after(async () => {
-  await Promise.all(nodes.map(async node => { await node.stop() }))
+  await stopLoopbackNodes()
 })
 
 test('calls need consent and well-formed params', { timeout: 120_000 }, async () => {

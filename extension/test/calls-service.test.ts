@@ -8,17 +8,11 @@ import './polyfills.ts'
 import 'fake-indexeddb/auto'
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { tcp } from '@libp2p/tcp'
 import type { Libp2p } from '@libp2p/interface'
-import { createLibp2p } from 'libp2p'
 import { AccessDeniedError, ErrorCode, NotFoundError, isPeerloomError } from '@peerloom/shared'
 import type { CallEvent, CallJoinResult, MediaKey } from '@peerloom/shared/calls/api'
 import { RoomCipher, openRoomId, openRoomKey, roomTopic } from '@peerloom/shared/calls/room'
+import { loopbackNode, stopLoopbackNodes } from './calls-fixtures.ts'
 import { CallService } from '../src/calls/call-service.ts'
 import type { CallPubSub } from '../src/calls/call-service.ts'
 import { ChatHistory, openCallsDb } from '../src/calls/calls-db.ts'
@@ -30,23 +24,7 @@ const MEDIA = { audio: true, video: true, screen: false }
 const DEADLINE_MS = 60_000
 
 let dbCount = 0
-const nodes: Libp2p[] = []
 let a: Libp2p, b: Libp2p, c: Libp2p
-
-async function newNode (): Promise<Libp2p> {
-  const node = await createLibp2p({
-    privateKey: await generateKeyPair('secp256k1'),
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    // tcp: Node 20 has no WebSocket client (the extension's transport); gossipsub does not care
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionGater: { denyDialMultiaddr: async () => false },
-    services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }) }
-  })
-  nodes.push(node)
-  return node
-}
 
 async function service (node: Libp2p, options: { maxParticipants?: number, gatedKeys?: GatedRoomKeys, dbName?: string } = {}): Promise<CallService> {
   const calls = new CallService({
@@ -111,14 +89,14 @@ async function connectAll (list: Libp2p[]): Promise<void> {
 }
 
 before(async () => {
-  a = await newNode()
-  b = await newNode()
-  c = await newNode()
+  a = await loopbackNode()
+  b = await loopbackNode()
+  c = await loopbackNode()
   await connectAll([a, b, c])
 }, { timeout: 120_000 })
 
 after(async () => {
-  await Promise.all(nodes.map(async node => { await node.stop() }))
+  await stopLoopbackNodes()
 })
 
 test('members see each other, get each other\'s media keys, and signals reach only the member addressed', { timeout: 120_000 }, async () => {

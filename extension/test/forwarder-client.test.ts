@@ -11,48 +11,18 @@ import './polyfills.ts'
 import 'fake-indexeddb/auto'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import { ping } from '@libp2p/ping'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { tcp } from '@libp2p/tcp'
 import type { Libp2p } from '@libp2p/interface'
-import { createLibp2p } from 'libp2p'
-import { CallLimitError } from '@peerloom/shared'
 import type { NodeSettings } from '@peerloom/shared'
 import type { CallEvent, ParticipantInfo, SignalData } from '@peerloom/shared/calls/api'
+import { FakeEngine, loopbackNode, stopLoopbackNodes } from './calls-fixtures.ts'
 import { openCallsDb } from '../src/calls/calls-db.ts'
 import { ForwarderClient, ForwarderReputation } from '../src/calls/forwarder-client.ts'
 import type { ForwardedCall } from '../src/calls/forwarder-client.ts'
 import { ForwarderService } from '../src/calls/forwarder/service.ts'
-import type { AttachOptions, ForwarderEngineInit, ForwarderStats, PassthroughEngine } from '../src/calls/forwarder/engine.ts'
 import type { ForwarderLink } from '../src/calls/room-call.ts'
 
 const ROOM = '0x' + '34'.repeat(32)
 const DEADLINE_MS = 60_000
-
-/** Records what the service asks of the engine; `full` refuses attaches as a full forwarder does. */
-class FakeEngine implements PassthroughEngine {
-  readonly legs = new Map<string, AttachOptions>()
-  readonly signals: Array<[string, SignalData]> = []
-  full = false
-  constructor (readonly init: ForwarderEngineInit) {}
-  get load (): number { return this.legs.size * 2 }
-  get rooms (): number { return new Set([...this.legs.values()].map(l => l.roomId)).size }
-  has (legId: string): boolean { return this.legs.has(legId) }
-  attach (legId: string, options: AttachOptions): void {
-    if (this.full) throw new CallLimitError('this forwarder is full')
-    this.legs.set(legId, options)
-  }
-
-  async signal (legId: string, data: SignalData): Promise<void> { this.signals.push([legId, data]) }
-  tracks (): void {}
-  detach (legId: string): void { this.legs.delete(legId) }
-  stats (): ForwarderStats { return { load: this.load, rooms: this.rooms, legs: [] } }
-  close (): void { this.legs.clear() }
-}
 
 /** A room of stand-in calls: each one's participants are the others, naming the forwarder each uses. */
 class Room {
@@ -91,23 +61,8 @@ class FakeCall implements ForwardedCall {
   emit (event: CallEvent): void { this.events.push(event) }
 }
 
-const nodes: Libp2p[] = []
 const services: ForwarderService[] = []
 const clients: ForwarderClient[] = []
-
-async function newNode (): Promise<Libp2p> {
-  const node = await createLibp2p({
-    privateKey: await generateKeyPair('secp256k1'),
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionGater: { denyDialMultiaddr: async () => false },
-    services: { identify: identify(), ping: ping(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }) }
-  })
-  nodes.push(node)
-  return node
-}
 
 async function waitFor<T> (what: string, probe: () => T | undefined | false, deadlineMs = DEADLINE_MS): Promise<T> {
   const until = Date.now() + deadlineMs
@@ -122,7 +77,7 @@ async function waitFor<T> (what: string, probe: () => T | undefined | false, dea
 interface Donor { node: Libp2p, service: ForwarderService, media: NodeSettings['media'], engine: () => FakeEngine | undefined, id: string }
 
 async function donor (): Promise<Donor> {
-  const node = await newNode()
+  const node = await loopbackNode()
   const media = { forward: true, maxStreams: 64, uploadRateBytesPerSec: 1 << 20 }
   let engine: FakeEngine | undefined
   const service = new ForwarderService({
@@ -139,7 +94,7 @@ interface Member { node: Libp2p, client: ForwarderClient, reputation: ForwarderR
 
 let dbCount = 0
 async function member (donors: Donor[]): Promise<Member> {
-  const node = await newNode()
+  const node = await loopbackNode()
   for (const d of donors) await node.dial(d.node.getMultiaddrs()[0]!)
   const reputation = new ForwarderReputation(await openCallsDb(`forwarder-client-${process.pid}-${dbCount++}`))
   const receipts: Member['receipts'] = []
@@ -161,7 +116,7 @@ async function member (donors: Donor[]): Promise<Member> {
 after(async () => {
   for (const client of clients) await client.detach()
   for (const service of services) await service.detach()
-  await Promise.all(nodes.map(async node => { await node.stop() }))
+  await stopLoopbackNodes()
 })
 
 describe('forwarder client', () => {

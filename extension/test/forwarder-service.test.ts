@@ -13,12 +13,11 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Connection, Libp2p, PeerId, Stream, StreamHandler } from '@libp2p/interface'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
-import { CallLimitError, ErrorCode, FORWARDERS_TOPIC, FORWARD_PROTOCOL } from '@peerloom/shared'
+import { ErrorCode, FORWARDERS_TOPIC, FORWARD_PROTOCOL } from '@peerloom/shared'
 import type { NodeSettings } from '@peerloom/shared'
-import type { SignalData } from '@peerloom/shared/calls/api'
+import { FakeEngine } from './calls-fixtures.ts'
 import { ForwarderService } from '../src/calls/forwarder/service.ts'
 import { withBandwidth } from '../src/calls/forwarder/engine.ts'
-import type { AttachOptions, ForwarderEngineInit, ForwarderStats, PassthroughEngine } from '../src/calls/forwarder/engine.ts'
 import { decodeForwardMessage, encodeForwardMessage } from '../src/calls/forwarder/messages.ts'
 import type { ForwardMessage } from '../src/calls/forwarder/messages.ts'
 
@@ -26,32 +25,6 @@ const ROOM = '0x' + '12'.repeat(32)
 
 async function peer (): Promise<PeerId> {
   return peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
-}
-
-/** Records what the service asks of the engine; `full` makes the next attach fail as a full forwarder does. */
-class FakeEngine implements PassthroughEngine {
-  readonly legs = new Map<string, AttachOptions>()
-  readonly signals: Array<[string, SignalData]> = []
-  readonly detached: string[] = []
-  full = false
-  closed = false
-  constructor (readonly init: ForwarderEngineInit) {}
-  get load (): number { return this.legs.size * 2 }
-  get rooms (): number { return new Set([...this.legs.values()].map(l => l.roomId)).size }
-  has (legId: string): boolean { return this.legs.has(legId) }
-  attach (legId: string, options: AttachOptions): void {
-    if (this.full) throw new CallLimitError('this forwarder is full')
-    this.legs.set(legId, options)
-  }
-
-  async signal (legId: string, data: SignalData): Promise<void> { this.signals.push([legId, data]) }
-  tracks (): void {}
-  detach (legId: string): void { this.legs.delete(legId); this.detached.push(legId) }
-  stats (): ForwarderStats {
-    return { load: this.load, rooms: this.rooms, legs: [...this.legs].map(([legId, o]) => ({ legId, roomId: o.roomId, peerId: o.peerId, kind: o.kind, bytesSent: 0, bytesReceived: 0, keyFramesReceived: 0, streams: 0, framesDropped: 0, upstreamKbps: null })) }
-  }
-
-  close (): void { this.closed = true }
 }
 
 interface Rig {
