@@ -62,6 +62,17 @@ async function typeOf (data: Uint8Array, cipher: RoomCipher): Promise<string> {
   return (await cipher.open(envelope))?.type ?? 'unknown'
 }
 
+/** Ada (A) and Bob (B) in one open room, started, each with its outbox undelivered; `cipher` reads what they publish. */
+async function startPair (db: string): Promise<{ a: Side, b: Side, cipher: RoomCipher }> {
+  const shared = await room()
+  const history = new ChatHistory(await openCallsDb(`room-call-test-${process.pid}-${db}`))
+  const a = await side(A, 'Ada', shared, history)
+  const b = await side(B, 'Bob', shared, history)
+  a.call.start()
+  b.call.start()
+  return { a, b, cipher: await RoomCipher.create(shared.key, shared.roomId, 0) }
+}
+
 async function deliver (from: Side, fromId: string, to: Side, pick: (type: string) => boolean, cipher: RoomCipher): Promise<void> {
   const kept: Uint8Array[] = []
   for (const data of from.outbox.splice(0)) {
@@ -73,13 +84,7 @@ async function deliver (from: Side, fromId: string, to: Side, pick: (type: strin
 }
 
 test('a signal that arrives before its sender\'s hello reaches the page once the sender is admitted', async () => {
-  const shared = await room()
-  const cipher = await RoomCipher.create(shared.key, shared.roomId, 0)
-  const history = new ChatHistory(await openCallsDb(`room-call-test-${process.pid}-1`))
-  const a = await side(A, 'Ada', shared, history)
-  const b = await side(B, 'Bob', shared, history)
-  a.call.start()
-  b.call.start()
+  const { a, b, cipher } = await startPair('1')
   try {
     // b hears a's hello and admits it; a has not heard b yet
     await a.call.settled()
@@ -102,13 +107,7 @@ test('a signal that arrives before its sender\'s hello reaches the page once the
 })
 
 test('only EARLY_SIGNALS_PER_PEER signals of a non-member are held; the rest are dropped and counted', async () => {
-  const shared = await room()
-  const cipher = await RoomCipher.create(shared.key, shared.roomId, 0)
-  const history = new ChatHistory(await openCallsDb(`room-call-test-${process.pid}-2`))
-  const a = await side(A, 'Ada', shared, history)
-  const b = await side(B, 'Bob', shared, history)
-  a.call.start()
-  b.call.start()
+  const { a, b, cipher } = await startPair('2')
   try {
     await waitFor(() => a.outbox.length > 0)
     await deliver(a, A, b, type => type === 'hello', cipher)
