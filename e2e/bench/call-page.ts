@@ -50,6 +50,25 @@ const reading = Object.assign(document.createElement('canvas'), { width: FRAME_W
 const readCtx = reading.getContext('2d', { willReadFrequently: true })!
 
 /**
+ * Where the bench's videos and canvas are shown: fixed in the viewport's top left corner, over
+ * whatever the page has. On the demo site they were appended below the fold, and Chromium pauses
+ * a muted autoplaying video that is off screen: its frames kept coming (requestVideoFrameCallback)
+ * but drawImage drew opaque black (measured: every pixel 0 while a MediaStreamTrackProcessor on
+ * the same track read the picture).
+ */
+let shelf: HTMLElement | undefined
+function show (element: HTMLElement): void {
+  if (shelf === undefined || !shelf.isConnected) {
+    shelf = document.createElement('div')
+    Object.assign(shelf.style, { position: 'fixed', top: '0', left: '0', zIndex: '2147483647', width: '340px', display: 'flex', flexWrap: 'wrap', gap: '4px', background: '#000' })
+    document.body.append(shelf)
+  }
+  element.style.width = '160px'
+  element.style.height = '120px'
+  shelf.append(element)
+}
+
+/**
  * Starts the sender: the fake camera (640×480, 30 fps) drawn frame by frame into a canvas with
  * the stamp over its top band, and the fake microphone; the stream is what a call sends.
  */
@@ -59,8 +78,8 @@ async function startSender (): Promise<void> {
   const media = await navigator.mediaDevices.getUserMedia({ video: { width: FRAME_WIDTH, height: FRAME_HEIGHT, frameRate: 30 }, audio: true })
   const camera = Object.assign(document.createElement('video'), { muted: true, playsInline: true, srcObject: new MediaStream(media.getVideoTracks()) })
   const canvas = Object.assign(document.createElement('canvas'), { width: FRAME_WIDTH, height: FRAME_HEIGHT })
-  canvas.style.width = camera.style.width = '160px'
-  document.body.append(camera, canvas)
+  show(camera)
+  show(canvas)
   await camera.play()
   const ctx = canvas.getContext('2d')!
   // captureStream(0): a frame only when requestFrame() is called, right after each stamp is drawn
@@ -101,11 +120,11 @@ function watch (label: string, stream: MediaStream): void {
   receivers.set(label, receiver)
   receiver.trackAt ??= clock()
   receiver.video?.remove()
-  const video = Object.assign(document.createElement('video'), { muted: true, autoplay: true, playsInline: true, srcObject: stream })
-  video.style.width = '160px'
+  const video = Object.assign(document.createElement('video'), { muted: true, playsInline: true, srcObject: stream })
   video.dataset.label = label
-  document.body.append(video)
+  show(video)
   receiver.video = video
+  video.play().catch((err: Error) => { console.error(`the video of ${label} does not play: ${err.message}`) })
   const onFrame = (now: number, meta: VideoFrameCallbackMetadata): void => {
     if (receiver.video !== video) return // replaced or unwatched
     const at = performance.timeOrigin + now
