@@ -11,7 +11,7 @@
  *   npm run bench:call
  *   BENCH_RUNS=3 BENCH_JOINS=10 BENCH_MESH_SIZES=2,3,4,5,6 npm run bench:call   (the defaults)
  */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, execSync } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -22,6 +22,7 @@ import { build } from 'esbuild'
 import { chromium } from 'playwright-core'
 import type { BrowserContext, Page } from 'playwright-core'
 import { appendRun } from '../../shared/bench/results-log.ts'
+import { MESH_MAX_PARTICIPANTS } from '../../extension/src/calls/constants.ts'
 import { startDevnet } from '../src/devnet.ts'
 import type { Devnet } from '../src/devnet.ts'
 import type { DemoSite } from '../demo-site/server.ts'
@@ -43,7 +44,11 @@ declare global {
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3))
 /** Joins of the two-participant calls, for join → first frame. @default 10 */
 const JOINS = Math.max(1, Number(process.env.BENCH_JOINS ?? 10))
-/** Kinds of call measured: `plain` (the baseline), `engine` (plain pages via the forwarder engine), `mesh` (Peerloom). @default plain,engine */
+/**
+ * Kinds of call measured: `plain` (the baseline), `engine` (plain pages via the forwarder engine),
+ * `mesh` (Peerloom), `failover` (a forwarded Peerloom room whose forwarder's browser is killed).
+ * @default plain,engine
+ */
 const KINDS = (process.env.BENCH_KINDS ?? 'plain,engine').split(',')
 /** Mesh sizes measured. @default 2..6 */
 const MESH_SIZES = (process.env.BENCH_MESH_SIZES ?? '2,3,4,5,6').split(',').map(Number).filter(n => n >= 2)
@@ -57,6 +62,18 @@ const CHAT_BYTES = 200
 const CHAT_EVERY_MS = 20
 /** A join that shows no remote frame within this has failed. */
 const JOIN_TIMEOUT_MS = 30_000
+/** The fake camera's frame rate in every browser of the run (a lower one for the 7 browsers of `failover` on a small machine). @default 30 */
+const CAMERA_FPS = Number(process.env.BENCH_CAMERA_FPS ?? 30)
+// chromiumArgs() reads the extra flags at each launch; the later --use-fake-device-for-media-stream wins
+if (CAMERA_FPS !== 30) process.env.PEERLOOM_CHROMIUM_FLAGS = [process.env.PEERLOOM_CHROMIUM_FLAGS ?? '', `--use-fake-device-for-media-stream=fps=${CAMERA_FPS}`].join(' ').trim()
+/** A failover room: one participant more than a mesh carries, so every node attaches to a forwarder. */
+const FAILOVER_SIZE = MESH_MAX_PARTICIPANTS + 1
+/** In a failover window, the forwarder's browser is killed this long after the window starts… @default 4000 */
+const FAILOVER_KILL_AT_MS = 4000
+/** …and the window goes on this long after the kill. @default 16000 */
+const FAILOVER_AFTER_MS = 16_000
+/** A forwarded room that does not come up (every page forwarded, all on one forwarder) within this has failed. */
+const FORWARDED_TIMEOUT_MS = 120_000
 
 const say = (line: string): void => { process.stdout.write(`${line}\n`) }
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
@@ -141,6 +158,8 @@ interface Participant {
   clock: { offsetMs: number, uncertaintyMs: number }
   /** the offset removed from cross-page figures: 0 when the reading cannot tell it from 0 */
   skewMs: number
+  /** its extension profile (Peerloom kinds) */
+  profile?: Profile
 }
 
 /**
@@ -192,6 +211,19 @@ async function waitFrames (p: Participant, from: string[]): Promise<ReceiverFigu
   }
 }
 
+/** Waits until `p` decoded `more` frames from each of `from` beyond what `since` (its figures earlier) counted. */
+async function waitMoreFrames (p: Participant, from: string[], more: number, since: ReceiverFigures[], timeoutMs = JOIN_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  const before = new Map(since.map(r => [r.label, r.frames]))
+  for (;;) {
+    const { receivers } = await figuresOf(p)
+    const behind = from.filter(f => (receivers.find(r => r.label === f)?.frames ?? 0) < (before.get(f) ?? 0) + more)
+    if (behind.length === 0) return
+    if (Date.now() > deadline) throw new Error(`${p.display} decoded fewer than ${more} new frames from ${behind.join(', ')} within ${timeoutMs} ms`)
+    await sleep(200)
+  }
+}
+
 /** A join's figures from the joiner's receivers: first and last first frame, and the first track's arrival. */
 interface JoinFigures { first: number, all: number, track: number }
 
@@ -216,20 +248,33 @@ interface Window_ {
   expected: number
   cpuPct: number[]
   cpuByKind: CpuByKind[]
+  /** per receiver and sender: the longest time between two decoded frames in the window, or from the last one to its end */
+  gaps: number[]
+  /** what `event` (failover: the forwarder killed) reported */
+  event?: Record<string, unknown>
 }
+
+/** Something done to a call in the middle of a measuring window, `atMs` after it starts. */
+interface WindowEvent { atMs: number, lengthMs: number, run: () => Promise<Record<string, unknown>> }
 
 /**
  * One measuring window over a call everyone already sees: CPU of each participant's browser,
  * every decoded frame's glass-to-glass time, and `chat` run by each page while it lasts.
  */
-async function measureWindow (people: Participant[], chat: (p: Participant) => Promise<void>, forwarder?: Forwarder): Promise<Window_> {
+async function measureWindow (people: Participant[], chat: (p: Participant) => Promise<void>, forwarder?: Forwarder, event?: WindowEvent): Promise<Window_> {
   await sleep(WARMUP_MS)
   for (const p of people) await p.page.evaluate(() => { window.callBench!.resetWindow() })
   const cpuBefore = people.map(p => profileCpuMs(p.userDataDir))
   const forwarderBefore = forwarder === undefined ? undefined : profileCpuMs(forwarder.userDataDir)
   const started = Date.now()
   const chats = Promise.all(people.map(chat))
-  await sleep(WINDOW_MS)
+  let happened: Record<string, unknown> | undefined
+  if (event === undefined) await sleep(WINDOW_MS)
+  else {
+    await sleep(event.atMs)
+    happened = await event.run()
+    await sleep(Math.max(0, event.lengthMs - (Date.now() - started)))
+  }
   await chats
   const cpuAfter = people.map(p => profileCpuMs(p.userDataDir))
   const forwarderUsed = forwarderBefore === undefined ? undefined : cpuSince(forwarderBefore, profileCpuMs(forwarder!.userDataDir))
@@ -239,7 +284,7 @@ async function measureWindow (people: Participant[], chat: (p: Participant) => P
   const byName = new Map(people.map(p => [p.name, p]))
   const w: Window_ = {
     forwarder: forwarderUsed === undefined ? undefined : { load, cpuByKindPct: Object.fromEntries(Object.entries(forwarderUsed).map(([kind, ms]) => [kind, ms / elapsed * 100])) },
-    g2g: [], received: [], sentFps: [], heights: [], chat: [], fps: [], frames: 0, undecodable: 0, lost: 0, expected: 0, cpuPct: [], cpuByKind: [] }
+    g2g: [], received: [], sentFps: [], heights: [], chat: [], fps: [], frames: 0, undecodable: 0, lost: 0, expected: 0, cpuPct: [], cpuByKind: [], gaps: [], ...(happened === undefined ? {} : { event: happened }) }
   for (const [i, p] of people.entries()) {
     const used = cpuSince(cpuBefore[i]!, cpuAfter[i]!)
     w.cpuPct.push(totalMs(used) / elapsed * 100)
@@ -262,6 +307,7 @@ async function measureWindow (people: Participant[], chat: (p: Participant) => P
       w.undecodable += r.undecodable
       w.lost += r.lost
       w.expected += r.frames - r.undecodable + r.lost
+      w.gaps.push(Math.max(r.longestGapMs, r.sinceLastFrameMs ?? elapsed))
     }
   }
   return w
@@ -301,7 +347,9 @@ function pool (kind: CallConfig['kind'], participants: number, joins: JoinFigure
     cpuPerParticipantPct: median(windows.flatMap(w => w.cpuPct)),
     cpuByKindPct: byKind,
     chatOneWayMs: quantiles(windows.flatMap(w => w.chat)),
+    longestGapMs: quantiles(windows.flatMap(w => w.gaps)),
     ...forwarderFigures(windows),
+    ...(kind === 'failover' ? { failover: windows.map(w => w.event ?? {}) } : {}),
     failures,
     windows: windows.length,
     windowMs: WINDOW_MS
@@ -344,6 +392,8 @@ interface CallKind {
   call: (people: Participant[], run: number) => Promise<JoinFigures>
   chat: (p: Participant) => Promise<void>
   leave: (p: Participant) => Promise<void>
+  /** done in the middle of each measuring window (failover: the forwarder killed) */
+  event?: WindowEvent
 }
 
 const chatArgs = [CHAT_MESSAGES, CHAT_BYTES, CHAT_EVERY_MS] as const
@@ -359,8 +409,8 @@ const PLAIN: CallKind = {
  * A Peerloom mesh of `people`: the first n − 1 join room `run` and see each other, then the last
  * joins; join → first remote frame is timed in its page from just before `peerloom.call.join`.
  */
-async function meshCall (people: Participant[], run: number): Promise<JoinFigures> {
-  const room = `bench-call-${people.length}-${run}-${Date.now()}`
+async function meshCall (people: Participant[], run: number, prefix = 'bench-call'): Promise<JoinFigures> {
+  const room = `${prefix}-${people.length}-${run}-${Date.now()}`
   const joiner = people.at(-1)!
   const members = people.slice(0, -1)
   for (const p of members) await joinPeerloom(p, room)
@@ -463,6 +513,7 @@ function engineKind (forwarder: Forwarder): CallKind {
 async function measureConfig (kind: CallKind, people: Participant[]): Promise<CallConfig> {
   const n = people.length
   say(`bench:call: ${kind.kind}, ${n} participants…`)
+  callPeople.set(kind, people)
   for (const p of people) await p.page.evaluate(async () => { await window.callBench!.startSender() })
   const joins: JoinFigures[] = []
   const windows: Window_[] = []
@@ -473,9 +524,10 @@ async function measureConfig (kind: CallKind, people: Participant[]): Promise<Ca
     try {
       joins.push(await kind.call(people, joins.length + failures.length))
       if (measure) {
-        windows.push(await measureWindow(people, kind.chat, kind.forwarder))
+        windows.push(await measureWindow(people, kind.chat, kind.forwarder, kind.event))
         const last = windows.at(-1)!
-        say(`  window ${windows.length}: join → first frame ${joins.at(-1)!.first.toFixed(0)} ms, glass to glass p50 ${quantiles(last.g2g).p50.toFixed(1)} ms, ${median(last.fps).toFixed(1)} fps, CPU ${median(last.cpuPct).toFixed(0)} % per participant`)
+        const gaps = quantiles(last.gaps)
+        say(`  window ${windows.length}: join → first frame ${joins.at(-1)!.first.toFixed(0)} ms, glass to glass p50 ${quantiles(last.g2g).p50.toFixed(1)} ms, ${median(last.fps).toFixed(1)} fps, CPU ${median(last.cpuPct).toFixed(0)} % per participant, longest gap p50 / max ${gaps.p50.toFixed(0)} / ${gaps.max.toFixed(0)} ms${last.event === undefined ? '' : `, ${JSON.stringify(last.event)}`}`)
       }
     } catch (err) {
       failures.push((err as Error).message.split('\n')[0]!)
@@ -512,8 +564,112 @@ async function launchPeerloom (display: string, devnet: Devnet, siteUrl: string,
   if ((await connectAnswering(profile, page, 'allow')).peerId === undefined) throw new Error(`${display}: the site was not allowed`)
   await page.addScriptTag({ content: bundle })
   await page.waitForFunction(() => window.callBench !== undefined)
-  return { name: peerId!, display, userDataDir: profile.userDataDir, context: profile.context, page, ...await readClockOffset(page) }
+  return { name: peerId!, display, userDataDir: profile.userDataDir, context: profile.context, page, profile, ...await readClockOffset(page) }
 }
+
+/** A donor: a profile with the media role on, whose node forwards calls (docs/CALLS.md, Forwarders). */
+interface Donor { display: string, peerId: string, profile: Profile }
+
+async function launchDonor (display: string, devnet: Devnet): Promise<Donor> {
+  const profile = await Profile.launch(display).catch(async (err: Error) => {
+    say(`  ${display}: ${err.message.split('\n')[0]}; launching again`)
+    return await Profile.launch(display)
+  })
+  await profile.configure({ ...devnet.settings(), media: { forward: true, maxStreams: 64, uploadRateBytesPerSec: 16 * 1024 * 1024 } })
+  const { peerId } = await profile.waitReachable(120_000)
+  return { display, peerId: peerId!, profile }
+}
+
+/** Kills the browser of `donor` as a crash would (SIGKILL to its main process: no goodbye on any connection). */
+function killBrowser (donor: Donor): void {
+  for (const line of execSync('ps -eo pid=,args=', { maxBuffer: 16 * 1024 * 1024 }).toString().split('\n')) {
+    const match = /^\s*(\d+)\s+(.*)$/.exec(line)
+    if (match === null || !match[2]!.includes(`--user-data-dir=${donor.profile.userDataDir}`) || match[2]!.includes('--type=')) continue
+    process.kill(Number(match[1]), 'SIGKILL')
+  }
+}
+
+interface ForwarderStats { load: number, legs: Array<{ roomId: string, peerId: string, kind: string, streams: number }> }
+
+/** Polls `check` every 500 ms until it returns a value; the error names what was last seen. */
+async function waitUntil<T> (check: () => Promise<T | undefined>, timeoutMs: number, what: () => string): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`${what()} within ${timeoutMs} ms`)
+    await sleep(500)
+  }
+}
+
+/**
+ * A forwarded room of FAILOVER_SIZE participants with two donors up (each participant's node has
+ * heard both): the call settles on one forwarder, X; each window kills X's browser
+ * FAILOVER_KILL_AT_MS in, and the gaps in every receiver's decoded frames around it are the
+ * failover gap. The killed donor is replaced by a fresh one before the next call.
+ */
+function failoverKind (devnet: Devnet, donors: Donor[]): CallKind {
+  let current: Donor | undefined
+  const ensureDonors = async (): Promise<void> => {
+    for (const [i, d] of donors.entries()) {
+      if (d.profile.context.pages().length > 0) continue
+      await rm(d.profile.userDataDir, { recursive: true, force: true }).catch(() => {})
+      donors[i] = await launchDonor(`${d.display.replace(/-\d+$/, '')}-${Date.now() % 100_000}`, devnet)
+    }
+  }
+  const kind: CallKind = {
+    kind: 'failover',
+    call: async (people, run) => {
+      await ensureDonors()
+      const ids = donors.map(d => d.peerId)
+      for (const p of people) {
+        await waitUntil(async () => {
+          const { heard } = await p.profile!.call<{ heard: Array<{ peerId: string, ageMs: number }> }>('forwarderClient')
+          return ids.every(id => heard.some(h => h.peerId === id && h.ageMs < 15_000)) ? true : undefined
+        }, FORWARDED_TIMEOUT_MS, () => `${p.display} heard the forwarders ${ids.join(', ')}`)
+      }
+      const join = await meshCall(people, run, 'bench-failover')
+      const states = async (): Promise<string[]> => await Promise.all(people.map(async p => JSON.stringify(await p.page.evaluate(() => window.callBench!.peerloomState()))))
+      await waitUntil(async () => (await states()).every(s => s.includes('"forwarded"')) ? true : undefined, FORWARDED_TIMEOUT_MS, () => 'every page forwarded')
+        .catch(async (err: Error) => { throw new Error(`${err.message}; pages ${(await states()).join(' ')}`) })
+      let seen = ''
+      current = await waitUntil(async () => {
+        const stats = await Promise.all(donors.map(async d => await d.profile.call<ForwarderStats | null>('forwarderStats')))
+        seen = stats.map((st, i) => `${donors[i]!.display}: ${(st?.legs ?? []).map(l => `${l.kind} ${l.peerId.slice(-6)} ${l.streams}`).join(', ')}`).join('; ')
+        const at = stats.findIndex(st => people.every(p => st?.legs.some(l => l.kind === 'participant' && l.peerId === p.name && l.streams === 2 * (people.length - 1))))
+        return at === -1 ? undefined : donors[at]
+      }, FORWARDED_TIMEOUT_MS, () => `all ${people.length} participants on one forwarder, every leg ${2 * (people.length - 1)} streams (${seen})`)
+      // frames through the forwarder, not the mesh that carried the room until its last member joined
+      const since = await Promise.all(people.map(async p => (await figuresOf(p)).receivers))
+      await Promise.all(people.map(async (p, i) => { await waitMoreFrames(p, people.filter(o => o !== p).map(o => o.name), 2 * CAMERA_FPS, since[i]!) }))
+      return join
+    },
+    chat: async () => {}, // the gap is about media; chat would only add load while the call moves
+    leave: MESH.leave,
+    event: {
+      atMs: FAILOVER_KILL_AT_MS,
+      lengthMs: FAILOVER_KILL_AT_MS + FAILOVER_AFTER_MS,
+      run: async () => {
+        const killed = current!
+        killBrowser(killed)
+        void killed.profile.context.close().catch(() => {})
+        const other = donors.find(d => d !== killed)!
+        // the pages' topology and the other forwarder's legs at the window's end
+        await sleep(FAILOVER_AFTER_MS - 1000)
+        return {
+          killed: killed.peerId,
+          topologies: await Promise.all(participantsOf(kind).map(async p => (await p.page.evaluate(() => window.callBench!.peerloomState()))?.topology ?? 'none')),
+          legsOnTheOther: ((await other.profile.call<ForwarderStats | null>('forwarderStats').catch(() => null))?.legs ?? []).filter(l => l.kind === 'participant').length
+        }
+      }
+    }
+  }
+  return kind
+}
+
+/** The participants a kind's current call was set up with (set by measureConfig). */
+const callPeople = new WeakMap<CallKind, Participant[]>()
+const participantsOf = (kind: CallKind): Participant[] => callPeople.get(kind) ?? []
 
 const startedAt = new Date()
 const loadBefore = loadavg()[0]!
@@ -524,18 +680,22 @@ const configs: CallConfig[] = []
 let devnet: Devnet | undefined
 let demo: DemoSite | undefined
 let forwarder: Forwarder | undefined
+const donors: Donor[] = []
 try {
   const largest = Math.max(...MESH_SIZES)
+  const failover = KINDS.includes('failover')
   const plain: Participant[] = []
   const peerloom: Participant[] = []
   for (let i = 0; i < largest; i++) plain.push(await launchPlain(`plain${i + 1}`, site.url))
   people.push(...plain)
-  if (KINDS.includes('mesh')) {
+  const profiles = Math.max(KINDS.includes('mesh') ? largest : 0, failover ? FAILOVER_SIZE : 0)
+  if (profiles > 0) {
     buildExtension() // rebuilds .output/chrome-mv3 when its sources changed
     devnet = await startDevnet()
     demo = await startSite(devnet, [])
-    say(`bench:call: launching ${largest} profiles with the extension…`)
-    for (let i = 0; i < largest; i++) peerloom.push(await launchPeerloom(`member${i + 1}`, devnet, demo.url, site.bundle))
+    say(`bench:call: launching ${profiles} profiles with the extension${failover ? ' and 2 donors' : ''}…`)
+    if (failover) for (const d of ['donorA', 'donorB']) donors.push(await launchDonor(d, devnet))
+    for (let i = 0; i < profiles; i++) peerloom.push(await launchPeerloom(`member${i + 1}`, devnet, demo.url, site.bundle))
     people.push(...peerloom)
   }
   if (KINDS.includes('engine')) forwarder = await launchForwarder(site)
@@ -555,9 +715,13 @@ try {
       if (config.windows === 0) givenUp.add(kind.kind)
     }
   }
+  // not per mesh size: the one size above MESH_MAX_PARTICIPANTS
+  if (failover) configs.push(await measureConfig(failoverKind(devnet!, donors), peerloom.slice(0, FAILOVER_SIZE)))
 } finally {
   site.toForwarder = undefined // what is still in flight goes nowhere once the pages close
   for (const p of [...people, ...(forwarder === undefined ? [] : [forwarder])]) await p.context.close().catch(() => {})
+  for (const d of donors) await d.profile.context.close().catch(() => {})
+  for (const d of donors) await rm(d.profile.userDataDir, { recursive: true, force: true }).catch(() => {})
   for (const p of [...people, ...(forwarder === undefined ? [] : [forwarder])]) await rm(p.userDataDir, { recursive: true, force: true }).catch(() => {})
   site.close()
   await demo?.stop()
