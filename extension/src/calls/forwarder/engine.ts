@@ -117,6 +117,8 @@ interface Sink {
   dropped: number
   /** PLI + FIR count last seen in the leg's outbound-rtp stats. */
   feedback: number
+  /** The worker was told this sender can send (negotiated, connection up). */
+  ready: boolean
 }
 
 interface Leg {
@@ -237,6 +239,7 @@ export class ForwarderEngine implements PassthroughEngine {
     pc.onnegotiationneeded = () => { void this.negotiate(leg) }
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === 'failed' || pc.connectionState === 'closed') this.closeLeg(leg, `connection ${pc.connectionState}`)
+      else this.markReady(leg)
     }
     pc.ontrack = event => {
       // cascade legs: the other forwarder's senders; participant upstreams got their transform in addUpstream
@@ -440,7 +443,7 @@ export class ForwarderEngine implements PassthroughEngine {
     const transceiver = leg.pc.addTransceiver(source.kind, { direction: 'sendonly' })
     if (source.kind === 'video') preferVp8(transceiver)
     const { writable } = (transceiver.sender as unknown as LegacyEncodedSender).createEncodedStreams()
-    const sink: Sink = { key: `k${++this.nextKey}`, source, leg, transceiver, bytes: 0, dropped: 0, feedback: 0 }
+    const sink: Sink = { key: `k${++this.nextKey}`, source, leg, transceiver, bytes: 0, dropped: 0, feedback: 0, ready: false }
     source.sinks.add(sink)
     leg.sinks.set(sink.key, sink)
     this.sinksByKey.set(sink.key, sink)
@@ -531,6 +534,7 @@ export class ForwarderEngine implements PassthroughEngine {
         if (local !== null) this.init.send(leg.id, { type: 'signal', data: { sdp: { type: 'answer', sdp: local.sdp } } })
       }
       if (leg.kind === 'cascade') this.dropStoppedSources(leg)
+      this.markReady(leg)
       // changes made while this offer was out (a joiner's sender) need one more round
       if (pc.signalingState === 'stable' && this.needsOffer(leg)) void this.negotiate(leg)
       return
@@ -539,6 +543,21 @@ export class ForwarderEngine implements PassthroughEngine {
       await pc.addIceCandidate(data.candidate ?? undefined)
     } catch (err) {
       if (!leg.ignoreOffer) throw new InvalidParamsError(`bad ICE candidate: ${String(err)}`)
+    }
+  }
+
+  /**
+   * Tells the worker which of the leg's senders can send now (negotiated to send, connection
+   * up): a key frame written before then is lost, and the subscriber would wait for its
+   * decoder's PLI and the next poll to get another (about a second at join).
+   */
+  private markReady (leg: Leg): void {
+    if (leg.closed || leg.pc.connectionState !== 'connected') return
+    for (const sink of leg.sinks.values()) {
+      const direction = sink.transceiver.currentDirection
+      if (sink.ready || (direction !== 'sendonly' && direction !== 'sendrecv')) continue
+      sink.ready = true
+      this.command({ type: 'ready', sink: sink.key })
     }
   }
 

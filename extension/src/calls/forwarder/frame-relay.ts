@@ -21,6 +21,8 @@ interface Sink {
   key: string
   kind: 'audio' | 'video'
   writer: WritableStreamDefaultWriter<EncodedFrame>
+  /** The sender can send: before that its connection would drop what is written, the key frame included. */
+  ready: boolean
   /** Video: nothing is written before a key frame, or the subscriber's decoder would ask for one. */
   awaitingKey: boolean
   counters: SinkCounters
@@ -114,9 +116,9 @@ export function runFrameRelay (scope: RelayScope): void {
     return source
   }
 
-  const requestKeyFrame = (source: Source): void => {
+  const requestKeyFrame = (source: Source, force = false): void => {
     const now = performance.now()
-    if (source.kind !== 'video' || source.transformer?.sendKeyFrameRequest === undefined || now - source.lastKeyRequest < KEYFRAME_REQUEST_MIN_INTERVAL_MS) return
+    if (source.kind !== 'video' || source.transformer?.sendKeyFrameRequest === undefined || (!force && now - source.lastKeyRequest < KEYFRAME_REQUEST_MIN_INTERVAL_MS)) return
     source.lastKeyRequest = now
     // rejects while the receiver has no sender yet; the next request (a PLI, a new subscriber) retries
     source.transformer.sendKeyFrameRequest().catch(() => {})
@@ -141,6 +143,10 @@ export function runFrameRelay (scope: RelayScope): void {
     const bytes = frame.data.byteLength
     const key = frame.type === 'key'
     for (const sink of sinks.values()) {
+      if (!sink.ready) {
+        sink.counters.skipped++
+        continue
+      }
       if (sink.awaitingKey) {
         if (!key) {
           sink.counters.skipped++
@@ -200,7 +206,7 @@ export function runFrameRelay (scope: RelayScope): void {
     const options = transformer.options as InboundOptions
     const source = sourceFor(options.source, options.kind)
     source.transformer = transformer
-    if (sinksBySource.has(source.key)) requestKeyFrame(source)
+    if ([...sinksBySource.get(source.key)?.values() ?? []].some(sink => sink.ready)) requestKeyFrame(source, true)
     pump(source, transformer).catch(() => {}).finally(() => {
       sources.delete(source.key)
       scope.postMessage({ type: 'source-ended', source: source.key })
@@ -214,10 +220,19 @@ export function runFrameRelay (scope: RelayScope): void {
         removeSink(command.sink)
         let sinks = sinksBySource.get(command.source)
         if (sinks === undefined) { sinks = new Map(); sinksBySource.set(command.source, sinks) }
-        sinks.set(command.sink, { key: command.sink, kind: command.kind, writer: command.writable.getWriter(), awaitingKey: command.kind === 'video', counters: { frames: 0, bytes: 0, dropped: 0, skipped: 0 } })
+        sinks.set(command.sink, { key: command.sink, kind: command.kind, writer: command.writable.getWriter(), ready: false, awaitingKey: command.kind === 'video', counters: { frames: 0, bytes: 0, dropped: 0, skipped: 0 } })
         sinkSource.set(command.sink, command.source)
-        const source = sources.get(command.source)
-        if (source !== undefined) requestKeyFrame(source)
+        break
+      }
+      case 'ready': {
+        const sourceKey = sinkSource.get(command.sink)
+        const sink = sourceKey === undefined ? undefined : sinksBySource.get(sourceKey)?.get(command.sink)
+        if (sink === undefined || sink.ready) break
+        sink.ready = true
+        sink.awaitingKey = sink.kind === 'video'
+        // a key frame asked for earlier went out before this sender could carry it: ask now, past the throttle
+        const source = sources.get(sourceKey!)
+        if (source !== undefined) requestKeyFrame(source, true)
         break
       }
       case 'unsubscribe':

@@ -28,8 +28,10 @@ export interface InboundOptions {
 
 /** Document → worker. */
 export type RelayCommand =
-  /** Write the frames of `source` into `writable` (a track-less sender's legacy encoded stream) from its next key frame on. */
+  /** `writable` (a track-less sender's legacy encoded stream) takes the frames of `source` once `ready` says it can send. */
   | { type: 'subscribe', source: string, sink: string, kind: 'audio' | 'video', writable: WritableStream<EncodedFrame> }
+  /** The sink's sender is negotiated and its connection is up: write from the next key frame on, and ask for one now. */
+  | { type: 'ready', sink: string }
   | { type: 'unsubscribe', sink: string }
   /** A subscriber lost frames or joined: ask the sender of `source` for a key frame. */
   | { type: 'keyframe', source: string }
@@ -57,7 +59,7 @@ export interface SinkCounters {
   bytes: number
   /** Frames not written because they were over the upload cap. */
   dropped: number
-  /** Video frames not written while the sink waited for a key frame (at its start and after a drop). */
+  /** Frames not written while the sink could not send yet or (video) waited for a key frame after it could, or after a drop. */
   skipped: number
 }
 
