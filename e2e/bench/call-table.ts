@@ -54,6 +54,8 @@ export interface CallConfig {
   chatOneWayMs: Quantiles
   /** per receiver and sender, the longest time without a decoded frame in a window (to its end if none came back): the failover gap of `failover` */
   longestGapMs?: Quantiles
+  /** chat sends refused (each stops its page's chat for the window), with the reason */
+  chatErrors?: string[]
   /** `failover`: per window, which forwarder was killed and how the pages carried the call at the window's end */
   failover?: Array<Record<string, unknown>>
   /** the forwarder's browser: CPU (% of a core), by kind, streams forwarded (one sender's track to one subscriber) and CPU / streams */
@@ -113,7 +115,7 @@ const check = (ok: boolean): string => ok ? 'met' : '**missed**'
 /** The one results table of a bench:call run. */
 export function callTable (run: CallRun): string {
   const goals = goalRows(run)
-  const rows = run.configs.map(c => c.windows === 0 ? `| ${label(c)}: ${c.failures[0] ?? 'no window'} | | | | | | | | |` : `| ${label(c)} | ${q(c.joinToFirstFrameMs)} (track ${c.joinToTrackMs === undefined ? '—' : c.joinToTrackMs.p50.toFixed(0)}) | ${q(c.joinToAllFramesMs)} | ${q(c.glassToGlassMs)} | ${q(c.stampToReceivedMs)} | ${c.sentFps.toFixed(0)} / ${c.receivedFps.toFixed(0)}, ${c.decodedHeight.toFixed(0)}p | ${pct(c.undecodableShare)} / ${pct(c.lostShare)} | ${c.cpuPerParticipantPct.toFixed(0)} % | ${q(c.chatOneWayMs, 1)} |`)
+  const rows = run.configs.map(c => c.windows === 0 ? `| ${label(c)}: ${c.failures[0] ?? 'no window'} | | | | | | | | |` : `| ${label(c)} | ${q(c.joinToFirstFrameMs)} (track ${c.joinToTrackMs === undefined ? '—' : c.joinToTrackMs.p50.toFixed(0)}) | ${q(c.joinToAllFramesMs)} | ${q(c.glassToGlassMs)} | ${q(c.stampToReceivedMs)} | ${c.sentFps.toFixed(0)} / ${c.receivedFps.toFixed(0)}, ${c.decodedHeight.toFixed(0)}p | ${pct(c.undecodableShare)} / ${pct(c.lostShare)} | ${c.cpuPerParticipantPct.toFixed(0)} % | ${q(c.chatOneWayMs, 1)}${(c.chatErrors?.length ?? 0) === 0 ? '' : `; ${c.chatErrors!.length} page(s) had a send refused: ${c.chatErrors![0]!.replace(/^[^:]*: /, '')}`} |`)
   return [
     `bench:call — ${run.date.slice(0, 16)}Z, ${describeCheckout(run)}; Chromium ${run.chromium}; ${run.cores} cores, load average ${run.loadAverage.before} at the start, ${run.loadAverage.after} at the end; page clocks within ${run.clock.largestOffsetMs.toFixed(1)} ms of the bench's (read ±${run.clock.uncertaintyMs.toFixed(1)} ms; ${(run.clock.largestRemovedMs ?? 0) === 0 ? 'none told apart from 0' : `up to ${run.clock.largestRemovedMs!.toFixed(1)} ms removed from the cross-page figures`})`,
     '',

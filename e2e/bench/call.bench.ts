@@ -250,6 +250,8 @@ interface Window_ {
   cpuByKind: CpuByKind[]
   /** per receiver and sender: the longest time between two decoded frames in the window, or from the last one to its end */
   gaps: number[]
+  /** chat sends that were refused (the page's chat stops at its first) */
+  chatErrors: string[]
   /** what `event` (failover: the forwarder killed) reported */
   event?: Record<string, unknown>
 }
@@ -267,7 +269,9 @@ async function measureWindow (people: Participant[], chat: (p: Participant) => P
   const cpuBefore = people.map(p => profileCpuMs(p.userDataDir))
   const forwarderBefore = forwarder === undefined ? undefined : profileCpuMs(forwarder.userDataDir)
   const started = Date.now()
-  const chats = Promise.all(people.map(chat))
+  // a refused send is counted, not fatal: the window's media figures still stand
+  const chatErrors: string[] = []
+  const chats = Promise.all(people.map(async p => { await chat(p).catch((err: Error) => { chatErrors.push(`${p.display}: ${err.message.split('\n')[0]!.replace(/^page\.evaluate: /, '')}`) }) }))
   let happened: Record<string, unknown> | undefined
   if (event === undefined) await sleep(WINDOW_MS)
   else {
@@ -284,7 +288,7 @@ async function measureWindow (people: Participant[], chat: (p: Participant) => P
   const byName = new Map(people.map(p => [p.name, p]))
   const w: Window_ = {
     forwarder: forwarderUsed === undefined ? undefined : { load, cpuByKindPct: Object.fromEntries(Object.entries(forwarderUsed).map(([kind, ms]) => [kind, ms / elapsed * 100])) },
-    g2g: [], received: [], sentFps: [], heights: [], chat: [], fps: [], frames: 0, undecodable: 0, lost: 0, expected: 0, cpuPct: [], cpuByKind: [], gaps: [], ...(happened === undefined ? {} : { event: happened }) }
+    g2g: [], received: [], sentFps: [], heights: [], chat: [], fps: [], frames: 0, undecodable: 0, lost: 0, expected: 0, cpuPct: [], cpuByKind: [], gaps: [], chatErrors, ...(happened === undefined ? {} : { event: happened }) }
   for (const [i, p] of people.entries()) {
     const used = cpuSince(cpuBefore[i]!, cpuAfter[i]!)
     w.cpuPct.push(totalMs(used) / elapsed * 100)
@@ -348,6 +352,7 @@ function pool (kind: CallConfig['kind'], participants: number, joins: JoinFigure
     cpuByKindPct: byKind,
     chatOneWayMs: quantiles(windows.flatMap(w => w.chat)),
     longestGapMs: quantiles(windows.flatMap(w => w.gaps)),
+    chatErrors: windows.flatMap(w => w.chatErrors),
     ...forwarderFigures(windows),
     ...(kind === 'failover' ? { failover: windows.map(w => w.event ?? {}) } : {}),
     failures,
@@ -527,7 +532,7 @@ async function measureConfig (kind: CallKind, people: Participant[]): Promise<Ca
         windows.push(await measureWindow(people, kind.chat, kind.forwarder, kind.event))
         const last = windows.at(-1)!
         const gaps = quantiles(last.gaps)
-        say(`  window ${windows.length}: join → first frame ${joins.at(-1)!.first.toFixed(0)} ms, glass to glass p50 ${quantiles(last.g2g).p50.toFixed(1)} ms, ${median(last.fps).toFixed(1)} fps, CPU ${median(last.cpuPct).toFixed(0)} % per participant, longest gap p50 / max ${gaps.p50.toFixed(0)} / ${gaps.max.toFixed(0)} ms${last.event === undefined ? '' : `, ${JSON.stringify(last.event)}`}`)
+        say(`  window ${windows.length}: join → first frame ${joins.at(-1)!.first.toFixed(0)} ms, glass to glass p50 ${quantiles(last.g2g).p50.toFixed(1)} ms, ${median(last.fps).toFixed(1)} fps, CPU ${median(last.cpuPct).toFixed(0)} % per participant, longest gap p50 / max ${gaps.p50.toFixed(0)} / ${gaps.max.toFixed(0)} ms${last.chatErrors.length === 0 ? '' : `, chat refused: ${last.chatErrors.join('; ')}`}${last.event === undefined ? '' : `, ${JSON.stringify(last.event)}`}`)
       }
     } catch (err) {
       failures.push((err as Error).message.split('\n')[0]!)
