@@ -28,6 +28,14 @@ const BITRATE_RENEGOTIATE_MS = 5000
 /** A sender is never asked to go below this (kbit/s): under it VP8 gives nothing watchable. */
 const MIN_VIDEO_KBPS = 100
 /**
+ * The cap on a participant's first offer (kbit/s): each of the forwarder's outbound legs starts
+ * at WebRTC's 300 kbit/s estimate and, with no encoder to probe for more, grows only with what
+ * it carries; a sender above it fills the leg's pacer (25–100 ms per packet after a join, measured).
+ */
+export const START_VIDEO_KBPS = 300
+/** Share of a subscriber's estimate a sender is capped at: room for encoder overshoot, audio and RTCP. */
+const BITRATE_HEADROOM = 0.85
+/**
  * Largest chat message relayed (UTF-16 code units of the string on the channel): a sealed
  * message of 4000 characters of 4-byte UTF-8 is about 22 000. @default 65_536
  */
@@ -258,6 +266,11 @@ export class ForwarderEngine implements PassthroughEngine {
       }
     }
     for (const source of this.forwardable(room, leg.kind)) this.addSink(source, leg)
+    if (leg.kind === 'participant') {
+      const videoSinks = [...this.sinksByKey.values()].filter(sink => sink.source.kind === 'video').length
+      const shareKbps = this.init.limits().uploadRateBytesPerSec * 8 / 1000 / Math.max(1, videoSinks)
+      for (const source of leg.sources.values()) if (source.kind === 'video') source.offeredKbps = Math.max(MIN_VIDEO_KBPS, Math.min(START_VIDEO_KBPS, shareKbps))
+    }
     this.startPolling()
   }
 
@@ -652,12 +665,13 @@ export class ForwarderEngine implements PassthroughEngine {
         let target = shareKbps
         for (const sink of source.sinks) {
           const bps = available.get(sink.leg)
-          const perStream = bps === undefined ? undefined : bps / 1000 / Math.max(1, [...sink.leg.sinks.values()].filter(s => s.source.kind === 'video').length)
+          const perStream = bps === undefined ? undefined : BITRATE_HEADROOM * bps / 1000 / Math.max(1, [...sink.leg.sinks.values()].filter(s => s.source.kind === 'video').length)
           if (perStream !== undefined) target = Math.min(target, perStream)
         }
         target = Math.max(MIN_VIDEO_KBPS, target)
         const offered = source.offeredKbps
-        if (offered === undefined || Math.abs(target - offered) / offered > BITRATE_CHANGE_FRACTION) {
+        // the upload cap is a limit, not an estimate: a cap above this sender's share of it is always re-offered
+        if (offered === undefined || Math.abs(target - offered) / offered > BITRATE_CHANGE_FRACTION || offered > Math.max(MIN_VIDEO_KBPS, shareKbps)) {
           source.offeredKbps = target
           changed = true
         }
