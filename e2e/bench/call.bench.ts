@@ -633,7 +633,10 @@ function failoverKind (devnet: Devnet, donors: Donor[]): CallKind {
           return ids.every(id => heard.some(h => h.peerId === id && h.ageMs < 15_000)) ? true : undefined
         }, FORWARDED_TIMEOUT_MS, () => `${p.display} heard the forwarders ${ids.join(', ')}`)
       }
-      const join = await meshCall(people, run, 'bench-failover')
+      // everyone joins at once: waiting for a 4-way mesh first only adds a phase that can starve on a small machine
+      const room = `bench-failover-${people.length}-${run}-${Date.now()}`
+      const joinedAt: number[] = []
+      for (const p of people) joinedAt.push(await joinPeerloom(p, room))
       const states = async (): Promise<string[]> => await Promise.all(people.map(async p => JSON.stringify(await p.page.evaluate(() => window.callBench!.peerloomState()))))
       await waitUntil(async () => (await states()).every(s => s.includes('"forwarded"')) ? true : undefined, FORWARDED_TIMEOUT_MS, () => 'every page forwarded')
         .catch(async (err: Error) => { throw new Error(`${err.message}; pages ${(await states()).join(' ')}`) })
@@ -646,8 +649,9 @@ function failoverKind (devnet: Devnet, donors: Donor[]): CallKind {
       }, FORWARDED_TIMEOUT_MS, () => `all ${people.length} participants on one forwarder, every leg ${2 * (people.length - 1)} streams (${seen})`)
       // frames through the forwarder, not the mesh that carried the room until its last member joined
       const since = await Promise.all(people.map(async p => (await figuresOf(p)).receivers))
-      await Promise.all(people.map(async (p, i) => { await waitMoreFrames(p, people.filter(o => o !== p).map(o => o.name), 2 * CAMERA_FPS, since[i]!) }))
-      return join
+      await Promise.all(people.map(async (p, i) => { await waitMoreFrames(p, people.filter(o => o !== p).map(o => o.name), 2 * CAMERA_FPS, since[i]!, FORWARDED_TIMEOUT_MS) }))
+      const last = people.at(-1)!
+      return joinFigures((await figuresOf(last)).receivers.filter(r => people.some(o => o.name === r.label)), joinedAt.at(-1)!)
     },
     chat: async () => {}, // the gap is about media; chat would only add load while the call moves
     leave: MESH.leave,
