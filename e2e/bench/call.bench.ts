@@ -639,7 +639,10 @@ function failoverKind (devnet: Devnet, donors: Donor[]): CallKind {
       for (const p of people) joinedAt.push(await joinPeerloom(p, room))
       const states = async (): Promise<string[]> => await Promise.all(people.map(async p => JSON.stringify(await p.page.evaluate(() => window.callBench!.peerloomState()))))
       await waitUntil(async () => (await states()).every(s => s.includes('"forwarded"')) ? true : undefined, FORWARDED_TIMEOUT_MS, () => 'every page forwarded')
-        .catch(async (err: Error) => { throw new Error(`${err.message}; pages ${(await states()).join(' ')}`) })
+        .catch(async (err: Error) => {
+          const clients = await Promise.all(people.map(async p => `${p.display} ${JSON.stringify(await p.profile!.call('forwarderClient').catch((e: Error) => e.message))}`))
+          throw new Error(`${err.message}; pages ${(await states()).join(' ')}; forwarder clients ${clients.join(' ')}`)
+        })
       let seen = ''
       current = await waitUntil(async () => {
         const stats = await Promise.all(donors.map(async d => await d.profile.call<ForwarderStats | null>('forwarderStats')))
