@@ -27,7 +27,7 @@ export class RelayMetrics {
   readonly bytesServed = new Counter({ name: 'peerloom_gateway_bytes_served_total', help: 'Block bytes served by the trustless gateway (bitswap counts as helia_bitswap_sent_data_bytes_total)', registers: [this.registry] })
   readonly blocksStored = new Counter({ name: 'peerloom_origin_blocks_stored_total', help: 'Verified blocks written by uploads', registers: [this.registry] })
   readonly pubsubRelayed = new Counter({ name: 'peerloom_pubsub_messages_relayed_total', help: 'Gossipsub messages on call topics accepted and passed on', registers: [this.registry] })
-  readonly pubsubRejected = new Counter({ name: 'peerloom_pubsub_messages_rejected_total', help: 'Gossipsub messages and subscriptions dropped, by reason (topic, size, malformed, rate, not-carried)', labelNames: ['reason'] as const, registers: [this.registry] })
+  readonly pubsubRejected = new Counter({ name: 'peerloom_pubsub_messages_rejected_total', help: 'Gossipsub messages and subscriptions dropped, by reason (topic, size, malformed, rate, not-carried, addrs-count, addrs-length, addrs-format, addrs-peer)', labelNames: ['reason'] as const, registers: [this.registry] })
   private gauges?: RelayGauges
 
   constructor () {

@@ -9,7 +9,8 @@
  *   relays' subscriptions never make it subscribe: two relays would otherwise keep each other
  *   in every room forever.
  * - Only those topics are accepted. Messages must be signed (StrictSign), at most 64 KiB, and
- *   shaped as CALLS.md says (an envelope, a rekey notice, a forwarder announcement); they are
+ *   shaped as CALLS.md says (an envelope, a rekey notice, a forwarder announcement whose
+ *   addresses all lead to its signer); they are
  *   rate limited per sending peer before the signature is checked and per author after it.
  *   A browser that breaks these rules loses score until gossipsub ignores it (graylist).
  */
@@ -17,6 +18,8 @@ import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, GossipsubOpts, Message } from '@libp2p/gossipsub'
 import type { RPC } from '@libp2p/gossipsub/message'
 import type { Libp2p, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { parseEnvelope } from '@peerloom/shared/calls/room'
 import { FORWARDERS_TOPIC, ROOM_TOPIC_PREFIX } from '@peerloom/shared/protocols'
@@ -28,8 +31,20 @@ import {
 import type { PubsubRate } from '../constants.ts'
 import { HOP_PROTOCOL } from '../limits.ts'
 
+/**
+ * Why a forwarder announcement's `addrs` is refused (CALLS.md, Forwarders): more than
+ * MAX_ANNOUNCED_ADDRS, one longer than MAX_ANNOUNCED_ADDR_CHARS, one that is not a multiaddr,
+ * or one that does not end in `/p2p/<the announcer's peer id>`.
+ */
+export type AddrsReason = 'addrs-count' | 'addrs-length' | 'addrs-format' | 'addrs-peer'
+
 /** Why a message or subscription was dropped; the label of `peerloom_pubsub_messages_rejected_total`. */
-export type RejectReason = 'topic' | 'size' | 'malformed' | 'rate' | 'not-carried' | 'subscriptions'
+export type RejectReason = 'topic' | 'size' | 'malformed' | 'rate' | 'not-carried' | 'subscriptions' | AddrsReason
+
+/** Addresses one forwarder announcement may carry. @default 8 */
+export const MAX_ANNOUNCED_ADDRS = 8
+/** Characters of one announced address. @default 512 */
+export const MAX_ANNOUNCED_ADDR_CHARS = 512
 
 const ROOM_TOPIC = /^\/peerloom\/room\/1\/[0-9a-f]{64}$/
 
@@ -44,27 +59,54 @@ export function isCarriedTopic (topic: string): boolean {
 }
 
 const uint = z.number().int().min(0).max(0xffffffff)
-/** A forwarder's announcement (CALLS.md, Forwarders). */
-const forwarderSchema = z.object({ v: z.literal(1), load: uint, maxStreams: uint, rooms: uint })
+/** A forwarder's announcement (CALLS.md, Forwarders); `addrs` is checked on its own, for a coded reason. */
+const forwarderSchema = z.object({ v: z.literal(1), load: uint, maxStreams: uint, rooms: uint, addrs: z.array(z.string()).optional() })
 
 /**
- * Whether `data` is a well-formed message for `topic`: on a room topic the sealed envelope or
- * the rekey notice (shared parseEnvelope, as members read them), on the forwarders topic an
- * announcement. The relay cannot open an envelope; members check what is inside.
+ * What is wrong with a forwarder announcement from `announcer` (its signer), or undefined when
+ * it is sound: `malformed` when it is not the JSON CALLS.md shapes, an AddrsReason when its
+ * `addrs` would send participants anywhere but to the announcer. Announcements without `addrs`
+ * pass (participants only probe forwarders that have some).
  */
-export function isWellFormed (topic: string, data: Uint8Array): boolean {
-  if (topic !== FORWARDERS_TOPIC) {
-    try {
-      parseEnvelope(data)
-      return true
-    } catch {
-      return false
-    }
-  }
+export function announcementProblem (data: Uint8Array, announcer: string): 'malformed' | AddrsReason | undefined {
+  let parsed
   try {
-    return forwarderSchema.safeParse(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data))).success
+    parsed = forwarderSchema.safeParse(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data)))
   } catch {
-    return false
+    return 'malformed'
+  }
+  if (!parsed.success) return 'malformed'
+  const addrs = parsed.data.addrs ?? []
+  if (addrs.length > MAX_ANNOUNCED_ADDRS) return 'addrs-count'
+  for (const text of addrs) {
+    if (text.length > MAX_ANNOUNCED_ADDR_CHARS) return 'addrs-length'
+    let last
+    try {
+      const components = multiaddr(text).getComponents()
+      // multiaddr does not check a /p2p/ value; a relayed address holds two, and both must be peer ids
+      for (const component of components) if (component.name === 'p2p') peerIdFromString(component.value ?? '')
+      last = components.at(-1)
+    } catch {
+      return 'addrs-format'
+    }
+    if (last?.name !== 'p2p' || last.value !== announcer || !text.endsWith(`/p2p/${announcer}`)) return 'addrs-peer'
+  }
+  return undefined
+}
+
+/**
+ * What is wrong with `data` as a message for `topic` from `author`, or undefined: on a room
+ * topic it must be the sealed envelope or the rekey notice (shared parseEnvelope, as members
+ * read them), on the forwarders topic an announcement (announcementProblem). The relay cannot
+ * open an envelope; members check what is inside.
+ */
+export function messageProblem (topic: string, data: Uint8Array, author: string): 'malformed' | AddrsReason | undefined {
+  if (topic === FORWARDERS_TOPIC) return announcementProblem(data, author)
+  try {
+    parseEnvelope(data)
+    return undefined
+  } catch {
+    return 'malformed'
   }
 }
 
@@ -78,6 +120,23 @@ export interface CarrierEvents {
 export interface RoomCarrierInit extends CarrierEvents {
   /** Room topics carried at once; beyond it new rooms are refused. */
   maxRooms: number
+}
+
+/** What the carrier reads of gossipsub's own state for diagnostics (the class has it; its public interface does not). */
+interface GossipState {
+  getMeshPeers?: (topic: string) => string[]
+  getScore?: (peer: string) => number
+  streamsInbound?: Map<string, unknown>
+  streamsOutbound?: Map<string, unknown>
+}
+
+/** A peer's gossipsub score as the thresholds gossipsub acts on (defaults: 0 prunes, -10, -50, -80). */
+function scoreBand (score: number): string {
+  if (score >= 0) return 'ok'
+  if (score >= -10) return 'negative (pruned from meshes)'
+  if (score >= -50) return 'below gossip'
+  if (score >= -80) return 'below publish'
+  return 'graylisted'
 }
 
 /** Two token buckets, messages and bytes. */
@@ -122,6 +181,8 @@ export class RoomCarrier {
   /** RPCs of peers not identified yet, held in order until identify says what the peer is. */
   private readonly held = new Map<string, Promise<void>>()
   private readonly identified = new Map<string, () => void>()
+  /** The gossip trouble last logged per connected browser (none while healthy): a change is logged, so a run's log shows when gossip to it stopped. */
+  private readonly gossipState = new Map<string, string>()
   private reconcileQueued = false
   private timer?: ReturnType<typeof setInterval>
   private refusedRooms = 0
@@ -338,8 +399,10 @@ export class RoomCarrier {
       this.reject('rate', source, 0.5)
       return author === source ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     }
-    if (!isWellFormed(message.topic, message.data)) {
-      this.reject('malformed', source)
+    const problem = messageProblem(message.topic, message.data, author)
+    if (problem !== undefined) {
+      // what the author signed is wrong wherever it came from: gossipsub scores the source for it too
+      this.reject(problem, source)
       return TopicValidatorResult.Reject
     }
     this.init.onRelayed?.(message.topic)
@@ -413,6 +476,41 @@ export class RoomCarrier {
     }
     // authors are anyone who ever posted; buckets are cheap, but not unbounded
     if (this.authorAllowance.size > 50_000) this.authorAllowance.clear()
+    this.logGossipState(connected)
     this.reconcile()
+  }
+
+  /**
+   * Logs a connected browser's gossip trouble when it changes: gossipsub no longer having it as
+   * a peer with both streams (a read stream that ends drops the peer from gossipsub while its
+   * connection stays up), a negative score band, a penalty; with the carried topics whose mesh
+   * holds it.
+   */
+  private logGossipState (connected: Set<string>): void {
+    const log = this.init.log
+    const pubsub = this.node?.services.pubsub
+    if (log === undefined || pubsub === undefined) return
+    const state = pubsub as unknown as GossipState
+    const peers = new Set(pubsub.getPeers().map(peer => peer.toString()))
+    const meshes = [FORWARDERS_TOPIC, ...this.carried].map(topic => ({ topic, mesh: new Set(state.getMeshPeers?.(topic) ?? []) }))
+    for (const peer of this.clients) {
+      if (!connected.has(peer)) continue
+      const score = state.getScore?.(peer) ?? 0
+      const inMesh = meshes.filter(({ mesh }) => mesh.has(peer)).map(({ topic }) => topic === FORWARDERS_TOPIC ? 'forwarders' : topic.slice(ROOM_TOPIC_PREFIX.length, ROOM_TOPIC_PREFIX.length + 8))
+      const penalty = Math.round(this.penalties.get(peer) ?? 0)
+      const streams = peers.has(peer) && state.streamsInbound?.has(peer) !== false && state.streamsOutbound?.has(peer) !== false
+      const previous = this.gossipState.get(peer)
+      // only trouble and the end of it are logged: a relay has thousands of healthy browsers
+      if (streams && score >= 0 && penalty === 0) {
+        if (previous !== undefined) log(`client ${peer}: gossip healthy again`)
+        this.gossipState.delete(peer)
+        continue
+      }
+      const line = `gossip peer ${peers.has(peer) ? 'yes' : 'NO'}, inbound ${state.streamsInbound?.has(peer) === false ? 'NO' : 'yes'}, outbound ${state.streamsOutbound?.has(peer) === false ? 'NO' : 'yes'}, score ${scoreBand(score)}, penalty ${penalty}, in the mesh of ${inMesh.length === 0 ? 'nothing' : inMesh.join(' ')}, subscribed to ${this.subscriptions.get(peer)?.size ?? 0} rooms`
+      if (previous === line) continue
+      this.gossipState.set(peer, line)
+      log(`client ${peer}: ${line}`)
+    }
+    for (const peer of this.gossipState.keys()) if (!this.clients.has(peer) || !connected.has(peer)) this.gossipState.delete(peer)
   }
 }
