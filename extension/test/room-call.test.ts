@@ -12,6 +12,7 @@ import type { CallEvent } from '@peerloom/shared/calls/api'
 import { RoomCipher, generateEcdhKeyPair, openRoomId, openRoomKey, parseEnvelope } from '@peerloom/shared/calls/room'
 import { ChatHistory, openCallsDb } from '../src/calls/calls-db.ts'
 import { EARLY_SIGNALS_PER_PEER, RoomCall } from '../src/calls/room-call.ts'
+import type { ForwarderLink } from '../src/calls/room-call.ts'
 
 const ORIGIN = 'https://meet.example'
 const MEDIA = { audio: true, video: true, screen: false }
@@ -117,6 +118,36 @@ test('only EARLY_SIGNALS_PER_PEER signals of a non-member are held; the rest are
     assert.equal(a.call.stats().dropped - before, 5)
     await deliver(b, B, a, type => type === 'hello', cipher)
     assert.equal(a.events.filter(e => e.type === 'signal').length, EARLY_SIGNALS_PER_PEER)
+  } finally {
+    await a.call.end('left')
+    await b.call.end('left')
+  }
+})
+
+test('page stats receipt the bytes of a forwarder the call left; only the current one is failed over', async () => {
+  const { a, b } = await startPair('3')
+  try {
+    const received: Array<[string, number]> = []
+    const failed: string[] = []
+    const link = (forwarder: string): ForwarderLink => ({
+      forwarder,
+      signal: async () => {},
+      received: bytes => { received.push([forwarder, bytes]) },
+      failed: () => { failed.push(forwarder) }
+    })
+    const F1 = '16Uiu2HAmFfffffffffffffffffffffffffffffffffffffffff1'
+    const F2 = '16Uiu2HAmFfffffffffffffffffffffffffffffffffffffffff2'
+    a.call.useForwarder(link(F1))
+    a.call.pageStats({ [F1]: 1000 }, [])
+    a.call.useForwarder(link(F2))
+    // the page's totals keep what the left forwarder sent, and the last of it arrived after the switch
+    a.call.pageStats({ [F1]: 1500, [F2]: 200 }, [F1, F2])
+    assert.deepEqual(received, [[F1, 1000], [F1, 1500], [F2, 200]])
+    assert.deepEqual(failed, [F2])
+    a.call.useForwarder(undefined)
+    a.call.pageStats({ [F1]: 1600, [F2]: 300, other: 5 }, [F2])
+    assert.deepEqual(received.slice(3), [[F1, 1600], [F2, 300]], 'back in mesh, both links still receipt; an unknown forwarder is ignored')
+    assert.deepEqual(failed, [F2], 'no current link: nothing fails over')
   } finally {
     await a.call.end('left')
     await b.call.end('left')

@@ -52,6 +52,9 @@ export const REJOIN_KEY_MS = 60_000
  */
 export const EARLY_SIGNALS_PER_PEER = 16
 
+/** Forwarder links a call remembers for the page's byte reports (a few switches' worth). @default 8 */
+export const MAX_FORWARDER_LINKS = 8
+
 /** Why a member is no longer in the call. */
 export type LeaveReason = 'bye' | 'timeout' | 'removed'
 
@@ -140,6 +143,8 @@ export class RoomCall {
   private topology: CallTopology = 'mesh'
   private forwarder: string | null = null
   private link?: ForwarderLink
+  /** The links this call used, current one last: the page still reports the bytes a left forwarder sent, and they are receipted too. */
+  private readonly links = new Map<string, ForwarderLink>()
   private inbox: Promise<void> = Promise.resolve()
   private timers: Array<ReturnType<typeof setInterval>> = []
   private burstTimers: Array<ReturnType<typeof setTimeout>> = []
@@ -542,6 +547,11 @@ export class RoomCall {
   /** Routes the page's forwarder signalling and stats to `link` (undefined: back to mesh). */
   useForwarder (link: ForwarderLink | undefined): void {
     this.link = link
+    if (link !== undefined) {
+      this.links.delete(link.forwarder)
+      this.links.set(link.forwarder, link)
+      if (this.links.size > MAX_FORWARDER_LINKS) this.links.delete(this.links.keys().next().value as string)
+    }
     this.setTopology(link === undefined ? 'mesh' : 'forwarded', link?.forwarder ?? null)
   }
 
@@ -550,13 +560,14 @@ export class RoomCall {
     await this.link.signal(data)
   }
 
-  /** What the page measured: bytes per forwarder, connections that failed. */
+  /** What the page measured: bytes per forwarder (each to the link it came over, a past one too), connections that failed (the current one acts on it). */
   pageStats (forwarderBytes: Record<string, number>, failed: string[]): void {
+    for (const [forwarder, link] of this.links) {
+      const bytes = forwarderBytes[forwarder]
+      if (bytes !== undefined) link.received(bytes)
+    }
     const link = this.link
-    if (link === undefined) return
-    const bytes = forwarderBytes[link.forwarder]
-    if (bytes !== undefined) link.received(bytes)
-    if (failed.includes(link.forwarder)) link.failed()
+    if (link !== undefined && failed.includes(link.forwarder)) link.failed()
   }
 
   get currentTopology (): { topology: CallTopology, forwarder: string | null } {
