@@ -501,9 +501,25 @@ class PeerloomCall extends EventTarget implements Call {
 
   // chat
 
+  /** Incoming chat is opened one message at a time: a burst from several senders must not fill the page port's 64 calls in flight, or the page's own calls (send, stats) are refused with 5005. */
+  private opening: Promise<void> = Promise.resolve()
+
   private async openChat (from: string, sealed: string): Promise<void> {
-    const message = await this.node.call('peerloom_callOpen', { callId: this.callId, from, sealed }).catch(() => null) as ChatMessage | null
-    if (message !== null) this.record(message)
+    const opened = this.opening.then(async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const message = await this.node.call('peerloom_callOpen', { callId: this.callId, from, sealed }) as ChatMessage
+          this.record(message)
+          return
+        } catch (err) {
+          // over the origin's call rate (50/s): wait for the bucket rather than drop the message
+          if ((err as { code?: number }).code !== ErrorCode.RATE_LIMITED || attempt >= 20) return
+          await new Promise(resolve => setTimeout(resolve, 50))
+        }
+      }
+    })
+    this.opening = opened
+    await opened
   }
 
   /** Through a forwarder a message comes as `{ from, sealed }`: the forwarder names the sender, the sender's node checks it. */
