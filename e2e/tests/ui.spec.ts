@@ -121,7 +121,8 @@ test('the popup: labels, singular and plural, epochs as times, nothing cut off',
   // served vs receipted is explained, and the epoch is a time range rather than unix seconds
   await expect(popup.getByTestId('earnings-help')).toContainText('Served counts the bytes your node sent')
   await expect(popup.getByTestId('earnings-help')).toContainText('only those can be claimed')
-  await expect(popup.getByTestId('earnings-epoch')).toHaveText(/This epoch: \d{1,2}:\d{2}.* – \d{1,2}:\d{2}/)
+  // an end on another day names that day ("11:56 PM – Dec 3 12:56 AM")
+  await expect(popup.getByTestId('earnings-epoch')).toHaveText(/This epoch: (?:[A-Z][a-z]{2} \d{1,2},? )?\d{1,2}:\d{2}.* – (?:[A-Z][a-z]{2} \d{1,2},? )?\d{1,2}:\d{2}/)
   expect(await popup.getByTestId('earnings-epoch').innerText()).not.toMatch(/\d{9}/)
   // the chart is drawn within its card, with room for its axis labels
   const chart = await popup.getByTestId('transfer-chart').evaluate(el => ({ chart: el.querySelector('.uplot')?.getBoundingClientRect().right ?? Infinity, card: (el.parentElement as HTMLElement).getBoundingClientRect().right }))
