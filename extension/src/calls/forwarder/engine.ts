@@ -267,8 +267,7 @@ export class ForwarderEngine implements PassthroughEngine {
     }
     for (const source of this.forwardable(room, leg.kind)) this.addSink(source, leg)
     if (leg.kind === 'participant') {
-      const videoSinks = [...this.sinksByKey.values()].filter(sink => sink.source.kind === 'video').length
-      const shareKbps = this.init.limits().uploadRateBytesPerSec * 8 / 1000 / Math.max(1, videoSinks)
+      const shareKbps = this.videoShareKbps(this.init.limits().uploadRateBytesPerSec)
       for (const source of leg.sources.values()) if (source.kind === 'video') source.offeredKbps = Math.max(MIN_VIDEO_KBPS, Math.min(START_VIDEO_KBPS, shareKbps))
     }
     this.startPolling()
@@ -648,14 +647,18 @@ export class ForwarderEngine implements PassthroughEngine {
     }
   }
 
+  /** Each video stream's share of the donor's upload cap, kbit/s. */
+  private videoShareKbps (uploadRateBytesPerSec: number): number {
+    const videoSinks = [...this.sinksByKey.values()].filter(sink => sink.source.kind === 'video').length
+    return uploadRateBytesPerSec * 8 / 1000 / Math.max(1, videoSinks)
+  }
+
   /**
    * The passthrough has no encoder, so each sender's video must fit its weakest subscriber's
    * path and the donor's upload cap: the cap is offered to the sender as `b=AS` (CALLS.md).
    */
   private followWeakestSubscriber (available: Map<Leg, number>, uploadRateBytesPerSec: number): void {
-    const videoSinks = [...this.sinksByKey.values()].filter(sink => sink.source.kind === 'video').length
-    if (videoSinks === 0) return
-    const shareKbps = uploadRateBytesPerSec * 8 / 1000 / videoSinks
+    const shareKbps = this.videoShareKbps(uploadRateBytesPerSec)
     const now = Date.now()
     for (const leg of this.legs.values()) {
       if (leg.kind !== 'participant' || now - leg.lastBitrateOffer < BITRATE_RENEGOTIATE_MS) continue
