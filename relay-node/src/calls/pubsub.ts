@@ -10,8 +10,8 @@
  *   in every room forever.
  * - Only those topics are accepted. Messages must be signed (StrictSign), at most 64 KiB, and
  *   shaped as CALLS.md says (an envelope, a rekey notice, a forwarder announcement whose
- *   addresses all lead to its signer); they are
- *   rate limited per sending peer before the signature is checked and per author after it.
+ *   addresses all lead to its signer); they are rate limited per sending peer before the
+ *   signature is checked and per author after it.
  *   A browser that breaks these rules loses score until gossipsub ignores it (graylist).
  */
 import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub'
@@ -498,15 +498,17 @@ export class RoomCarrier {
       const score = state.getScore?.(peer) ?? 0
       const inMesh = meshes.filter(({ mesh }) => mesh.has(peer)).map(({ topic }) => topic === FORWARDERS_TOPIC ? 'forwarders' : topic.slice(ROOM_TOPIC_PREFIX.length, ROOM_TOPIC_PREFIX.length + 8))
       const penalty = Math.round(this.penalties.get(peer) ?? 0)
-      const streams = peers.has(peer) && state.streamsInbound?.has(peer) !== false && state.streamsOutbound?.has(peer) !== false
+      const known = peers.has(peer)
+      const inbound = state.streamsInbound?.has(peer) !== false
+      const outbound = state.streamsOutbound?.has(peer) !== false
       const previous = this.gossipState.get(peer)
       // only trouble and the end of it are logged: a relay has thousands of healthy browsers
-      if (streams && score >= 0 && penalty === 0) {
+      if (known && inbound && outbound && score >= 0 && penalty === 0) {
         if (previous !== undefined) log(`client ${peer}: gossip healthy again`)
         this.gossipState.delete(peer)
         continue
       }
-      const line = `gossip peer ${peers.has(peer) ? 'yes' : 'NO'}, inbound ${state.streamsInbound?.has(peer) === false ? 'NO' : 'yes'}, outbound ${state.streamsOutbound?.has(peer) === false ? 'NO' : 'yes'}, score ${scoreBand(score)}, penalty ${penalty}, in the mesh of ${inMesh.length === 0 ? 'nothing' : inMesh.join(' ')}, subscribed to ${this.subscriptions.get(peer)?.size ?? 0} rooms`
+      const line = `gossip peer ${known ? 'yes' : 'NO'}, inbound ${inbound ? 'yes' : 'NO'}, outbound ${outbound ? 'yes' : 'NO'}, score ${scoreBand(score)}, penalty ${penalty}, in the mesh of ${inMesh.length === 0 ? 'nothing' : inMesh.join(' ')}, subscribed to ${this.subscriptions.get(peer)?.size ?? 0} rooms`
       if (previous === line) continue
       this.gossipState.set(peer, line)
       log(`client ${peer}: ${line}`)
