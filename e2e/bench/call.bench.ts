@@ -199,29 +199,36 @@ async function figuresOf (p: Participant): Promise<{ sentFrames: number, receive
   return await p.page.evaluate(() => window.callBench!.figures())
 }
 
+/** Polls `check` every `intervalMs` until it returns a value; the error says what did not happen (`what()`, read last). */
+async function waitUntil<T> (check: () => Promise<T | undefined>, timeoutMs: number, what: () => string, intervalMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`${what()} within ${timeoutMs} ms`)
+    await sleep(intervalMs)
+  }
+}
+
 /** Waits until `p` decoded a frame from each of `from`; returns its figures then. */
 async function waitFrames (p: Participant, from: string[]): Promise<ReceiverFigures[]> {
-  const deadline = Date.now() + JOIN_TIMEOUT_MS
-  for (;;) {
-    const { receivers } = await figuresOf(p)
-    const seen = receivers.filter(r => from.includes(r.label) && r.firstFrameAt !== undefined)
-    if (seen.length === from.length) return seen
-    if (Date.now() > deadline) throw new Error(`${p.name} decoded no frame from ${from.filter(f => !seen.some(r => r.label === f)).join(', ')} within ${JOIN_TIMEOUT_MS} ms`)
-    await sleep(50)
-  }
+  let missing: string[] = from
+  return await waitUntil(async () => {
+    const seen = (await figuresOf(p)).receivers.filter(r => from.includes(r.label) && r.firstFrameAt !== undefined)
+    missing = from.filter(f => !seen.some(r => r.label === f))
+    return missing.length === 0 ? seen : undefined
+  }, JOIN_TIMEOUT_MS, () => `${p.name} decoded no frame from ${missing.join(', ')}`, 50)
 }
 
 /** Waits until `p` decoded `more` frames from each of `from` beyond what `since` (its figures earlier) counted. */
 async function waitMoreFrames (p: Participant, from: string[], more: number, since: ReceiverFigures[], timeoutMs = JOIN_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs
   const before = new Map(since.map(r => [r.label, r.frames]))
-  for (;;) {
+  let behind: string[] = from
+  await waitUntil(async () => {
     const { receivers } = await figuresOf(p)
-    const behind = from.filter(f => (receivers.find(r => r.label === f)?.frames ?? 0) < (before.get(f) ?? 0) + more)
-    if (behind.length === 0) return
-    if (Date.now() > deadline) throw new Error(`${p.display} decoded fewer than ${more} new frames from ${behind.join(', ')} within ${timeoutMs} ms`)
-    await sleep(200)
-  }
+    behind = from.filter(f => (receivers.find(r => r.label === f)?.frames ?? 0) < (before.get(f) ?? 0) + more)
+    return behind.length === 0 ? true : undefined
+  }, timeoutMs, () => `${p.display} decoded fewer than ${more} new frames from ${behind.join(', ')}`, 200)
 }
 
 /** A join's figures from the joiner's receivers: first and last first frame, and the first track's arrival. */
@@ -596,16 +603,6 @@ function killBrowser (donor: Donor): void {
 
 interface ForwarderStats { load: number, legs: Array<{ roomId: string, peerId: string, kind: string, streams: number }> }
 
-/** Polls `check` every 500 ms until it returns a value; the error names what was last seen. */
-async function waitUntil<T> (check: () => Promise<T | undefined>, timeoutMs: number, what: () => string): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`${what()} within ${timeoutMs} ms`)
-    await sleep(500)
-  }
-}
 
 /**
  * A forwarded room of FAILOVER_SIZE participants with two donors up (each participant's node has
