@@ -36,6 +36,14 @@ export const PROVIDE_TIMEOUT_MS = 30_000
  */
 export const CONNECTION_PING_INTERVAL_MS = 60_000
 
+/**
+ * The least time a connection has to answer the monitor's ping before the relay drops it.
+ * libp2p's 5 s floor dropped busy browsers: an offscreen document encoding a call answers
+ * seconds late, and each drop costs the browser its reservation and its room gossip.
+ * @default 20_000
+ */
+export const CONNECTION_PING_TIMEOUT_MIN_MS = 20_000
+
 /** Files inside a relay's data directory. */
 export const DATA_FILES = {
   /** The libp2p private key (protobuf), created on first start, mode 0600. */

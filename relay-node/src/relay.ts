@@ -40,7 +40,7 @@ import { ConfigError } from '@peerloom/shared'
 import { RoomCarrier } from './calls/pubsub.ts'
 import type { RelayNodeConfig } from './config.ts'
 import {
-  BOOTSTRAP_DIAL_TIMEOUT_MS, CONNECTION_PING_INTERVAL_MS, BOOTSTRAP_RETRY_MAX_MS, BOOTSTRAP_RETRY_MS, DATA_FILES, DEFAULT_MAX_ROOMS, PROVIDE_TIMEOUT_MS,
+  BOOTSTRAP_DIAL_TIMEOUT_MS, CONNECTION_PING_INTERVAL_MS, CONNECTION_PING_TIMEOUT_MIN_MS, BOOTSTRAP_RETRY_MAX_MS, BOOTSTRAP_RETRY_MS, DATA_FILES, DEFAULT_MAX_ROOMS, PROVIDE_TIMEOUT_MS,
   RELAY_PEERING_INTERVAL_MS, RELAY_PEERING_MAX_BACKOFF_MS
 } from './constants.ts'
 import { loadOrCreateIdentity } from './identity.ts'
@@ -227,7 +227,7 @@ export class RelayNode {
         maxIncomingPendingConnections: limits.maxPendingConnections,
         inboundConnectionThreshold: limits.connectionRatePerIp
       },
-      connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS },
+      connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS, pingTimeout: { minTimeout: CONNECTION_PING_TIMEOUT_MIN_MS } },
       peerDiscovery: [],
       metrics: this.metrics.libp2pMetrics(),
       services: {

@@ -361,8 +361,8 @@ export class PeerloomNode extends TypedEventEmitter<NodeEvents> {
         denyDialPeer: async peer => this.reputation.isBanned(peer.toString())
       },
       connectionManager: { maxConnections: 64 },
-      // a slow ping on a loaded machine must not tear down the relay connection: the relay keeps
-      // the half-closed one and refuses circuits to us through it; real losses close the transport
+      // a slow ping on a loaded machine must not tear down the relay connection and the
+      // reservation on it; real losses close the transport
       connectionMonitor: { abortConnectionOnPingFailure: false },
       services: {
         identify: identify(),
