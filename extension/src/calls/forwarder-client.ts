@@ -40,6 +40,13 @@ const EVALUATE_INTERVAL_MS = 1000
 /** Load weight in the score (CALLS.md): a full forwarder counts as 50 ms slower. */
 const LOAD_WEIGHT_MS = 50
 
+/** An error's message with, for libp2p's "All multiaddr dials failed", each address's own reason. */
+function describe (err: unknown): string {
+  const message = (err as Error)?.message ?? String(err)
+  if (!(err instanceof AggregateError) || err.errors.length === 0) return message
+  return `${message}: ${err.errors.map(e => (e as Error)?.message ?? String(e)).join('; ')}`
+}
+
 /** A forwarder's announcement as read (CALLS.md, Forwarders); unknown fields are a newer version's. */
 const announcementSchema = z.object({
   v: z.literal(1),
@@ -413,7 +420,7 @@ export class ForwarderClient {
         const connection = await libp2p.dial(webrtc, { signal: AbortSignal.any([signal, AbortSignal.timeout(FORWARDER_DIRECT_DIAL_MS)]) })
         if (connection.limits === undefined) return connection
       } catch (err) {
-        this.log?.('no direct connection to %s: %s', peerId, (err as Error).message)
+        this.log?.('no direct connection to %s: %s', peerId, describe(err))
       }
     }
     if (open[0] !== undefined) return open[0]
@@ -450,8 +457,8 @@ export class ForwarderClient {
       void this.run(managed, leg)
     } catch (err) {
       leg?.abort()
-      this.log?.('call %s: attaching to %s failed: %s', managed.call.id, forwarder, (err as Error).message)
-      managed.lastError = `attach to ${forwarder}: ${(err as Error).message}`
+      managed.lastError = `attach to ${forwarder}: ${describe(err)}`
+      this.log?.('call %s: %s', managed.call.id, managed.lastError)
       managed.excluded.set(forwarder, this.now() + FORWARDER_RETRY_MS)
       // a full forwarder is not a faulty one
       if (!(err instanceof PeerloomError && err.code === ErrorCode.CALL_LIMIT)) await this.init.reputation.failure(forwarder, this.now()).catch((e: unknown) => { this.init.onError?.(e) })
