@@ -12,7 +12,7 @@ import type { CallEvent } from '@peerloom/shared/calls/api'
 import { RoomCipher, generateEcdhKeyPair, openRoomId, openRoomKey, parseEnvelope } from '@peerloom/shared/calls/room'
 import { ChatHistory, openCallsDb } from '../src/calls/calls-db.ts'
 import { EARLY_SIGNALS_PER_PEER, RoomCall } from '../src/calls/room-call.ts'
-import type { ForwarderLink } from '../src/calls/room-call.ts'
+import type { ForwarderLink, RoomCallInit } from '../src/calls/room-call.ts'
 
 const ORIGIN = 'https://meet.example'
 const MEDIA = { audio: true, video: true, screen: false }
@@ -32,7 +32,7 @@ async function room (): Promise<{ roomId: string, key: Uint8Array }> {
   return { roomId: await openRoomId(ORIGIN, 'standup'), key: await openRoomKey(ORIGIN, 'standup') }
 }
 
-async function side (self: string, name: string, shared: { roomId: string, key: Uint8Array }, db: ChatHistory): Promise<Side> {
+async function side (self: string, name: string, shared: { roomId: string, key: Uint8Array }, db: ChatHistory, extra: Partial<RoomCallInit> = {}): Promise<Side> {
   const outbox: Uint8Array[] = []
   const events: CallEvent[] = []
   const call = new RoomCall({
@@ -51,7 +51,8 @@ async function side (self: string, name: string, shared: { roomId: string, key: 
     onEnded: () => {},
     iceServers: [],
     maxParticipants: 32,
-    log: logger('peerloom:test:room-call')
+    log: logger('peerloom:test:room-call'),
+    ...extra
   })
   return { call, outbox, events }
 }
@@ -104,6 +105,22 @@ test('a signal that arrives before its sender\'s hello reaches the page once the
   } finally {
     await a.call.end('left')
     await b.call.end('left')
+  }
+})
+
+test('an open room never asks the key service, not even on a rekey notice: its key comes from its name', async () => {
+  const shared = await room()
+  const asked: string[] = []
+  const gatedKeys = { key: async (contentId: string) => { asked.push(contentId); throw new Error('no chain configured') } }
+  const a = await side(A, 'Ada', shared, new ChatHistory(await openCallsDb(`room-call-test-${process.pid}-open`)), { gatedKeys })
+  a.call.start()
+  try {
+    a.call.receive(B, new TextEncoder().encode(JSON.stringify({ v: 1, notice: 'rekey', kv: 1 })))
+    await a.call.settled()
+    assert.deepEqual(asked, [])
+    assert.equal(a.call.stats().kv, 0)
+  } finally {
+    await a.call.end('left')
   }
 })
 

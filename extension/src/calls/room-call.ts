@@ -210,7 +210,7 @@ export class RoomCall {
     this.lastSweepAt = this.now()
     // after what this document already received: a member's queued hello must count first
     this.timers.push(setInterval(() => { this.inbox = this.inbox.then(() => { this.sweep() }) }, SWEEP_INTERVAL_MS))
-    if (this.init.gatedKeys !== undefined) this.timers.push(setInterval(() => { this.requestRekey(true) }, GATED_KEY_REFRESH_MS))
+    if (this.gatedKeys !== undefined) this.timers.push(setInterval(() => { this.requestRekey(true) }, GATED_KEY_REFRESH_MS))
     const connected = (sent: boolean): void => { if (sent && !this.ended && this.state !== 'connected') this.setState('connected') }
     void this.sendHello().then(connected)
     // until a member answers, a few more hellos soon after the first (it may not have got through)
@@ -278,14 +278,14 @@ export class RoomCall {
     }
     if ('notice' in envelope) {
       // only a hint: the key service's answer decides; our own peer never counts (it would be an echo)
-      if (this.init.gatedKeys !== undefined && envelope.kv > this.cipher.kv) this.requestRekey(false)
+      if (this.gatedKeys !== undefined && envelope.kv > this.cipher.kv) this.requestRekey(false)
       else this.drop(from, `rekey notice for key version ${envelope.kv} in a room at ${this.cipher.kv}`)
       return
     }
     if (envelope.kv !== this.cipher.kv) {
       const member = this.members.get(from)
       if (envelope.kv < this.cipher.kv && member !== undefined) member.staleKey = true
-      if (envelope.kv > this.cipher.kv && this.init.gatedKeys !== undefined) this.requestRekey(false)
+      if (envelope.kv > this.cipher.kv && this.gatedKeys !== undefined) this.requestRekey(false)
       this.drop(from, `sealed under key version ${envelope.kv}, the room is at ${this.cipher.kv}`)
       return
     }
@@ -589,7 +589,7 @@ export class RoomCall {
    * version heard), at most once per REKEY_MIN_INTERVAL_MS so peers cannot make us flood the service.
    */
   private requestRekey (periodic: boolean): void {
-    if (this.init.gatedKeys === undefined || this.ended || this.rekeyInFlight !== undefined || this.rekeyTimer !== undefined) return
+    if (this.gatedKeys === undefined || this.ended || this.rekeyInFlight !== undefined || this.rekeyTimer !== undefined) return
     const wait = this.lastRekeyAt + REKEY_MIN_INTERVAL_MS - this.now()
     if (wait > 0 && !periodic) {
       this.rekeyTimer = setTimeout(() => { this.rekeyTimer = undefined; this.requestRekey(false) }, wait)
@@ -599,11 +599,16 @@ export class RoomCall {
     this.rekeyInFlight = this.rekey().finally(() => { this.rekeyInFlight = undefined })
   }
 
+  /** The key service, in a gated room only: an open room's key comes from its name and never changes. */
+  private get gatedKeys (): GatedRoomKeys | undefined {
+    return this.room.kind === 'gated' ? this.init.gatedKeys : undefined
+  }
+
   private async rekey (): Promise<void> {
-    const keys = this.init.gatedKeys as GatedRoomKeys
-    const contentId = this.room.kind === 'gated' ? this.room.contentId : this.roomId
+    const keys = this.gatedKeys
+    if (keys === undefined || this.room.kind !== 'gated') return
     try {
-      const { key, keyVersion } = await keys.key(contentId, { fresh: true })
+      const { key, keyVersion } = await keys.key(this.room.contentId, { fresh: true })
       if (this.ended || keyVersion === this.cipher.kv) return
       this.cipher = await RoomCipher.create(key, this.roomId, keyVersion)
       for (const member of this.members.values()) member.staleKey = false
