@@ -1,6 +1,7 @@
 /**
- * Aborted WebSocket connections end on both sides (patches/README.md, @libp2p/websockets):
- * a relay that drops a peer on a late ping must not leave it a socket it can open nothing on.
+ * WebSocket connections that libp2p gives up on end cleanly (patches/README.md, @libp2p/websockets):
+ * a relay that drops a peer on a late ping must not leave it a socket it can open nothing on,
+ * and a dial abandoned mid-handshake must not kill the process when its socket fails later.
  */
 import '../src/platform.ts'
 import { after, before, describe, it } from 'node:test'
@@ -10,6 +11,9 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import type { Libp2p } from '@libp2p/interface'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createServer } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { eventually } from './helpers.ts'
 
 async function node (listen: string[] = []): Promise<Libp2p> {
@@ -50,4 +54,31 @@ describe('WebSocket aborts', () => {
       assert.notEqual(connection.status, 'open')
     })
   }
+
+  it('survives the later failure of a dial it gave up on mid-handshake', async () => {
+    // a server that accepts the TCP connection and never answers the WebSocket handshake
+    const sockets: Socket[] = []
+    const server = createServer(socket => { sockets.push(socket) })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const created: WebSocket[] = []
+    const Native = globalThis.WebSocket
+    globalThis.WebSocket = class extends Native {
+      constructor (...args: ConstructorParameters<typeof WebSocket>) {
+        super(...args)
+        created.push(this)
+      }
+    }
+    try {
+      const { port } = server.address() as AddressInfo
+      await assert.rejects(dialer.dial(multiaddr(`/ip4/127.0.0.1/tcp/${port}/ws/p2p/${listener.peerId}`), { signal: AbortSignal.timeout(1_000) }))
+      const socket = await eventually(() => sockets[0], 'the server has the connection')
+      // the reset reaches the abandoned socket as an error event: with no one listening, it was an uncaught exception
+      socket.resetAndDestroy()
+      const websocket = await eventually(() => created[0], 'the dial made a WebSocket')
+      await eventually(() => websocket.readyState === websocket.CLOSED ? true : undefined, 'the abandoned WebSocket closes')
+    } finally {
+      globalThis.WebSocket = Native
+      await new Promise(resolve => server.close(resolve))
+    }
+  })
 })
