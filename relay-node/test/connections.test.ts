@@ -1,20 +1,28 @@
 /**
- * WebSocket connections that libp2p gives up on end cleanly (patches/README.md, @libp2p/websockets):
- * a relay that drops a peer on a late ping must not leave it a socket it can open nothing on,
- * and a dial abandoned mid-handshake must not kill the process when its socket fails later.
+ * Connections that libp2p gives up on end cleanly (patches/README.md, @libp2p/websockets and
+ * libp2p): a relay that drops a peer on a late ping must not leave it a socket it can open
+ * nothing on, a dial abandoned mid-handshake must not kill the process when its socket fails
+ * later, and a connection whose muxer went away must not stand in for a new one.
  */
 import '../src/platform.ts'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import type { Libp2p } from '@libp2p/interface'
+import type { Connection, Libp2p } from '@libp2p/interface'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createServer } from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 import { eventually } from './helpers.ts'
+
+const PROTOCOL = '/peerloom/test/nothing/1.0.0'
+
+/** The muxer's state, which libp2p's Connection keeps to itself. */
+function muxerOf (connection: Connection): { status: string, abort: (err: Error) => void } {
+  return (connection as unknown as { muxer: { status: string, abort: (err: Error) => void } }).muxer
+}
 
 async function node (listen: string[] = []): Promise<Libp2p> {
   return await createLibp2p({
@@ -27,13 +35,14 @@ async function node (listen: string[] = []): Promise<Libp2p> {
   })
 }
 
-describe('WebSocket aborts', () => {
+describe('connections given up on', () => {
   let listener: Libp2p
   let dialer: Libp2p
 
   before(async () => {
     listener = await node(['/ip4/127.0.0.1/tcp/0/ws'])
     dialer = await node()
+    await listener.handle(PROTOCOL, stream => { void stream.close() })
   })
 
   after(async () => {
@@ -80,5 +89,18 @@ describe('WebSocket aborts', () => {
       globalThis.WebSocket = Native
       await new Promise(resolve => server.close(resolve))
     }
+  })
+
+  it('ends a connection whose muxer the remote closed when a stream is asked of it; the next dial makes a new one', async () => {
+    const connection = await dialer.dial(listener.getMultiaddrs()[0]!)
+    const theirs = await eventually(() => listener.getConnections(dialer.peerId)[0], 'the listener has the connection')
+    // only the listener's muxer goes away (a GoAway to the dialer); both transports stay open
+    muxerOf(theirs).abort(new Error('test go-away'))
+    await eventually(() => muxerOf(connection).status === 'closed' ? true : undefined, 'the dialer\'s muxer hears the go-away')
+    assert.equal(connection.status, 'open')
+    await assert.rejects(dialer.dialProtocol(listener.getMultiaddrs()[0]!, PROTOCOL), /muxer is "closed"/)
+    await eventually(() => connection.status === 'open' ? undefined : true, 'the connection ends')
+    const stream = await dialer.dialProtocol(listener.getMultiaddrs()[0]!, PROTOCOL)
+    await stream.close()
   })
 })
