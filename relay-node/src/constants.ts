@@ -48,7 +48,7 @@ export const CONNECTION_PING_TIMEOUT_MIN_MS = 20_000
 export const DATA_FILES = {
   /** The libp2p private key (protobuf), created on first start, mode 0600. */
   identity: 'identity.key',
-  /** Peer store and DHT provider records (LevelDB). */
+  /** DHT provider records (LevelDB); the peer store is in memory. */
   datastore: 'datastore',
   /** Origin blocks, one file per block. */
   blocks: 'blocks',

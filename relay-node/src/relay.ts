@@ -32,7 +32,9 @@ import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { MemoryDatastore, MountDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
+import { Key } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import type { Libp2pOptions } from 'libp2p'
 import type { CID } from 'multiformats/cid'
@@ -49,6 +51,9 @@ import { RelayMetrics } from './metrics.ts'
 import { parseCid } from './origin/blocks.ts'
 import type { OriginStore } from './origin/store.ts'
 import type { ServedLedger } from './origin/served.ts'
+
+/** Where libp2p's peer store keeps its records in the datastore. */
+const PEER_STORE_PREFIX = '/peers'
 
 /** Extra hop/stop streams a connection may hold beyond its circuits: reservations and refreshes. */
 const STREAM_HEADROOM = 4
@@ -176,14 +181,22 @@ export class RelayNode {
       }
     })
     const options = this.libp2pOptions(privateKey, gate)
+    // the peer store stays in memory: libp2p writes the peer's record on every new stream while it
+    // holds that peer's lock, so one slow disk write stalls every stream with the peer, pings
+    // included; peers are learnt again from their connections, and the DHT's records stay on disk
+    // (datastore-core and datastore-level resolve other copies of interface-datastore; the shapes agree)
+    const datastore = new MountDatastore([
+      { prefix: new Key(PEER_STORE_PREFIX) as never, datastore: new MemoryDatastore() },
+      { prefix: new Key('/') as never, datastore: this.datastore as never }
+    ])
     if (this.origin === undefined) {
       // datastore-level and libp2p resolve two copies of interface-datastore; the shapes agree
-      this.node = await createLibp2p({ ...options, datastore: this.datastore as unknown as Libp2pOptions['datastore'] })
+      this.node = await createLibp2p({ ...options, datastore: datastore as unknown as Libp2pOptions['datastore'] })
     } else {
       const { startOriginNode } = await import('./origin/node.ts')
       const served = this.served
       const blockstore = countingReads(this.origin.blockstore, (cid, bytes) => { served?.note(cid, bytes, 'bitswap') })
-      const origin = await startOriginNode(options, { blockstore: blockstore as never, datastore: this.datastore as never })
+      const origin = await startOriginNode(options, { blockstore: blockstore as never, datastore: datastore as never })
       this.node = origin.libp2p
       this.stopOrigin = async () => { await origin.helia.stop() }
     }
