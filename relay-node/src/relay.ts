@@ -184,13 +184,13 @@ export class RelayNode {
     // the peer store stays in memory: libp2p writes the peer's record on every new stream while it
     // holds that peer's lock, so one slow disk write stalls every stream with the peer, pings
     // included; peers are learnt again from their connections, and the DHT's records stay on disk
-    // (datastore-core and datastore-level resolve other copies of interface-datastore; the shapes agree)
+    // (datastore-core, datastore-level, libp2p and this package resolve different copies of
+    // interface-datastore, hence the casts here and below; the shapes agree)
     const datastore = new MountDatastore([
       { prefix: new Key(PEER_STORE_PREFIX) as never, datastore: new MemoryDatastore() },
       { prefix: new Key('/') as never, datastore: this.datastore as never }
     ])
     if (this.origin === undefined) {
-      // datastore-level and libp2p resolve two copies of interface-datastore; the shapes agree
       this.node = await createLibp2p({ ...options, datastore: datastore as unknown as Libp2pOptions['datastore'] })
     } else {
       const { startOriginNode } = await import('./origin/node.ts')
