@@ -19,6 +19,7 @@ const MEDIA = { audio: true, video: true, screen: false }
 // peer ids as the schema takes them (base58, 40+ characters); b's sorts after a's
 const A = '16Uiu2HAmAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
 const B = '16Uiu2HAmBbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'
+const C = '16Uiu2HAmCccccccccccccccccccccccccccccccccccccccccccc'
 const SID = '0123456789abcdef'
 
 interface Side {
@@ -171,10 +172,49 @@ test('page stats receipt the bytes of a forwarder the call left; only the curren
   }
 })
 
-async function waitFor (condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+test('a member timed out here keeps the key it sent meanwhile: heard again, its page opens its newest frames', async () => {
+  const { a, b, cipher } = await startPair('4')
+  const shared = await room()
+  const c = await side(C, 'Cy', shared, new ChatHistory(await openCallsDb(`room-call-test-${process.pid}-4c`)))
+  c.call.start()
+  const newestKeyOf = (side: Side, peerId: string): number | undefined =>
+    side.events.flatMap(e => e.type === 'media-key' && e.peerId === peerId ? [e.key.keyId] : []).at(-1)
+  try {
+    // a and b in the room with each other's keys; c joins b
+    await waitFor(() => a.outbox.length > 0 && b.outbox.length > 0 && c.outbox.length > 0)
+    for (let round = 0; round < 3; round++) {
+      await deliver(a, A, b, () => true, cipher)
+      await deliver(b, B, a, () => true, cipher)
+    }
+    assert.equal(newestKeyOf(a, B), b.call.stats().keyId)
+    await deliver(c, C, b, () => true, cipher)
+    assert.ok(b.events.some(e => e.type === 'joined' && e.participant.peerId === C))
+    // a stops hearing b (b still hears a) until b times out at a
+    await waitFor(() => a.events.some(e => e.type === 'left' && e.peerId === B && e.reason === 'timeout'), 20_000, async () => { await deliver(a, A, b, () => true, cipher) })
+    // meanwhile c leaves b: b rotates and sends its new key to a, which has b timed out
+    const before = b.call.stats().keyId
+    await c.call.end('left')
+    await deliver(c, C, b, type => type === 'bye', cipher)
+    await waitFor(() => b.call.stats().keyId !== before)
+    let keys = 0
+    await waitFor(() => keys > 0, 10_000, async () => { keys = (await Promise.all(b.outbox.map(async data => await typeOf(data, cipher)))).filter(type => type === 'key').length })
+    await deliver(b, B, a, type => type === 'key', cipher)
+    // b is heard again at a: a's page gets b's newest key, not the one it had when b timed out
+    await deliver(b, B, a, type => type === 'hello', cipher)
+    assert.ok(a.events.filter(e => e.type === 'joined' && e.participant.peerId === B).length >= 2)
+    assert.equal(newestKeyOf(a, B), b.call.stats().keyId)
+  } finally {
+    await a.call.end('left')
+    await b.call.end('left')
+  }
+})
+
+/** Polls `condition`, running `meanwhile` (if any) between polls. */
+async function waitFor (condition: () => boolean, timeoutMs = 30_000, meanwhile?: () => Promise<void>): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('timed out waiting for a condition')
     await new Promise(resolve => setTimeout(resolve, 10))
+    await meanwhile?.()
   }
 }

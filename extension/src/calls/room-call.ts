@@ -407,7 +407,18 @@ export class RoomCall {
     if (body.to !== this.self) return
     const member = this.members.get(from)
     if (member === undefined) {
-      this.drop(from, 'a media key from a peer that is not a member')
+      const back = this.timedOut.get(from)
+      if (back === undefined) {
+        this.drop(from, 'a media key from a peer that is not a member')
+        return
+      }
+      // it timed out here but not there: it will not send this key again, so it is kept for when it is heard again
+      try {
+        const key = await unwrapMediaKey(await mediaWrapKey(this.init.ecdh.privateKey, back.ecdh, this.roomId), body.wrapped, from, this.self, body.keyId)
+        if (this.timedOut.get(from) === back) back.key = mediaKey({ keyId: body.keyId, key })
+      } catch (err) {
+        this.drop(from, err)
+      }
       return
     }
     if (member.keyId === body.keyId) return // a repeat (it sends each key twice)
