@@ -62,7 +62,7 @@ const CHAT_BYTES = 200
 const CHAT_EVERY_MS = 20
 /** A join that shows no remote frame within this has failed. */
 const JOIN_TIMEOUT_MS = 30_000
-/** The fake camera's frame rate in every browser of the run (a lower one for the 7 browsers of `failover` on a small machine). @default 30 */
+/** The fake camera's frame rate in every browser of the run (a lower one for the 6 browsers of `failover` on a small machine). @default 30 */
 const CAMERA_FPS = Number(process.env.BENCH_CAMERA_FPS ?? 30)
 // chromiumArgs() reads the extra flags at each launch; the later --use-fake-device-for-media-stream wins
 if (CAMERA_FPS !== 30) process.env.PEERLOOM_CHROMIUM_FLAGS = [process.env.PEERLOOM_CHROMIUM_FLAGS ?? '', `--use-fake-device-for-media-stream=fps=${CAMERA_FPS}`].join(' ').trim()

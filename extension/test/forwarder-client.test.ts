@@ -1,9 +1,9 @@
 /**
  * The forwarder client between real libp2p nodes on loopback (TCP, noise, yamux, gossipsub,
  * ping): two donors run the ForwarderService (with a stand-in engine: the real one needs
- * RTCPeerConnection, e2e/tests/calls-forwarded.spec.ts) and announce themselves; five
- * participants' clients follow stand-in calls of one room. They converge on one forwarder,
- * carry signalling both ways, count the page's bytes for receipts, fail over when the
+ * RTCPeerConnection, e2e/tests/calls-forwarded.spec.ts) and announce themselves; the clients
+ * of one participant more than a mesh carries follow stand-in calls of one room. They converge
+ * on one forwarder, carry signalling both ways, count the page's bytes for receipts, fail over when the
  * forwarder goes away or the page reports its connection failed, remember the failures in
  * IndexedDB, and go back to mesh when the room shrinks.
  */
@@ -16,6 +16,7 @@ import type { NodeSettings } from '@peerloom/shared'
 import type { CallEvent, ParticipantInfo, SignalData } from '@peerloom/shared/calls/api'
 import { FakeEngine, loopbackNode, stopLoopbackNodes } from './calls-fixtures.ts'
 import { openCallsDb } from '../src/calls/calls-db.ts'
+import { MESH_MAX_PARTICIPANTS, MESH_RETURN_PARTICIPANTS } from '../src/calls/constants.ts'
 import { ForwarderClient, ForwarderReputation } from '../src/calls/forwarder-client.ts'
 import type { ForwardedCall } from '../src/calls/forwarder-client.ts'
 import { ForwarderService } from '../src/calls/forwarder/service.ts'
@@ -119,6 +120,9 @@ after(async () => {
   await stopLoopbackNodes()
 })
 
+/** One member more than a mesh carries. */
+const SIZE = MESH_MAX_PARTICIPANTS + 1
+
 describe('forwarder client', () => {
   let donors: Donor[]
   let members: Member[]
@@ -128,29 +132,31 @@ describe('forwarder client', () => {
   before(async () => {
     donors = [await donor(), await donor()]
     members = []
-    for (let i = 0; i < 5; i++) members.push(await member(donors))
+    for (let i = 0; i < SIZE; i++) members.push(await member(donors))
     // announcements go out every 5 s; each member must have heard both donors, with their addresses
     for (const m of members) await waitFor('both forwarders announced', () => m.client.heardForwarders().filter(a => a.addrs.length > 0).length === 2)
     room = new Room()
     calls = members.map(m => new FakeCall(room, m.node.peerId.toString()))
   })
 
-  it('a room of four stays a mesh; the fifth member takes all five to the same forwarder', async () => {
-    room.calls.splice(0, room.calls.length, ...calls.slice(0, 4))
-    for (let i = 0; i < 4; i++) members[i]!.client.manage(calls[i]!, `member-${i}`)
-    // four in the room: the mesh limit; nobody attaches, even well past the leader's wait (1.5 s = 15 passes)
-    const passes = members.slice(0, 4).map(m => m.client.passes)
-    await waitFor('30 passes of each of the four', () => members.slice(0, 4).every((m, i) => m.client.passes >= passes[i]! + 30))
-    assert.deepEqual(calls.slice(0, 4).map(c => c.history), [[], [], [], []])
+  it('a room at the mesh limit stays a mesh; one more member takes them all to the same forwarder', async () => {
+    const mesh = calls.slice(0, MESH_MAX_PARTICIPANTS)
+    room.calls.splice(0, room.calls.length, ...mesh)
+    mesh.forEach((call, i) => { members[i]!.client.manage(call, `member-${i}`) })
+    // at the mesh limit nobody attaches, even well past the leader's wait (1.5 s = 15 passes)
+    const passes = mesh.map((_, i) => members[i]!.client.passes)
+    await waitFor('30 passes of each member', () => mesh.every((_, i) => members[i]!.client.passes >= passes[i]! + 30))
+    assert.deepEqual(mesh.map(c => c.history), mesh.map(() => []))
 
-    room.calls.push(calls[4]!)
-    members[4]!.client.manage(calls[4]!, 'member-4')
-    const chosen = await waitFor('all five on one forwarder', () => {
+    const last = SIZE - 1
+    room.calls.push(calls[last]!)
+    members[last]!.client.manage(calls[last]!, `member-${last}`)
+    const chosen = await waitFor('all on one forwarder', () => {
       const names = new Set(calls.map(c => c.forwarder))
       return names.size === 1 && !names.has(null) ? [...names][0]! : undefined
     })
     const engine = donors.find(d => d.id === chosen)!.engine()!
-    await waitFor('five legs at the chosen forwarder', () => engine.legs.size === 5)
+    await waitFor('a leg per member at the chosen forwarder', () => engine.legs.size === SIZE)
     assert.deepEqual([...engine.legs.values()].map(l => l.peerId).sort(), calls.map(c => c.self).sort())
   })
 
@@ -182,13 +188,13 @@ describe('forwarder client', () => {
     const other = donors.find(d => d.id !== first)!
     const gone = donors.find(d => d.id === first)!
     gone.media.forward = false // the donor turns the role off: its streams close
-    await waitFor('all five on the other forwarder', () => calls.every(c => c.forwarder === other.id))
+    await waitFor('all on the other forwarder', () => calls.every(c => c.forwarder === other.id))
     for (const call of calls) {
       const at = call.history.indexOf(first)
       assert.ok(at >= 0, 'it was on the first forwarder')
       assert.equal(call.history[at + 1], null, 'then in mesh while it found another')
     }
-    await waitFor('five legs at the other forwarder', () => other.engine()!.legs.size === 5)
+    await waitFor('a leg per member at the other forwarder', () => other.engine()!.legs.size === SIZE)
     for (const m of members) assert.equal(m.reputation.failures(first), 1)
     // kept in IndexedDB: a new reputation on the same database reads it back
     const again = new ForwarderReputation(await openCallsDb(`forwarder-client-${process.pid}-0`))
@@ -210,14 +216,15 @@ describe('forwarder client', () => {
     assert.equal(members[0]!.reputation.failures(other), 1)
   })
 
-  it('the room shrinking to three takes the others back to mesh', async () => {
+  it('the room shrinking to MESH_RETURN_PARTICIPANTS takes the others back to mesh', async () => {
     const onForwarder = calls.slice(1).filter(c => c.forwarder !== null)
-    assert.equal(onForwarder.length, 4)
-    calls[3]!.isEnded = true
-    calls[4]!.isEnded = true
-    members[3]!.client.release(calls[3]!)
-    members[4]!.client.release(calls[4]!)
-    await waitFor('the three left in mesh', () => calls.slice(0, 3).every(c => c.forwarder === null))
-    assert.equal(members[3]!.client.forwarderOf(calls[3]!.id), undefined)
+    assert.equal(onForwarder.length, SIZE - 1)
+    const leaving = calls.slice(MESH_RETURN_PARTICIPANTS)
+    for (const [i, call] of leaving.entries()) {
+      call.isEnded = true
+      members[MESH_RETURN_PARTICIPANTS + i]!.client.release(call)
+    }
+    await waitFor('the ones left in mesh', () => calls.slice(0, MESH_RETURN_PARTICIPANTS).every(c => c.forwarder === null))
+    assert.equal(members[SIZE - 1]!.client.forwarderOf(calls[SIZE - 1]!.id), undefined)
   })
 })

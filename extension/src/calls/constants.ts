@@ -33,14 +33,14 @@ export const MAX_TRACKED_PEERS = 128
 
 /**
  * Largest room carried as a mesh, this browser included; above it each member's node attaches
- * to a forwarder (docs/CALLS.md, Forwarders). **Provisional**: chosen before the mesh was
- * measured at 5+ participants on real hardware (e2e/bench/call.README.md measures 2-3); each
- * member of a mesh of n uploads n-1 copies of its video, which is what the forwarder saves.
- * @default 4
+ * to a forwarder (docs/CALLS.md, Forwarders). Each member of a mesh of n uploads n-1 copies of
+ * its video, which is what the forwarder saves: bench:call on 2 cores found a mesh of 3 at
+ * × 1.09 the plain pages' glass to glass, a mesh of 4 at × 1.71 with 3 × their frame loss.
+ * @default 3
  */
-export const MESH_MAX_PARTICIPANTS = 4
+export const MESH_MAX_PARTICIPANTS = 3
 
-/** A forwarded room goes back to mesh only at this size or below (one less than the mesh limit: no flapping at the edge). @default 3 */
+/** A forwarded room goes back to mesh only at this size or below (one less than the mesh limit: no flapping at the edge). @default 2 */
 export const MESH_RETURN_PARTICIPANTS = MESH_MAX_PARTICIPANTS - 1
 
 /** A forwarder unheard on the forwarders topic for this long is gone (3 announcements missed). @default 15_000 */
