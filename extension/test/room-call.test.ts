@@ -209,6 +209,39 @@ test('a member timed out here keeps the key it sent meanwhile: heard again, its 
   }
 })
 
+test('a member whose key never arrived is asked for it, and the asked member sends it again', async () => {
+  const { a, b, cipher } = await startPair('5')
+  try {
+    // both admit each other, but b's keys never reach a (lost on the way)
+    await waitFor(() => a.outbox.length > 0 && b.outbox.length > 0)
+    await deliver(a, A, b, () => true, cipher)
+    await deliver(b, B, a, type => type === 'hello', cipher)
+    await deliver(a, A, b, () => true, cipher)
+    await deliver(b, B, a, type => type === 'hello', cipher)
+    assert.ok(a.events.some(e => e.type === 'joined' && e.participant.peerId === B))
+    assert.equal(a.events.some(e => e.type === 'media-key' && e.peerId === B), false)
+    // b's hellos go on naming its key id; after KEY_REQUEST_AFTER_MS a asks b
+    await waitFor(() => a.call.stats().keyRequests > 0, 20_000, async () => {
+      await deliver(b, B, a, type => type === 'hello', cipher)
+      await deliver(a, A, b, type => type === 'hello', cipher)
+    })
+    await deliver(a, A, b, type => type === 'key-request', cipher)
+    await deliver(b, B, a, type => type === 'key', cipher)
+    const keys = a.events.flatMap(e => e.type === 'media-key' && e.peerId === B ? [e.key.keyId] : [])
+    assert.deepEqual(keys, [b.call.stats().keyId])
+    // a has it now: its next hellos from b ask nothing more
+    const asked = a.call.stats().keyRequests
+    for (let i = 0; i < 3; i++) {
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      await deliver(b, B, a, type => type === 'hello', cipher)
+    }
+    assert.equal(a.call.stats().keyRequests, asked)
+  } finally {
+    await a.call.end('left')
+    await b.call.end('left')
+  }
+})
+
 /** Polls `condition`, running `meanwhile` (if any) between polls. */
 async function waitFor (condition: () => boolean, timeoutMs = 30_000, meanwhile?: () => Promise<void>): Promise<void> {
   const deadline = Date.now() + timeoutMs

@@ -96,6 +96,9 @@ test('bodies: known types are checked, unknown types are ignored', () => {
   const ecdh = 'B' + 'A'.repeat(86)
   const hello = { type: 'hello', name: 'Ada', ecdh, joinedAt: 1, forwarder: null, media: { audio: true, video: false, screen: false } }
   assert.deepEqual(parseBody(hello), hello)
+  assert.deepEqual(parseBody({ ...hello, keyId: 7 }), { ...hello, keyId: 7 })
+  const keyRequest = { type: 'key-request', to: PEER_B, keyId: 7 }
+  assert.deepEqual(parseBody(keyRequest), keyRequest)
   assert.equal(parseBody({ type: 'reaction', emoji: '👍' }), undefined)
   const signal = { type: 'signal', to: PEER_B, sid: '00112233aabbccdd', data: { sdp: { type: 'offer', sdp: 'v=0' } } }
   assert.deepEqual(parseBody(signal), signal)
@@ -105,7 +108,8 @@ test('bodies: known types are checked, unknown types are ignored', () => {
     { ...hello, name: 'x'.repeat(65) }, { ...hello, ecdh: 'short' }, { ...hello, media: { audio: true } }, { ...hello, forwarder: 'not a peer id!' },
     { ...signal, sid: 'xyz' }, { ...signal, to: 'me' }, { ...signal, data: { sdp: { type: 'pranswer', sdp: 'v=0' } } },
     { ...signal, data: { sdp: { type: 'offer', sdp: 'x'.repeat(32_001) } } }, { ...signal, data: {} },
-    { type: 'key', to: PEER_B, keyId: 65536, wrapped: 'A'.repeat(80) }, { type: 'key', to: PEER_B, keyId: 1, wrapped: 'A'.repeat(79) }
+    { type: 'key', to: PEER_B, keyId: 65536, wrapped: 'A'.repeat(80) }, { type: 'key', to: PEER_B, keyId: 1, wrapped: 'A'.repeat(79) },
+    { ...hello, keyId: -1 }, { ...keyRequest, keyId: 65536 }, { ...keyRequest, to: 'me' }, { type: 'key-request', to: PEER_B }
   ]
   for (const value of bad) assert.throws(() => parseBody(value), InvalidParamsError, JSON.stringify(value).slice(0, 80))
 })

@@ -25,6 +25,17 @@ export const ROTATE_COALESCE_MS = 100
  */
 export const KEY_SENDS_PER_MEMBER = 2
 
+/**
+ * A member whose hellos name a media key id we never got for this long asks it for its key
+ * (`key-request`): both of its sends were lost, or came while it was not a member here, and
+ * every frame it sends under that key is dropped until we have it. Longer than a presence
+ * interval, so a key still on its way is not asked for. @default 3_000
+ */
+export const KEY_REQUEST_AFTER_MS = 3_000
+
+/** One member's key requests, and our answers to one member's, are at least this far apart. @default 2_000 */
+export const KEY_REQUEST_MIN_INTERVAL_MS = 2_000
+
 /** Joining waits at most this long for a gated room's key. @default 20_000 */
 export const JOIN_KEY_TIMEOUT_MS = 20_000
 

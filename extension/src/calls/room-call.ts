@@ -13,9 +13,9 @@ import type { CallEvent, CallJoinResult, CallState, CallTopology, ChatMessage, M
 import {
   KEY_SWITCH_DELAY_MS, PRESENCE_INTERVAL_MS, PRESENCE_TIMEOUT_MS, RoomCipher, mediaWrapKey, parseEnvelope, shortId, unwrapMediaKey, wrapMediaKey
 } from '@peerloom/shared/calls/room'
-import type { EcdhKeyPair, HelloBody, KeyBody, RoomBody, RoomName, SignalBody } from '@peerloom/shared/calls/room'
+import type { EcdhKeyPair, HelloBody, KeyBody, KeyRequestBody, RoomBody, RoomName, SignalBody } from '@peerloom/shared/calls/room'
 import type { ChatHistory } from './calls-db.ts'
-import { GATED_KEY_REFRESH_MS, KEY_SENDS_PER_MEMBER, MAX_TRACKED_PEERS, REKEY_MIN_INTERVAL_MS, ROTATE_COALESCE_MS } from './constants.ts'
+import { GATED_KEY_REFRESH_MS, KEY_REQUEST_AFTER_MS, KEY_REQUEST_MIN_INTERVAL_MS, KEY_SENDS_PER_MEMBER, MAX_TRACKED_PEERS, REKEY_MIN_INTERVAL_MS, ROTATE_COALESCE_MS } from './constants.ts'
 import type { GatedRoomKeys } from './room-keys.ts'
 
 /**
@@ -75,6 +75,11 @@ interface Member {
   lastKey?: MediaKey
   /** Heard under an older room key version than ours since our last rekey: if it goes quiet, it was removed. */
   staleKey: boolean
+  /** Since when its hellos have named a key id it never sent us (KEY_REQUEST_AFTER_MS). */
+  keyMissingSince?: number
+  /** When we last asked it for its key, and last answered its asking. */
+  keyRequestedAt?: number
+  keyRequestAnsweredAt?: number
 }
 
 /** This call's leg to a forwarder in the forwarded topology (forwarder-client.ts). */
@@ -94,6 +99,8 @@ export interface RoomCallStats {
   dropped: number
   /** Hellos of peers not admitted because the room was full. */
   refused: number
+  /** Members asked for a media key they never sent us (`key-request`). */
+  keyRequests: number
   members: number
   keyId: number
   kv: number
@@ -157,7 +164,7 @@ export class RoomCall {
   /** Members that timed out: their ECDH key and last media key, for when they are heard again. */
   private readonly timedOut = new Map<string, { ecdh: string, at: number, key?: MediaKey }>()
   private ended = false
-  private readonly counters = { dropped: 0, refused: 0 }
+  private readonly counters = { dropped: 0, refused: 0, keyRequests: 0 }
 
   constructor (init: RoomCallInit) {
     this.init = init
@@ -308,6 +315,7 @@ export class RoomCall {
       case 'bye': if (member !== undefined) this.remove(from, 'bye'); break
       case 'signal': this.signalFrom(from, body); break
       case 'key': await this.keyFrom(from, body); break
+      case 'key-request': await this.keyRequestFrom(from, body); break
     }
   }
 
@@ -329,6 +337,7 @@ export class RoomCall {
       known.info = info
       if (changed) this.emit({ type: 'updated', participant: { ...info } })
       if (known.keySends < KEY_SENDS_PER_MEMBER) await this.sendKey(known)
+      await this.checkKey(known, body.keyId, now)
       // a member we admitted a moment ago that still says hello has not heard ours yet
       if (now - known.admittedAt < ANSWER_WINDOW_MS && known.answers < MAX_ANSWERS && now - this.lastHelloAt > ANSWER_MIN_GAP_MS) {
         known.answers++
@@ -372,6 +381,34 @@ export class RoomCall {
     // answer a newcomer at once instead of at our next presence tick, before our key: it
     // takes a key only from a member, so it must have our hello first
     if (now - this.lastHelloAt > ANSWER_MIN_GAP_MS) void this.sendHello()
+    await this.sendKey(member)
+  }
+
+  /** Asks `member` for its key when its hellos have named one we do not have for KEY_REQUEST_AFTER_MS. */
+  private async checkKey (member: Member, keyId: number | undefined, now: number): Promise<void> {
+    if (keyId === undefined || keyId === member.keyId) {
+      member.keyMissingSince = undefined
+      return
+    }
+    member.keyMissingSince ??= now
+    if (now - member.keyMissingSince < KEY_REQUEST_AFTER_MS || now - (member.keyRequestedAt ?? -Infinity) < KEY_REQUEST_MIN_INTERVAL_MS) return
+    member.keyRequestedAt = now
+    this.counters.keyRequests++
+    this.init.log('asking %s for its media key %d (the last we got: %s)', member.info.peerId, keyId, member.keyId ?? 'none')
+    await this.publishBody({ type: 'key-request', to: member.info.peerId, keyId }).catch((err: unknown) => { this.init.log.error('could not ask %s for its key: %e', member.info.peerId, err) })
+  }
+
+  /** A member lacks our current key: it gets it again (at most once per KEY_REQUEST_MIN_INTERVAL_MS). */
+  private async keyRequestFrom (from: string, body: KeyRequestBody): Promise<void> {
+    if (body.to !== this.self) return
+    const member = this.members.get(from)
+    if (member === undefined) {
+      this.drop(from, 'a key request from a peer that is not a member')
+      return
+    }
+    const now = this.now()
+    if (now - (member.keyRequestAnsweredAt ?? -Infinity) < KEY_REQUEST_MIN_INTERVAL_MS) return
+    member.keyRequestAnsweredAt = now
     await this.sendKey(member)
   }
 
@@ -504,7 +541,7 @@ export class RoomCall {
     if (this.ended) return false
     this.lastHelloAt = this.now()
     try {
-      await this.publishBody({ type: 'hello', name: this.name, ecdh: this.init.ecdh.publicKey, joinedAt: this.joinedAt, forwarder: this.forwarder, media: this.media })
+      await this.publishBody({ type: 'hello', name: this.name, ecdh: this.init.ecdh.publicKey, joinedAt: this.joinedAt, forwarder: this.forwarder, media: this.media, keyId: this.ownKey.keyId })
       return true
     } catch (err) {
       this.init.log('presence not sent: %s', (err as Error).message)

@@ -126,21 +126,27 @@ export const helloBodySchema = z.object({
   ecdh: b64url(87, 87),
   joinedAt: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   forwarder: peerIdSchema.nullable(),
-  media: mediaFlagsSchema
+  media: mediaFlagsSchema,
+  /** The sender's current media key id (absent from older senders). */
+  keyId: z.number().int().min(0).max(0xffff).optional()
 })
 export const byeBodySchema = z.object({ type: z.literal('bye') })
 export const signalBodySchema = z.object({ type: z.literal('signal'), to: peerIdSchema, sid: shortIdSchema, data: signalDataSchema })
 /** 12 bytes iv + 32 bytes key + 16 bytes tag = 60 bytes = 80 base64url characters. */
 export const keyBodySchema = z.object({ type: z.literal('key'), to: peerIdSchema, keyId: z.number().int().min(0).max(0xffff), wrapped: b64url(80, 80) })
 
+/** Asks member `to` for its current media key: its hellos name a key id this member never got. */
+export const keyRequestBodySchema = z.object({ type: z.literal('key-request'), to: peerIdSchema, keyId: z.number().int().min(0).max(0xffff) })
+
 export type HelloBody = z.output<typeof helloBodySchema>
 export type ByeBody = z.output<typeof byeBodySchema>
 export type SignalBody = z.output<typeof signalBodySchema>
 export type KeyBody = z.output<typeof keyBodySchema>
-export type RoomBody = HelloBody | ByeBody | SignalBody | KeyBody
+export type KeyRequestBody = z.output<typeof keyRequestBodySchema>
+export type RoomBody = HelloBody | ByeBody | SignalBody | KeyBody | KeyRequestBody
 
-const bodySchema = z.discriminatedUnion('type', [helloBodySchema, byeBodySchema, signalBodySchema, keyBodySchema])
-const KNOWN_TYPES = new Set(['hello', 'bye', 'signal', 'key'])
+const bodySchema = z.discriminatedUnion('type', [helloBodySchema, byeBodySchema, signalBodySchema, keyBodySchema, keyRequestBodySchema])
+const KNOWN_TYPES = new Set(['hello', 'bye', 'signal', 'key', 'key-request'])
 
 /**
  * Checks a decrypted body: a known type that is well formed, or `undefined` for a type this
