@@ -425,7 +425,9 @@ export class ForwarderClient {
     }
     if (open[0] !== undefined) return open[0]
     if (addrs.length === 0) throw new NotFoundError(`forwarder ${peerId} announced no address`)
-    return await libp2p.dial(addrs, { signal })
+    // the WebRTC addresses were just tried: the rest of the time goes to the relayed ones
+    const relayed = addrs.filter(a => !webrtc.includes(a))
+    return await libp2p.dial(relayed.length > 0 ? relayed : addrs, { signal })
   }
 
   /** Attaches the call to `forwarder`; on success its page is moved there (and off the previous one). */
