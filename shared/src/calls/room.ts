@@ -120,6 +120,9 @@ export const signalDataSchema = z.union([
 /** 16 hex digits: a signalling session or a chat message. */
 export const shortIdSchema = z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lower-case hex digits')
 
+/** A sender's media key id (uint16, CALLS.md, Media frames). */
+const keyIdSchema = z.number().int().min(0).max(0xffff)
+
 export const helloBodySchema = z.object({
   type: z.literal('hello'),
   name: z.string().max(MAX_NAME_LENGTH),
@@ -128,15 +131,15 @@ export const helloBodySchema = z.object({
   forwarder: peerIdSchema.nullable(),
   media: mediaFlagsSchema,
   /** The sender's current media key id (absent from older senders). */
-  keyId: z.number().int().min(0).max(0xffff).optional()
+  keyId: keyIdSchema.optional()
 })
 export const byeBodySchema = z.object({ type: z.literal('bye') })
 export const signalBodySchema = z.object({ type: z.literal('signal'), to: peerIdSchema, sid: shortIdSchema, data: signalDataSchema })
 /** 12 bytes iv + 32 bytes key + 16 bytes tag = 60 bytes = 80 base64url characters. */
-export const keyBodySchema = z.object({ type: z.literal('key'), to: peerIdSchema, keyId: z.number().int().min(0).max(0xffff), wrapped: b64url(80, 80) })
+export const keyBodySchema = z.object({ type: z.literal('key'), to: peerIdSchema, keyId: keyIdSchema, wrapped: b64url(80, 80) })
 
 /** Asks member `to` for its current media key: its hellos name a key id this member never got. */
-export const keyRequestBodySchema = z.object({ type: z.literal('key-request'), to: peerIdSchema, keyId: z.number().int().min(0).max(0xffff) })
+export const keyRequestBodySchema = z.object({ type: z.literal('key-request'), to: peerIdSchema, keyId: keyIdSchema })
 
 export type HelloBody = z.output<typeof helloBodySchema>
 export type ByeBody = z.output<typeof byeBodySchema>
