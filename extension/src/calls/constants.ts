@@ -70,10 +70,10 @@ export const FORWARDER_LEADER_WAIT_MS = 6_000
  */
 export const FORWARDER_ATTACH_TIMEOUT_MS = 30_000
 
-/** Of that, the attempt at a direct (WebRTC) connection before the relayed one is used. @default 10_000 */
+/** Of that, the attempt at a direct (WebRTC) connection once the relayed one is up; the leg stays relayed when it fails. @default 10_000 */
 export const FORWARDER_DIRECT_DIAL_MS = 10_000
 
-/** RTT probes (libp2p ping) to candidate forwarders give up after this; the candidate counts as this slow. @default 3_000 */
+/** An RTT probe (libp2p ping, once connected) to a candidate forwarder gives up after this; a candidate not reached counts as this slow. @default 3_000 */
 export const FORWARDER_PING_TIMEOUT_MS = 3_000
 
 /** Candidates probed at once, least loaded first. @default 4 */

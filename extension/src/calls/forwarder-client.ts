@@ -392,42 +392,49 @@ export class ForwarderClient {
     return scored[0]?.peerId
   }
 
+  /**
+   * The candidate's RTT by libp2p ping; one it cannot reach counts as FORWARDER_PING_TIMEOUT_MS.
+   * The connection gets an attach's whole budget, not the ping's: it is the one the attach then
+   * uses, and a WebRTC dial through a relay can take seconds on a busy machine.
+   */
   private async rtt (announcement: Announcement): Promise<number> {
-    const signal = AbortSignal.timeout(FORWARDER_PING_TIMEOUT_MS)
     try {
-      const connection = await this.dial(announcement.peerId, signal)
+      const connection = await this.dial(announcement.peerId, AbortSignal.timeout(FORWARDER_ATTACH_TIMEOUT_MS))
       const ping = (this.libp2p?.services as { ping?: Ping } | undefined)?.ping
       if (ping === undefined) return 0
-      return await ping.ping(connection.remotePeer, { signal })
+      return await ping.ping(connection.remotePeer, { signal: AbortSignal.timeout(FORWARDER_PING_TIMEOUT_MS) })
     } catch (err) {
       this.log?.('no ping from %s: %s', announcement.peerId, (err as Error).message)
       return FORWARDER_PING_TIMEOUT_MS
     }
   }
 
-  /** A connection to the forwarder: a direct one if it has or can get one (its WebRTC address), else relayed. */
+  /**
+   * A connection to the forwarder: direct if it has or can get one (WebRTC), else relayed. The
+   * relayed connection comes first, in a dial of its own: the WebRTC upgrade is signalled over
+   * it, and within one dial libp2p tries the addresses one after another, each for its whole
+   * per-address time, so the relayed ones came only after both WebRTC ones had timed out.
+   */
   private async dial (peerId: string, signal: AbortSignal): Promise<Connection> {
     const libp2p = this.libp2p
     if (libp2p === undefined) throw new DisconnectedError('the network is restarting')
-    const id = peerIdFromString(peerId)
-    const open = libp2p.getConnections(id).filter(c => c.status === 'open')
+    const open = libp2p.getConnections(peerIdFromString(peerId)).filter(c => c.status === 'open')
     const direct = open.find(c => c.limits === undefined)
     if (direct !== undefined) return direct
     const addrs = this.announcements.get(peerId)?.addrs ?? []
-    const webrtc = addrs.filter(a => a.toString().includes('/webrtc'))
-    if (webrtc.length > 0) {
-      try {
-        const connection = await libp2p.dial(webrtc, { signal: AbortSignal.any([signal, AbortSignal.timeout(FORWARDER_DIRECT_DIAL_MS)]) })
-        if (connection.limits === undefined) return connection
-      } catch (err) {
-        this.log?.('no direct connection to %s: %s', peerId, describe(err))
-      }
-    }
-    if (open[0] !== undefined) return open[0]
     if (addrs.length === 0) throw new NotFoundError(`forwarder ${peerId} announced no address`)
-    // the WebRTC addresses were just tried: the rest of the time goes to the relayed ones
+    const webrtc = addrs.filter(a => a.toString().includes('/webrtc'))
     const relayed = addrs.filter(a => !webrtc.includes(a))
-    return await libp2p.dial(relayed.length > 0 ? relayed : addrs, { signal })
+    const limited = open[0] ?? (relayed.length > 0 ? await libp2p.dial(relayed, { signal }) : undefined)
+    if (limited !== undefined && (limited.limits === undefined || webrtc.length === 0)) return limited
+    if (limited === undefined) return await libp2p.dial(webrtc, { signal })
+    try {
+      const connection = await libp2p.dial(webrtc, { signal: AbortSignal.any([signal, AbortSignal.timeout(FORWARDER_DIRECT_DIAL_MS)]) })
+      if (connection.limits === undefined) return connection
+    } catch (err) {
+      this.log?.('no direct connection to %s: %s', peerId, describe(err))
+    }
+    return limited
   }
 
   /** Attaches the call to `forwarder`; on success its page is moved there (and off the previous one). */

@@ -46,7 +46,7 @@ import type { OpenOptions, OpenedContent } from '../content/content-reader.ts'
 import type { ProviderInfo } from '../blocks/block-fetcher.ts'
 import { BlockServer } from '../blocks/block-server.ts'
 import { BlockStreamPool } from '../blocks/block-protocol.ts'
-import { DATA_CHANNEL_MESSAGE_BYTES, ANNOUNCE_INTERVAL_MS, HISTORY_BUCKET_MS, PERSIST_INTERVAL_MS, PER_PEER_INFLIGHT } from '../constants.ts'
+import { ADDRESS_DIAL_TIMEOUT_MS, DATA_CHANNEL_MESSAGE_BYTES, ANNOUNCE_INTERVAL_MS, HISTORY_BUCKET_MS, PERSIST_INTERVAL_MS, PER_PEER_INFLIGHT } from '../constants.ts'
 import { deleteIdentity, identitySigner, loadOrCreateIdentity } from './identity.ts'
 import type { Identity } from './identity.ts'
 import { PeerReputation } from '../net/peer-reputation.ts'
@@ -360,7 +360,7 @@ export class PeerloomNode extends TypedEventEmitter<NodeEvents> {
         denyDialMultiaddr: async (ma: Multiaddr) => isPrivate(ma) && !relayHosts.some(host => ma.toString().startsWith(host)),
         denyDialPeer: async peer => this.reputation.isBanned(peer.toString())
       },
-      connectionManager: { maxConnections: 64 },
+      connectionManager: { maxConnections: 64, addressDialTimeout: ADDRESS_DIAL_TIMEOUT_MS },
       // a slow ping on a loaded machine must not tear down the relay connection and the
       // reservation on it; real losses close the transport
       connectionMonitor: { abortConnectionOnPingFailure: false },
