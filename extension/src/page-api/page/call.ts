@@ -385,8 +385,14 @@ class PeerloomCall extends EventTarget implements Call {
       this.closeMesh(peerId)
       return false
     }
-    for (const receiver of peer.link.pc.getReceivers()) if (receiver.track.readyState === 'live') this.attachTrack(peerId, receiver.track)
+    this.attachMeshTracks(peerId, peer)
     return true
+  }
+
+  /** The live tracks `peer`'s connection receives become its participant's (those already there stay as they are). */
+  private attachMeshTracks (peerId: string, peer: MeshPeer): void {
+    const tracks = this.members.get(peerId)?.stream.getTracks() ?? []
+    for (const receiver of peer.link.pc.getReceivers()) if (receiver.track.readyState === 'live' && !tracks.includes(receiver.track)) this.attachTrack(peerId, receiver.track)
   }
 
   private closeMesh (peerId: string): void {
@@ -496,6 +502,8 @@ class PeerloomCall extends EventTarget implements Call {
     const leg = this.legs.get(forwarder)
     if (leg === undefined) return
     this.legs.delete(forwarder)
+    // a mesh connection that came up while this forwarder carried its sender had its tracks set aside
+    for (const [peerId, peer] of this.mesh) if (this.carriedByMesh(peerId)) this.attachMeshTracks(peerId, peer)
     void leg.link.bytesReceived().then(bytes => { this.forwarderBytes[forwarder] = (this.forwarderBytes[forwarder] ?? 0) + bytes }, () => {}).finally(() => { leg.link.close() })
   }
 
