@@ -11,7 +11,7 @@
  *   npm run bench:call
  *   BENCH_RUNS=3 BENCH_JOINS=10 BENCH_MESH_SIZES=2,3,4,5,6 npm run bench:call   (the defaults)
  */
-import { execFileSync, execSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -592,15 +592,6 @@ async function launchDonor (display: string, devnet: Devnet): Promise<Donor> {
   return { display, peerId: peerId!, profile }
 }
 
-/** Kills the browser of `donor` as a crash would (SIGKILL to its main process: no goodbye on any connection). */
-function killBrowser (donor: Donor): void {
-  for (const line of execSync('ps -eo pid=,args=', { maxBuffer: 16 * 1024 * 1024 }).toString().split('\n')) {
-    const match = /^\s*(\d+)\s+(.*)$/.exec(line)
-    if (match === null || !match[2]!.includes(`--user-data-dir=${donor.profile.userDataDir}`) || match[2]!.includes('--type=')) continue
-    process.kill(Number(match[1]), 'SIGKILL')
-  }
-}
-
 interface ForwarderStats { load: number, legs: Array<{ roomId: string, peerId: string, kind: string, streams: number }> }
 
 
@@ -660,8 +651,8 @@ function failoverKind (devnet: Devnet, donors: Donor[]): CallKind {
       lengthMs: FAILOVER_KILL_AT_MS + FAILOVER_AFTER_MS,
       run: async () => {
         const killed = current!
-        killBrowser(killed)
-        void killed.profile.context.close().catch(() => {})
+        // the SIGKILL goes out before kill() first waits
+        void killed.profile.kill().catch(() => {})
         const other = donors.find(d => d !== killed)!
         // the pages' topology and the other forwarder's legs at the window's end
         await sleep(FAILOVER_AFTER_MS - 1000)

@@ -15,6 +15,8 @@ export const CONTENT_BYTES = 32 * 1024 * 1024
 export const TEST_UPLOAD_RATE = 256 * 1024 * 1024
 
 export interface Fixtures {
+  /** Chromium switches for every profile the test launches, after the usual ones (`test.use({ chromiumFlags: [...] })`). */
+  chromiumFlags: string[]
   devnet: Devnet
   content: PublishedFile
   /** Launches a profile configured for the devnet; closed and deleted after the test. */
@@ -22,6 +24,7 @@ export interface Fixtures {
 }
 
 export const test = base.extend<Fixtures>({
+  chromiumFlags: [[], { option: true }],
   // Playwright reads the first parameter's destructuring to find dependencies: this fixture has none
   // eslint-disable-next-line no-empty-pattern
   devnet: async ({}, use) => {
@@ -32,11 +35,17 @@ export const test = base.extend<Fixtures>({
   content: async ({ devnet }, use) => {
     await use(await publishRandomFile(devnet.dir, devnet.origin.dataDir, CONTENT_BYTES))
   },
-  launch: async ({ devnet }, use) => {
+  launch: async ({ devnet, chromiumFlags }, use) => {
     const profiles: Profile[] = []
     await use(async (name, extra = {}) => {
-      const profile = await Profile.launch(name)
+      const profile = await Profile.launch(name, { flags: chromiumFlags })
       profiles.push(profile)
+      if (process.env.OFFSCREEN_DEBUG !== undefined) {
+        // e.g. OFFSCREEN_DEBUG='peerloom:*': the extension's debug logs, which its documents read from localStorage as they start
+        await profile.page.evaluate((namespaces) => { localStorage.setItem('debug', namespaces) }, process.env.OFFSCREEN_DEBUG)
+        await profile.close()
+        await profile.open()
+      }
       await profile.configure({ ...devnet.settings(), uploadRateBytesPerSec: TEST_UPLOAD_RATE, ...extra })
       return profile
     })

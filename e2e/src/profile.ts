@@ -1,6 +1,7 @@
 /** A Chromium profile with the built extension, driven through the extension's own request channel. */
 import { chromium } from 'playwright-core'
 import type { BrowserContext, Page, Worker } from 'playwright-core'
+import { execFileSync } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -71,14 +72,18 @@ export class Profile {
   /** An extension page used to reach the node (the popup). */
   page!: Page
 
-  private constructor (name: string, userDataDir: string) {
+  /** Switches added to `chromiumArgs()` at every launch of this profile. */
+  private readonly flags: string[]
+
+  private constructor (name: string, userDataDir: string, flags: string[]) {
     this.name = name
     this.userDataDir = userDataDir
+    this.flags = flags
   }
 
-  /** Launches Chromium with the extension in a fresh (or the given) profile directory. */
-  static async launch (name: string, userDataDir?: string): Promise<Profile> {
-    const profile = new Profile(name, userDataDir ?? await mkdtemp(join(tmpdir(), `peerloom-${name}-`)))
+  /** Launches Chromium with the extension in a fresh (or the given) profile directory; `flags` come after the usual switches, so a repeated one wins. */
+  static async launch (name: string, options: { userDataDir?: string, flags?: string[] } = {}): Promise<Profile> {
+    const profile = new Profile(name, options.userDataDir ?? await mkdtemp(join(tmpdir(), `peerloom-${name}-`)), options.flags ?? [])
     await profile.open()
     return profile
   }
@@ -89,7 +94,7 @@ export class Profile {
       headless: true,
       // and without --disable-extensions, which would keep the extension out
       ignoreDefaultArgs: ['--disable-extensions', ...SWITCHES_USERS_DO_NOT_HAVE],
-      args: chromiumArgs(),
+      args: [...chromiumArgs(), ...this.flags],
       viewport: { width: 420, height: 760 }
     })
     const worker = this.context.serviceWorkers()[0] ?? await this.context.waitForEvent('serviceworker', { timeout: 120_000 })
@@ -102,6 +107,17 @@ export class Profile {
   /** Closes the browser (the profile directory stays). */
   async close (): Promise<void> {
     await this.context.close()
+  }
+
+  /** Kills the browser as a crash would: SIGKILL to its main process, so no connection says goodbye. Resolves once Playwright saw it go. */
+  async kill (): Promise<void> {
+    const closed = new Promise(resolve => this.context.once('close', resolve))
+    for (const line of execFileSync('ps', ['-eo', 'pid=,args='], { maxBuffer: 16 * 1024 * 1024 }).toString().split('\n')) {
+      const match = /^\s*(\d+)\s+(.*)$/.exec(line)
+      if (match === null || !match[2]!.includes(`--user-data-dir=${this.userDataDir}`) || match[2]!.includes('--type=')) continue
+      process.kill(Number(match[1]), 'SIGKILL')
+    }
+    await closed
   }
 
   serviceWorker (): Worker | undefined {
