@@ -1,8 +1,11 @@
 /**
  * The demo site's call page: join a room with the camera, see and hear the others, chat. All
- * through the SDK's `call.join`, as a real site would. `?room=` and `?name=` fill the form.
+ * through the SDK's `call.join`, as a real site would. `?room=` and `?name=` fill the form;
+ * `?height=` asks the camera for that many lines (a smaller picture for a crowded machine).
  * Each remote video counts the frames it presented (`data-frames`, from
- * requestVideoFrameCallback) so a person sees it is live and the e2e tests can wait on it.
+ * requestVideoFrameCallback) so a person sees it is live and the e2e tests can wait on it; the
+ * count is per person for the whole call, so a tile shown again after its person was briefly
+ * gone (a presence timeout) goes on from where it was.
  */
 import { createPeerloom } from '@peerloom/sdk'
 import type { Call, ChatMessage, Participant, Peerloom } from '@peerloom/sdk'
@@ -20,6 +23,9 @@ function status (text: string, bad = false): void {
   out.className = bad ? 'result bad' : 'result'
 }
 
+/** Frames presented per remote person in this call. */
+const presented = new Map<string, number>()
+
 /** A tile for one person; remote tiles count presented frames. */
 function tile (id: string, label: string, stream: MediaStream, local: boolean): HTMLElement {
   const figure = document.createElement('figure')
@@ -29,14 +35,16 @@ function tile (id: string, label: string, stream: MediaStream, local: boolean): 
   video.playsInline = true
   video.muted = local // never hear yourself
   video.srcObject = stream
-  video.dataset.frames = '0'
+  video.dataset.frames = String(presented.get(id) ?? 0)
   const caption = document.createElement('figcaption')
   caption.textContent = label
   figure.append(video, caption)
   if (!local) {
-    let frames = 0
     const count = (): void => {
-      frames++
+      // a tile taken off the page stops counting: its person's next tile goes on
+      if (!video.isConnected) return
+      const frames = (presented.get(id) ?? 0) + 1
+      presented.set(id, frames)
       video.dataset.frames = String(frames)
       video.requestVideoFrameCallback(count)
     }
@@ -78,8 +86,11 @@ class CallPage {
   private screen: MediaStreamTrack | null = null
   private readonly peerloom: Peerloom
 
-  constructor (peerloom: Peerloom) {
+  private readonly video: MediaTrackConstraints | true
+
+  constructor (peerloom: Peerloom, height: number | null) {
     this.peerloom = peerloom
+    this.video = height === null ? true : { height: { ideal: height } }
   }
 
   async join (room: string, name: string): Promise<void> {
@@ -87,7 +98,7 @@ class CallPage {
       const { peerId, refusal } = await this.peerloom.connect()
       if (peerId === null) throw new Error(refusal?.message ?? 'calls need the Peerloom extension')
     }
-    this.stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true })
+    this.stream = await navigator.mediaDevices.getUserMedia({ video: this.video, audio: true })
     let call: Call
     try {
       call = await this.peerloom.call.join(room, { stream: this.stream, name })
@@ -99,6 +110,7 @@ class CallPage {
     }
     this.call = call
     const videos = $('videos')
+    presented.clear()
     videos.replaceChildren(tile('self', `${name} (you)`, this.stream, true))
     for (const participant of call.participants.values()) this.addTile(participant)
     $('chat-log').replaceChildren()
@@ -196,8 +208,9 @@ class CallPage {
 async function main (): Promise<void> {
   const config = await (await fetch('/config.json')).json() as { gateways: string[] }
   const peerloom = await createPeerloom({ gateways: config.gateways })
-  const page = new CallPage(peerloom)
   const params = new URLSearchParams(location.search)
+  const height = Number.parseInt(params.get('height') ?? '', 10)
+  const page = new CallPage(peerloom, Number.isInteger(height) && height > 0 ? height : null)
   $<HTMLInputElement>('room').value = params.get('room') ?? 'lobby'
   $<HTMLInputElement>('name').value = params.get('name') ?? `guest-${Math.floor(Math.random() * 1000)}`
   if (peerloom.state === 'no-extension') status('Calls need the Peerloom extension.', true)

@@ -13,13 +13,14 @@ export const CALL_WAIT_MS = 120_000
 /** Large enough that every tile is on screen: an off-screen video need not present frames. */
 const VIEWPORT = { width: 1280, height: 900 }
 
-/** Opens the call page of the demo site at `siteUrl`; `consent` answers the prompt with Allow first. */
-export async function openCallPage (profile: Profile, siteUrl: string, options: { room: string, name: string, consent: boolean }): Promise<Page> {
+/** Opens the call page of the demo site at `siteUrl`; `consent` answers the prompt with Allow first; `height` sizes the camera's picture. */
+export async function openCallPage (profile: Profile, siteUrl: string, options: { room: string, name: string, consent: boolean, height?: number }): Promise<Page> {
   const page = await profile.context.newPage()
   await page.setViewportSize(VIEWPORT)
   const url = new URL('/call.html', siteUrl)
   url.searchParams.set('room', options.room)
   url.searchParams.set('name', options.name)
+  if (options.height !== undefined) url.searchParams.set('height', String(options.height))
   await page.goto(url.toString())
   await page.waitForFunction(() => document.documentElement.dataset.ready === 'true' && window.peerloom?.isPeerloom === true, undefined, { timeout: 60_000 })
   if (options.consent) {
