@@ -4,6 +4,7 @@
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
@@ -17,17 +18,26 @@ import type { AttachOptions, ForwarderEngineInit, ForwarderStats, PassthroughEng
 
 const started: Libp2p[] = []
 
-/** A started node listening on 127.0.0.1; `stopLoopbackNodes` stops every one this file made. */
-export async function loopbackNode (): Promise<Libp2p> {
+/**
+ * A started node listening on 127.0.0.1; `stopLoopbackNodes` stops every one this file made.
+ * `circuits`: it can dial relayed addresses and takes a reservation on a relay it connects to
+ * (it has a `/p2p-circuit` address once it did); `relay`: it is a circuit relay server.
+ */
+export async function loopbackNode (options: { circuits?: boolean, relay?: boolean } = {}): Promise<Libp2p> {
   const node = await createLibp2p({
     privateKey: await generateKeyPair('secp256k1'),
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0', ...options.circuits === true ? ['/p2p-circuit'] : []] },
     // tcp: Node 20 has no WebSocket client (the extension's transport); gossipsub does not care
-    transports: [tcp()],
+    transports: [tcp(), ...options.circuits === true ? [circuitRelayTransport()] : []],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: { denyDialMultiaddr: async () => false },
-    services: { identify: identify(), ping: ping(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }) }
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
+      ...options.relay === true ? { relay: circuitRelayServer() } : {}
+    }
   })
   started.push(node)
   return node

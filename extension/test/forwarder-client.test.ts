@@ -5,7 +5,9 @@
  * of one participant more than a mesh carries follow stand-in calls of one room. They converge
  * on one forwarder, carry signalling both ways, count the page's bytes for receipts, fail over when the
  * forwarder goes away or the page reports its connection failed, remember the failures in
- * IndexedDB, and go back to mesh when the room shrinks.
+ * IndexedDB, and go back to mesh when the room shrinks. Beside a circuit relay: a direct leg is
+ * watched through a relayed connection, whose closing fails the call over unless the
+ * forwarder answers a ping.
  */
 import './polyfills.ts'
 import 'fake-indexeddb/auto'
@@ -77,8 +79,13 @@ async function waitFor<T> (what: string, probe: () => T | undefined | false, dea
 
 interface Donor { node: Libp2p, service: ForwarderService, media: NodeSettings['media'], engine: () => FakeEngine | undefined, id: string }
 
-async function donor (): Promise<Donor> {
-  const node = await loopbackNode()
+/** A donor; with `relay`, it holds a reservation there first, so it announces its relayed address too. */
+async function donor (options: { circuits?: boolean, relay?: Libp2p } = {}): Promise<Donor> {
+  const node = await loopbackNode({ circuits: options.circuits })
+  if (options.relay !== undefined) {
+    await node.dial(options.relay.getMultiaddrs()[0]!)
+    await waitFor('a reservation on the relay', () => node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')))
+  }
   const media = { forward: true, maxStreams: 64, uploadRateBytesPerSec: 1 << 20 }
   let engine: FakeEngine | undefined
   const service = new ForwarderService({
@@ -94,8 +101,9 @@ async function donor (): Promise<Donor> {
 interface Member { node: Libp2p, client: ForwarderClient, reputation: ForwarderReputation, receipts: Array<{ contentId: string, perPeer: Record<string, number> }> }
 
 let dbCount = 0
-async function member (donors: Donor[]): Promise<Member> {
-  const node = await loopbackNode()
+async function member (donors: Donor[], options: { circuits?: boolean, relay?: Libp2p } = {}): Promise<Member> {
+  const node = await loopbackNode({ circuits: options.circuits })
+  if (options.relay !== undefined) await node.dial(options.relay.getMultiaddrs()[0]!)
   for (const d of donors) await node.dial(d.node.getMultiaddrs()[0]!)
   const reputation = new ForwarderReputation(await openCallsDb(`forwarder-client-${process.pid}-${dbCount++}`))
   const receipts: Member['receipts'] = []
@@ -226,5 +234,46 @@ describe('forwarder client', () => {
     }
     await waitFor('the ones left in mesh', () => calls.slice(0, MESH_RETURN_PARTICIPANTS).every(c => c.forwarder === null))
     assert.equal(members[SIZE - 1]!.client.forwarderOf(calls[SIZE - 1]!.id), undefined)
+  })
+})
+
+describe('forwarder client: a direct leg watched through a relayed connection', () => {
+  let relay: Libp2p
+  let forwarder: Donor
+  let members: Member[]
+  let calls: FakeCall[]
+
+  const relayedTo = (m: Member): Array<{ close: () => Promise<void> }> => m.node.getConnections(forwarder.node.peerId).filter(c => c.status === 'open' && c.limits !== undefined)
+
+  before(async () => {
+    relay = await loopbackNode({ relay: true })
+    forwarder = await donor({ circuits: true, relay })
+    members = []
+    for (let i = 0; i < SIZE; i++) members.push(await member([forwarder], { circuits: true, relay }))
+    for (const m of members) await waitFor('the forwarder\'s relayed address announced', () => m.client.heardForwarders().some(a => a.addrs.some(addr => addr.toString().includes('/p2p-circuit/'))))
+    const room = new Room()
+    calls = members.map(m => new FakeCall(room, m.node.peerId.toString()))
+    calls.forEach((call, i) => { members[i]!.client.manage(call, `member-${i}`) })
+    await waitFor('all on the forwarder', () => calls.every(c => c.forwarder === forwarder.id))
+    // each leg is on the direct (TCP) connection, with a relayed one beside it
+    for (const m of members) await waitFor('a relayed connection beside the leg', () => relayedTo(m).length > 0)
+  })
+
+  it('the relayed connection closing while the forwarder answers: the call stays, and it is watched again', async () => {
+    const before = calls[0]!.history.length
+    for (const connection of relayedTo(members[0]!)) await connection.close()
+    await waitFor('a new relayed connection', () => relayedTo(members[0]!).length > 0)
+    assert.equal(calls[0]!.forwarder, forwarder.id)
+    assert.equal(calls[0]!.history.length, before)
+  })
+
+  it('the relayed connection closing and no answer to a ping: the call fails over at once, the others stay', async () => {
+    await forwarder.node.unhandle('/ipfs/ping/1.0.0')
+    for (const connection of relayedTo(members[0]!)) await connection.close()
+    // long before its announcements (every 5 s) would be missed for 15 s
+    await waitFor('the call back in mesh', () => calls[0]!.forwarder === null, 5_000)
+    assert.equal(members[0]!.reputation.failures(forwarder.id), 1)
+    assert.match(members[0]!.client.status().calls[0]!.lastError ?? '', /did not answer a ping/)
+    assert.ok(calls.slice(1).every(c => c.forwarder === forwarder.id))
   })
 })

@@ -79,6 +79,13 @@ export const FORWARDER_PING_TIMEOUT_MS = 3_000
 /** Candidates probed at once, least loaded first. @default 4 */
 export const FORWARDER_PROBES = 4
 
+/**
+ * When a relayed connection to the forwarder of a direct leg closes, the forwarder must answer
+ * a ping within this or the call fails over (a crashed browser's relay sees its connection drop
+ * at once; a direct WebRTC connection stays silent for many seconds). @default 1_500
+ */
+export const FORWARDER_CHECK_TIMEOUT_MS = 1_500
+
 /** A forwarder that failed this call is not picked again by it for this long. @default 60_000 */
 export const FORWARDER_RETRY_MS = 60_000
 

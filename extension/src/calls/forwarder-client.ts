@@ -28,7 +28,7 @@ import type { CallEvent, ParticipantInfo, SignalData } from '@peerloom/shared/ca
 import { z } from 'zod'
 import type { CallsDb, ForwarderRecord } from './calls-db.ts'
 import {
-  FORWARDER_ATTACH_TIMEOUT_MS, FORWARDER_DIRECT_DIAL_MS, FORWARDER_FAILED_GRACE_MS, FORWARDER_FAILURE_PENALTY, FORWARDER_LEADER_WAIT_MS, FORWARDER_PENALTY_HALF_LIFE_MS,
+  FORWARDER_ATTACH_TIMEOUT_MS, FORWARDER_CHECK_TIMEOUT_MS, FORWARDER_DIRECT_DIAL_MS, FORWARDER_FAILED_GRACE_MS, FORWARDER_FAILURE_PENALTY, FORWARDER_LEADER_WAIT_MS, FORWARDER_PENALTY_HALF_LIFE_MS,
   FORWARDER_PING_TIMEOUT_MS, FORWARDER_PROBES, FORWARDER_RETRY_MS, FORWARDER_STALE_MS, FORWARDER_SWITCH_AFTER_MS, MESH_MAX_PARTICIPANTS, MESH_RETURN_PARTICIPANTS
 } from './constants.ts'
 import { ForwardStream } from './forwarder/forward-stream.ts'
@@ -119,10 +119,13 @@ export class ForwarderReputation {
 /** One FORWARD_PROTOCOL stream to a forwarder. */
 class Leg extends ForwardStream {
   readonly forwarder: string
+  /** On a direct (WebRTC) connection, whose loss a crashed forwarder does not report for many seconds. */
+  readonly direct: boolean
 
-  constructor (forwarder: string, stream: Stream) {
+  constructor (forwarder: string, stream: Stream, direct: boolean) {
     super(stream)
     this.forwarder = forwarder
+    this.direct = direct
   }
 
   /** `detach`, then closes the stream. */
@@ -185,6 +188,17 @@ export class ForwarderClient {
   private timer?: ReturnType<typeof setInterval>
   private readonly announcements = new Map<string, Announcement>()
   private readonly calls = new Map<string, Managed>()
+  /** A relayed connection closing is how a crashed forwarder shows first: its relay saw its connection drop. */
+  private readonly onConnectionClose = (event: CustomEvent<Connection>): void => {
+    const connection = event.detail
+    if (connection.limits === undefined) return
+    const peerId = connection.remotePeer.toString()
+    for (const managed of this.calls.values()) {
+      const leg = managed.leg
+      if (leg?.forwarder === peerId && leg.direct) void this.check(managed, leg)
+    }
+  }
+
   private readonly onMessage = (event: CustomEvent<{ type: string, from?: PeerId, topic: string, data: Uint8Array }>): void => {
     const message = event.detail
     if (message.topic !== FORWARDERS_TOPIC || message.type !== 'signed' || message.from === undefined) return
@@ -208,6 +222,7 @@ export class ForwarderClient {
     await this.init.reputation.load().catch((err: unknown) => { this.init.onError?.(err) })
     pubsub.addEventListener('message', this.onMessage)
     pubsub.subscribe(FORWARDERS_TOPIC)
+    libp2p.addEventListener('connection:close', this.onConnectionClose)
     this.timer = setInterval(() => { this.evaluateAll() }, this.init.intervalMs ?? EVALUATE_INTERVAL_MS)
   }
 
@@ -222,6 +237,7 @@ export class ForwarderClient {
       // the node is stopping: its subscriptions go with it
     }
     this.pubsub?.removeEventListener('message', this.onMessage)
+    this.libp2p?.removeEventListener('connection:close', this.onConnectionClose)
     this.pubsub = undefined
     this.libp2p = undefined
     this.announcements.clear()
@@ -446,7 +462,7 @@ export class ForwarderClient {
     try {
       const connection = await this.dial(forwarder, signal)
       const stream = await connection.newStream(FORWARD_PROTOCOL, { signal, runOnLimitedConnection: true })
-      leg = new Leg(forwarder, stream)
+      leg = new Leg(forwarder, stream, connection.limits === undefined)
       const others = [...new Set(members.map(m => m.forwarder).filter((f): f is string => typeof f === 'string' && f !== forwarder && this.isLive(f)))]
       leg.send({ type: 'attach', roomId: managed.call.roomId, name: managed.name, ...(others.length === 0 ? {} : { forwarders: others.slice(0, 32) }) })
       const answer = await leg.read(signal)
@@ -464,6 +480,7 @@ export class ForwarderClient {
       managed.call.useForwarder(this.link(managed, leg))
       previous?.close()
       void this.run(managed, leg)
+      if (leg.direct) void this.watch(leg)
     } catch (err) {
       leg?.abort()
       managed.lastError = `attach to ${forwarder}: ${describe(err)}`
@@ -474,6 +491,37 @@ export class ForwarderClient {
     } finally {
       managed.attaching = false
     }
+  }
+
+  /**
+   * A relayed connection to the forwarder of a direct leg closed: either the forwarder's browser
+   * is gone (its relay noticed at once) or only the relayed connection is (its relay went away,
+   * or the relay's limit on relayed connections ran out). A ping over the direct connection
+   * tells which: no answer within FORWARDER_CHECK_TIMEOUT_MS fails the call over now, instead
+   * of when the announcements stop or the page's connection fails, many seconds later.
+   */
+  private async check (managed: Managed, leg: Leg): Promise<void> {
+    const ping = (this.libp2p?.services as { ping?: Ping } | undefined)?.ping
+    if (ping === undefined) return
+    try {
+      await ping.ping(peerIdFromString(leg.forwarder), { signal: AbortSignal.timeout(FORWARDER_CHECK_TIMEOUT_MS) })
+    } catch (err) {
+      await this.failover(managed, leg, `its relayed connection closed and it did not answer a ping (${(err as Error).message})`)
+      return
+    }
+    if (managed.leg === leg) await this.watch(leg)
+  }
+
+  /** Keeps a relayed connection open beside a direct leg, for `check` to hear of the forwarder's end. */
+  private async watch (leg: Leg): Promise<void> {
+    const libp2p = this.libp2p
+    if (libp2p === undefined) return
+    if (libp2p.getConnections(peerIdFromString(leg.forwarder)).some(c => c.status === 'open' && c.limits !== undefined)) return
+    const relayed = (this.announcements.get(leg.forwarder)?.addrs ?? []).filter(a => a.toString().includes('/p2p-circuit/p2p/'))
+    if (relayed.length === 0) return
+    // `force`: libp2p would otherwise hand back the direct connection
+    await libp2p.dial(relayed, { force: true, signal: AbortSignal.timeout(FORWARDER_ATTACH_TIMEOUT_MS) })
+      .catch((err: unknown) => { this.log?.('no relayed connection to %s beside the direct one: %s', leg.forwarder, describe(err)) })
   }
 
   /** What the call's page reaches the forwarder through. */
