@@ -40,12 +40,6 @@ export const test = base.extend<Fixtures>({
     await use(async (name, extra = {}) => {
       const profile = await Profile.launch(name, { flags: chromiumFlags })
       profiles.push(profile)
-      if (process.env.OFFSCREEN_DEBUG !== undefined) {
-        // e.g. OFFSCREEN_DEBUG='peerloom:*': the extension's debug logs, which its documents read from localStorage as they start
-        await profile.page.evaluate((namespaces) => { localStorage.setItem('debug', namespaces) }, process.env.OFFSCREEN_DEBUG)
-        await profile.close()
-        await profile.open()
-      }
       await profile.configure({ ...devnet.settings(), uploadRateBytesPerSec: TEST_UPLOAD_RATE, ...extra })
       return profile
     })

@@ -85,6 +85,12 @@ export class Profile {
   static async launch (name: string, options: { userDataDir?: string, flags?: string[] } = {}): Promise<Profile> {
     const profile = new Profile(name, options.userDataDir ?? await mkdtemp(join(tmpdir(), `peerloom-${name}-`)), options.flags ?? [])
     await profile.open()
+    if (process.env.OFFSCREEN_DEBUG !== undefined) {
+      // e.g. OFFSCREEN_DEBUG='peerloom:*': the extension's debug logs, which its documents read from localStorage as they start
+      await profile.page.evaluate((namespaces) => { localStorage.setItem('debug', namespaces) }, process.env.OFFSCREEN_DEBUG)
+      await profile.close()
+      await profile.open()
+    }
     return profile
   }
 
