@@ -21,12 +21,13 @@ const started: Libp2p[] = []
 /**
  * A started node listening on 127.0.0.1; `stopLoopbackNodes` stops every one this file made.
  * `circuits`: it can dial relayed addresses and takes a reservation on a relay it connects to
- * (it has a `/p2p-circuit` address once it did); `relay`: it is a circuit relay server.
+ * (it has a `/p2p-circuit` address once it did); `relayedOnly`: that is its only address, as a
+ * browser's (it still dials out over TCP); `relay`: it is a circuit relay server.
  */
-export async function loopbackNode (options: { circuits?: boolean, relay?: boolean } = {}): Promise<Libp2p> {
+export async function loopbackNode (options: { circuits?: boolean, relayedOnly?: boolean, relay?: boolean } = {}): Promise<Libp2p> {
   const node = await createLibp2p({
     privateKey: await generateKeyPair('secp256k1'),
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0', ...options.circuits === true ? ['/p2p-circuit'] : []] },
+    addresses: { listen: [...options.relayedOnly === true ? [] : ['/ip4/127.0.0.1/tcp/0'], ...options.circuits === true ? ['/p2p-circuit'] : []] },
     // tcp: Node 20 has no WebSocket client (the extension's transport); gossipsub does not care
     transports: [tcp(), ...options.circuits === true ? [circuitRelayTransport()] : []],
     connectionEncrypters: [noise()],

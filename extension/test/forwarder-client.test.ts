@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Libp2p } from '@libp2p/interface'
 import type { NodeSettings } from '@peerloom/shared'
+import { FORWARDERS_TOPIC } from '@peerloom/shared'
 import type { CallEvent, ParticipantInfo, SignalData } from '@peerloom/shared/calls/api'
 import { FakeEngine, loopbackNode, stopLoopbackNodes } from './calls-fixtures.ts'
 import { openCallsDb } from '../src/calls/calls-db.ts'
@@ -80,8 +81,8 @@ async function waitFor<T> (what: string, probe: () => T | undefined | false, dea
 interface Donor { node: Libp2p, service: ForwarderService, media: NodeSettings['media'], engine: () => FakeEngine | undefined, id: string }
 
 /** A donor; with `relay`, it holds a reservation there first, so it announces its relayed address too. */
-async function donor (options: { circuits?: boolean, relay?: Libp2p } = {}): Promise<Donor> {
-  const node = await loopbackNode({ circuits: options.circuits })
+async function donor (options: { circuits?: boolean, relayedOnly?: boolean, relay?: Libp2p } = {}): Promise<Donor> {
+  const node = await loopbackNode({ circuits: options.circuits, relayedOnly: options.relayedOnly })
   if (options.relay !== undefined) {
     await node.dial(options.relay.getMultiaddrs()[0]!)
     await waitFor('a reservation on the relay', () => node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')))
@@ -275,5 +276,34 @@ describe('forwarder client: a direct leg watched through a relayed connection', 
     assert.equal(members[0]!.reputation.failures(forwarder.id), 1)
     assert.match(members[0]!.client.status().calls[0]!.lastError ?? '', /did not answer a ping/)
     assert.ok(calls.slice(1).every(c => c.forwarder === forwarder.id))
+  })
+})
+
+describe('forwarder client: a relayed leg', () => {
+  let forwarder: Donor
+  let members: Member[]
+  let calls: FakeCall[]
+
+  before(async () => {
+    const relay = await loopbackNode({ relay: true })
+    // the relay carries the announcements between the donor and the members, as the real relays do
+    ;(relay.services as unknown as { pubsub: { subscribe: (topic: string) => void } }).pubsub.subscribe(FORWARDERS_TOPIC)
+    forwarder = await donor({ circuits: true, relayedOnly: true, relay })
+    members = []
+    for (let i = 0; i < SIZE; i++) members.push(await member([], { circuits: true, relay }))
+    for (const m of members) await waitFor('the forwarder announced', () => m.client.heardForwarders().some(a => a.peerId === forwarder.id && a.addrs.length > 0))
+    const room = new Room()
+    calls = members.map(m => new FakeCall(room, m.node.peerId.toString()))
+    calls.forEach((call, i) => { members[i]!.client.manage(call, `member-${i}`) })
+    await waitFor('all on the forwarder', () => calls.every(c => c.forwarder === forwarder.id))
+  })
+
+  it('ending with its relayed connection (the relay\'s limit ran out): attached again at once, no failure recorded', async () => {
+    const [first] = members
+    assert.ok(first!.node.getConnections(forwarder.node.peerId).every(c => c.limits !== undefined), 'the leg is relayed')
+    for (const connection of first!.node.getConnections(forwarder.node.peerId)) await connection.close()
+    await waitFor('on the forwarder again after a moment in mesh', () => calls[0]!.history.length >= 3 && calls[0]!.forwarder === forwarder.id)
+    assert.deepEqual(calls[0]!.history.slice(-3), [forwarder.id, null, forwarder.id])
+    assert.equal(first!.reputation.failures(forwarder.id), 0)
   })
 })

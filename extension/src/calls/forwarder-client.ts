@@ -546,30 +546,42 @@ export class ForwarderClient {
   private async run (managed: Managed, leg: Leg): Promise<void> {
     const forwarder = leg.forwarder
     let reason = 'the stream ended'
+    let refused = false
     try {
       for (;;) {
         const message = await leg.read()
         if (managed.leg !== leg) return
         if (message.type === 'signal') managed.call.emit({ type: 'forwarder-signal', forwarder, data: message.data as SignalData })
         else if (message.type === 'tracks') managed.call.emit({ type: 'tracks', forwarder, mids: message.mids })
-        else if (message.type === 'error') { reason = `error ${message.code}: ${message.message}`; break } else { reason = `it sent ${message.type}`; break }
+        else {
+          reason = message.type === 'error' ? `error ${message.code}: ${message.message}` : `it sent ${message.type}`
+          refused = true
+          break
+        }
       }
     } catch (err) {
       reason = (err as Error).message
     }
-    if (managed.leg === leg && !leg.closed) await this.failover(managed, leg, reason)
+    if (managed.leg !== leg || leg.closed) return
+    // a relayed leg also ends when the relay's limit on relayed connections runs out: while the
+    // forwarder still announces itself the next pass attaches again, and a dead one fails that attach
+    const blame = refused || leg.direct || !this.isLive(forwarder)
+    await this.failover(managed, leg, reason, blame)
   }
 
-  /** The forwarder failed this call: blamed, excluded for a while, and the call is back in mesh until the next pass finds another. */
-  private async failover (managed: Managed, leg: Leg, reason: string): Promise<void> {
+  /**
+   * The call is back in mesh until the next pass finds a forwarder. A forwarder that failed it
+   * (`blame`) is excluded for a while and its failure recorded.
+   */
+  private async failover (managed: Managed, leg: Leg, reason: string, blame = true): Promise<void> {
     if (managed.leg !== leg) return
-    this.log?.('call %s: forwarder %s failed (%s); back to mesh', managed.call.id, leg.forwarder, reason)
+    this.log?.('call %s: forwarder %s %s (%s); back to mesh', managed.call.id, leg.forwarder, blame ? 'failed' : 'lost its relayed leg', reason)
     managed.lastError = `${leg.forwarder}: ${reason}`
-    managed.excluded.set(leg.forwarder, this.now() + FORWARDER_RETRY_MS)
+    if (blame) managed.excluded.set(leg.forwarder, this.now() + FORWARDER_RETRY_MS)
     this.toMesh(managed)
     // no leader wait: the room was forwarded already
     managed.overSince = this.now() - (this.init.leaderWaitMs ?? FORWARDER_LEADER_WAIT_MS)
-    await this.init.reputation.failure(leg.forwarder, this.now()).catch((err: unknown) => { this.init.onError?.(err) })
+    if (blame) await this.init.reputation.failure(leg.forwarder, this.now()).catch((err: unknown) => { this.init.onError?.(err) })
   }
 
   private toMesh (managed: Managed): void {
