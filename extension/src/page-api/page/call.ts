@@ -24,6 +24,8 @@ export const MESH_REDIAL_MS = 1000
  * still see each other; if the member is heard again meanwhile, the connection goes on. @default 30000
  */
 export const MESH_LINGER_MS = 30_000
+/** ICE candidates kept per member for a connection whose offer has not arrived yet. @default 64 */
+const MAX_EARLY_CANDIDATES = 64
 /** Longest chat message (docs/CALLS.md, Chat). @default 4000 */
 export const MAX_CHAT_TEXT = 4000
 /** Longest display name. @default 64 */
@@ -102,6 +104,8 @@ class PeerloomCall extends EventTarget implements Call {
   private readonly legs = new Map<string, ForwarderLeg>()
   /** Mesh connections kept past their member's timeout (MESH_LINGER_MS), by peer id. */
   private readonly lingering = new Map<string, { timer: ReturnType<typeof setTimeout>, joinedAt: number }>()
+  /** ICE candidates that came before their connection's offer, per offering member (gossip does not keep a sender's order). */
+  private readonly earlyCandidates = new Map<string, { sid: string, candidates: SignalData[] }>()
   private readonly messageIds = new Set<string>()
   private readonly chat: ChatMessage[]
   private readonly forwarderBytes: Record<string, number> = {}
@@ -271,6 +275,7 @@ class PeerloomCall extends EventTarget implements Call {
     const member = this.members.get(peerId)
     if (member === undefined) return
     this.members.delete(peerId)
+    this.earlyCandidates.delete(peerId)
     const peer = this.mesh.get(peerId)
     if (reason === 'timeout' && peer !== undefined && peer.link.connectionState === 'connected' && !this.lingering.has(peerId)) {
       // its presence timed out at the node, but its media still arrives: keep the connection a while
@@ -335,13 +340,33 @@ class PeerloomCall extends EventTarget implements Call {
   private async onMeshSignal (from: string, sid: string, data: SignalData): Promise<void> {
     if (!this.members.has(from) || !isObject(data)) return
     let peer = this.mesh.get(from)
+    let early: SignalData[] = []
     if ('sdp' in data && data.sdp?.type === 'offer') {
       // the lower peer id offers; an offer from a higher one is out of contract
       if (from > this.self.peerId) return
       if (peer?.sid !== sid) peer = this.answerer(from, sid)
+      const kept = this.earlyCandidates.get(from)
+      this.earlyCandidates.delete(from)
+      if (kept?.sid === sid) early = kept.candidates
     }
-    if (peer === undefined || peer.sid !== sid) return
-    await peer.link.remote(data).catch(() => { this.meshFailed(from, sid) })
+    if (peer === undefined || peer.sid !== sid) {
+      if ('candidate' in data && from < this.self.peerId) this.keepEarlyCandidate(from, sid, data)
+      return
+    }
+    const failed = (): void => { this.meshFailed(from, sid) }
+    const applied = peer.link.remote(data).catch(failed)
+    for (const candidate of early) void peer.link.remote(candidate).catch(failed)
+    await applied
+  }
+
+  /** Keeps a candidate of a connection whose offer has not come yet (the newest connection's, a bounded number). */
+  private keepEarlyCandidate (from: string, sid: string, data: SignalData): void {
+    let kept = this.earlyCandidates.get(from)
+    if (kept?.sid !== sid) {
+      kept = { sid, candidates: [] }
+      this.earlyCandidates.set(from, kept)
+    }
+    if (kept.candidates.length < MAX_EARLY_CANDIDATES) kept.candidates.push(data)
   }
 
   /** The answering side of a mesh connection: takes the offer's two transceivers and sends on them. */
