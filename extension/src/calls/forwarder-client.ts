@@ -7,8 +7,9 @@
  * (the lowest peer id) picks by `rtt + 50 × load/maxStreams + reputation penalty` and the
  * others wait FORWARDER_LEADER_WAIT_MS for its presence before picking the same way (different
  * picks are joined by the forwarders' cascade, and the minority moves to the majority's).
- * When the stream ends, the forwarder's announcements stop or the page reports its connection
- * failed, the call goes back to mesh at once (no state change for the page) and another
+ * When the stream ends, the forwarder's announcements stop, the page reports its connection
+ * failed, or the relayed connection kept beside a direct leg closes and the forwarder does not
+ * answer a ping, the call goes back to mesh at once (no state change for the page) and another
  * forwarder is attached on the next pass. Failures are kept per forwarder in IndexedDB.
  * Bytes the page received from a forwarder are receipted like content bytes (`trackReceipts`,
  * the rewards path), with `contentId = roomId`.
