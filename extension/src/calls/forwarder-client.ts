@@ -421,7 +421,7 @@ export class ForwarderClient {
       if (ping === undefined) return 0
       return await ping.ping(connection.remotePeer, { signal: AbortSignal.timeout(FORWARDER_PING_TIMEOUT_MS) })
     } catch (err) {
-      this.log?.('no ping from %s: %s', announcement.peerId, (err as Error).message)
+      this.log?.('no ping from %s: %s', announcement.peerId, describe(err))
       return FORWARDER_PING_TIMEOUT_MS
     }
   }
