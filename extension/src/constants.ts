@@ -80,11 +80,12 @@ export const PROVIDER_DIAL_TIMEOUT_MS = 10_000
 
 /**
  * libp2p's own cap on each address of a dial (its default is 6 s), here as long as our longest
- * dial budget so that the callers' budgets decide: a WebRTC dial through a relay, or a relayed
- * dial, can take longer than 6 s when the browsers on either end are short of CPU.
+ * per-address budgets (PROVIDER_DIAL_TIMEOUT_MS, the forwarder's FORWARDER_DIRECT_DIAL_MS) so
+ * that those decide: a WebRTC dial through a relay, or a relayed dial, can take longer than 6 s
+ * when the browsers on either end are short of CPU.
  * @default 10_000
  */
-export const ADDRESS_DIAL_TIMEOUT_MS = PROVIDER_DIAL_TIMEOUT_MS
+export const ADDRESS_DIAL_TIMEOUT_MS = 10_000
 
 /**
  * Attempts to connect to a provider, and the wait before the second (doubling after).
