@@ -22,9 +22,13 @@ const started: Libp2p[] = []
  * A started node listening on 127.0.0.1; `stopLoopbackNodes` stops every one this file made.
  * `circuits`: it can dial relayed addresses and takes a reservation on a relay it connects to
  * (it has a `/p2p-circuit` address once it did); `relayedOnly`: that is its only address, as a
- * browser's (it still dials out over TCP); `relay`: it is a circuit relay server.
+ * browser's (it still dials out over TCP); `relay`: it is a circuit relay server, whose relayed
+ * connections last `circuitMs` when given (libp2p's default: 2 min).
  */
-export async function loopbackNode (options: { circuits?: boolean, relayedOnly?: boolean, relay?: boolean } = {}): Promise<Libp2p> {
+export async function loopbackNode (options: { circuits?: boolean, relayedOnly?: boolean, relay?: boolean | { circuitMs: number } } = {}): Promise<Libp2p> {
+  const relay = options.relay === undefined || options.relay === false
+    ? {}
+    : { relay: circuitRelayServer(options.relay === true ? {} : { reservations: { defaultDurationLimit: options.relay.circuitMs } }) }
   const node = await createLibp2p({
     privateKey: await generateKeyPair('secp256k1'),
     addresses: { listen: [...options.relayedOnly === true ? [] : ['/ip4/127.0.0.1/tcp/0'], ...options.circuits === true ? ['/p2p-circuit'] : []] },
@@ -37,7 +41,7 @@ export async function loopbackNode (options: { circuits?: boolean, relayedOnly?:
       identify: identify(),
       ping: ping(),
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
-      ...options.relay === true ? { relay: circuitRelayServer() } : {}
+      ...relay
     }
   })
   started.push(node)
