@@ -109,6 +109,24 @@ test('a signal that arrives before its sender\'s hello reaches the page once the
   }
 })
 
+test('a media key that arrives before its sender\'s hello is used once the sender is admitted', async () => {
+  const { a, b, cipher } = await startPair('6')
+  try {
+    // b hears a's hello, admits it and sends a its hello and its key; the key reaches a first
+    await waitFor(() => a.outbox.length > 0)
+    await deliver(a, A, b, type => type === 'hello', cipher)
+    await waitFor(() => b.outbox.length > 0)
+    await deliver(b, B, a, type => type === 'key', cipher)
+    assert.deepEqual(keyIdsFrom(a, B), [], 'not handed to the page before b is a member')
+    // b's hello: a admits b and opens the key it kept, with no second copy needed
+    await deliver(b, B, a, type => type === 'hello', cipher)
+    assert.deepEqual(keyIdsFrom(a, B), [b.call.stats().keyId])
+  } finally {
+    await a.call.end('left')
+    await b.call.end('left')
+  }
+})
+
 test('an open room never asks the key service, not even on a rekey notice: its key comes from its name', async () => {
   const shared = await room()
   const asked: string[] = []

@@ -143,8 +143,8 @@ export class RoomCall {
   private readonly members = new Map<string, Member>()
   /** Peers heard but not admitted (room full): their join time, to tell whether this browser is the one too many. */
   private readonly waiting = new Map<string, { joinedAt: number, lastSeen: number }>()
-  /** Signals from peers not admitted yet, handed to the page when they are; forgotten after PRESENCE_TIMEOUT_MS. */
-  private readonly early = new Map<string, { at: number, bodies: SignalBody[] }>()
+  /** Signals and the newest media key from peers not admitted yet, used when they are; forgotten after PRESENCE_TIMEOUT_MS. */
+  private readonly early = new Map<string, { at: number, bodies: SignalBody[], key?: KeyBody }>()
   private ownKey: { keyId: number, key: Uint8Array }
   private state: CallState = 'connecting'
   private topology: CallTopology = 'mesh'
@@ -381,6 +381,7 @@ export class RoomCall {
     // answer a newcomer at once instead of at our next presence tick, before our key: it
     // takes a key only from a member, so it must have our hello first
     if (now - this.lastHelloAt > ANSWER_MIN_GAP_MS) void this.sendHello()
+    if (early?.key !== undefined) await this.keyFrom(from, early.key)
     await this.sendKey(member)
   }
 
@@ -424,17 +425,23 @@ export class RoomCall {
     }
   }
 
+  /** What is held for `from` until it is admitted (undefined: already MAX_TRACKED_PEERS others). */
+  private heldFor (from: string): { at: number, bodies: SignalBody[], key?: KeyBody } | undefined {
+    const held = this.early.get(from) ?? (this.early.size < MAX_TRACKED_PEERS ? { at: this.now(), bodies: [] } : undefined)
+    if (held !== undefined) this.early.set(from, held)
+    return held
+  }
+
   private signalFrom (from: string, body: SignalBody): void {
     if (body.to !== this.self) return // addressed to another member: every member hears every signal
     if (!this.members.has(from)) {
       // its hello may still be on the way: keep a few, for when it is admitted
-      const held = this.early.get(from) ?? (this.early.size < MAX_TRACKED_PEERS ? { at: this.now(), bodies: [] } : undefined)
+      const held = this.heldFor(from)
       if (held === undefined || held.bodies.length >= EARLY_SIGNALS_PER_PEER) {
         this.drop(from, 'a signal from a peer that is not a member')
         return
       }
       held.bodies.push(body)
-      this.early.set(from, held)
       return
     }
     this.emit({ type: 'signal', from, sid: body.sid, data: body.data as SignalData })
@@ -446,7 +453,11 @@ export class RoomCall {
     if (member === undefined) {
       const back = this.timedOut.get(from)
       if (back === undefined) {
-        this.drop(from, 'a media key from a peer that is not a member')
+        // its hello may still be on the way (gossipsub keeps no order between a sender's messages
+        // over two relays): its newest key is kept for when it is admitted
+        const held = this.heldFor(from)
+        if (held === undefined) this.drop(from, 'a media key from a peer that is not a member')
+        else held.key = body
         return
       }
       // it timed out here but not there: it will not send this key again, so it is kept for when it is heard again
