@@ -417,13 +417,18 @@ export class ForwarderClient {
   private async rtt (announcement: Announcement): Promise<number> {
     try {
       const connection = await this.dial(announcement.peerId, AbortSignal.timeout(FORWARDER_ATTACH_TIMEOUT_MS))
-      const ping = (this.libp2p?.services as { ping?: Ping } | undefined)?.ping
+      const ping = this.pingService()
       if (ping === undefined) return 0
       return await ping.ping(connection.remotePeer, { signal: AbortSignal.timeout(FORWARDER_PING_TIMEOUT_MS) })
     } catch (err) {
       this.log?.('no ping from %s: %s', announcement.peerId, describe(err))
       return FORWARDER_PING_TIMEOUT_MS
     }
+  }
+
+  /** The node's libp2p ping service (absent in a node built without it). */
+  private pingService (): Ping | undefined {
+    return (this.libp2p?.services as { ping?: Ping } | undefined)?.ping
   }
 
   /**
@@ -502,7 +507,7 @@ export class ForwarderClient {
    * of when the announcements stop or the page's connection fails, many seconds later.
    */
   private async check (managed: Managed, leg: Leg): Promise<void> {
-    const ping = (this.libp2p?.services as { ping?: Ping } | undefined)?.ping
+    const ping = this.pingService()
     if (ping === undefined) return
     try {
       await ping.ping(peerIdFromString(leg.forwarder), { signal: AbortSignal.timeout(FORWARDER_CHECK_TIMEOUT_MS) })

@@ -129,6 +129,9 @@ export interface RoomCallInit {
   now?: () => number
 }
 
+/** What a peer not admitted yet sent us: its signals and its newest media key, with when we first heard it. */
+interface Early { at: number, bodies: SignalBody[], key?: KeyBody }
+
 export class RoomCall {
   readonly id: string
   readonly origin: string
@@ -144,7 +147,7 @@ export class RoomCall {
   /** Peers heard but not admitted (room full): their join time, to tell whether this browser is the one too many. */
   private readonly waiting = new Map<string, { joinedAt: number, lastSeen: number }>()
   /** Signals and the newest media key from peers not admitted yet, used when they are; forgotten after PRESENCE_TIMEOUT_MS. */
-  private readonly early = new Map<string, { at: number, bodies: SignalBody[], key?: KeyBody }>()
+  private readonly early = new Map<string, Early>()
   private ownKey: { keyId: number, key: Uint8Array }
   private state: CallState = 'connecting'
   private topology: CallTopology = 'mesh'
@@ -426,7 +429,7 @@ export class RoomCall {
   }
 
   /** What is held for `from` until it is admitted (undefined: already MAX_TRACKED_PEERS others). */
-  private heldFor (from: string): { at: number, bodies: SignalBody[], key?: KeyBody } | undefined {
+  private heldFor (from: string): Early | undefined {
     const held = this.early.get(from) ?? (this.early.size < MAX_TRACKED_PEERS ? { at: this.now(), bodies: [] } : undefined)
     if (held !== undefined) this.early.set(from, held)
     return held
