@@ -25,7 +25,8 @@ const started: Libp2p[] = []
  * browser's (it still dials out over TCP); `relay`: it is a circuit relay server, whose relayed
  * connections last `circuitMs` when given (libp2p's default: 2 min).
  */
-export async function loopbackNode (options: { circuits?: boolean, relayedOnly?: boolean, relay?: boolean | { circuitMs: number } } = {}): Promise<Libp2p> {
+/** `refuse`: peer ids this node takes no connection from (a relay a peer can no longer reach). */
+export async function loopbackNode (options: { circuits?: boolean, relayedOnly?: boolean, relay?: boolean | { circuitMs: number }, refuse?: Set<string> } = {}): Promise<Libp2p> {
   const relay = options.relay === undefined || options.relay === false
     ? {}
     : { relay: circuitRelayServer(options.relay === true ? {} : { reservations: { defaultDurationLimit: options.relay.circuitMs } }) }
@@ -36,7 +37,7 @@ export async function loopbackNode (options: { circuits?: boolean, relayedOnly?:
     transports: [tcp(), ...options.circuits === true ? [circuitRelayTransport()] : []],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionGater: { denyDialMultiaddr: async () => false },
+    connectionGater: { denyDialMultiaddr: async () => false, denyInboundEncryptedConnection: async peer => options.refuse?.has(peer.toString()) === true },
     services: {
       identify: identify(),
       ping: ping(),

@@ -246,8 +246,11 @@ describe('forwarder client: a direct leg watched through a relayed connection', 
 
   const relayedTo = (m: Member): Array<{ close: () => Promise<void> }> => m.node.getConnections(forwarder.node.peerId).filter(c => c.status === 'open' && c.limits !== undefined)
 
+  /** Peers the relay takes no connection from. */
+  const refused = new Set<string>()
+
   before(async () => {
-    relay = await loopbackNode({ relay: true })
+    relay = await loopbackNode({ relay: true, refuse: refused })
     forwarder = await donor({ circuits: true, relay })
     members = []
     for (let i = 0; i < SIZE; i++) members.push(await member([forwarder], { circuits: true, relay }))
@@ -276,6 +279,18 @@ describe('forwarder client: a direct leg watched through a relayed connection', 
     assert.equal(members[0]!.reputation.failures(forwarder.id), 1)
     assert.match(members[0]!.client.status().calls[0]!.lastError ?? '', /did not answer a ping/)
     assert.ok(calls.slice(1).every(c => c.forwarder === forwarder.id))
+  })
+
+  it('the forwarder gone from its relay while its direct connection hangs: the relay\'s answer fails the call over, not the ping\'s timeout', async () => {
+    const m = members[1]!
+    // a ping that is never answered, as over the WebRTC connection of a browser that was killed
+    await forwarder.node.unhandle('/ipfs/ping/1.0.0')
+    await forwarder.node.handle('/ipfs/ping/1.0.0', () => {})
+    refused.add(forwarder.id)
+    await relay.hangUp(forwarder.node.peerId)
+    await waitFor('the call back in mesh', () => calls[1]!.forwarder === null, 5_000)
+    assert.match(m.client.status().calls[0]!.lastError ?? '', /none of its relays has a connection to it/)
+    assert.equal(m.reputation.failures(forwarder.id), 1)
   })
 })
 

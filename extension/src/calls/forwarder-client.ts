@@ -503,31 +503,46 @@ export class ForwarderClient {
    * A relayed connection to the forwarder of a direct leg closed: either the forwarder's browser
    * is gone (its relay noticed at once) or only the relayed connection is (its relay went away,
    * or the relay's limit on relayed connections ran out). A ping over the direct connection
-   * tells which: no answer within FORWARDER_CHECK_TIMEOUT_MS fails the call over now, instead
-   * of when the announcements stop or the page's connection fails, many seconds later.
+   * tells which, and a new relayed connection tells sooner: when every relay it announced says
+   * it has no connection to it, the call fails over at once; otherwise, no answer to the ping
+   * within FORWARDER_CHECK_TIMEOUT_MS does. Either is many seconds before its announcements stop
+   * or the page's connection fails.
    */
   private async check (managed: Managed, leg: Leg): Promise<void> {
     const ping = this.pingService()
     if (ping === undefined) return
-    try {
-      await ping.ping(peerIdFromString(leg.forwarder), { signal: AbortSignal.timeout(FORWARDER_CHECK_TIMEOUT_MS) })
-    } catch (err) {
-      await this.failover(managed, leg, `its relayed connection closed and it did not answer a ping (${(err as Error).message})`)
+    const signal = AbortSignal.timeout(FORWARDER_CHECK_TIMEOUT_MS)
+    const reason = await new Promise<string | null>(resolve => {
+      ping.ping(peerIdFromString(leg.forwarder), { signal }).then(() => { resolve(null) }, (err: Error) => { resolve(`its relayed connection closed and it did not answer a ping (${err.message})`) })
+      void this.watch(leg, signal).then(outcome => { if (outcome === 'gone') resolve('its relayed connection closed and none of its relays has a connection to it') })
+    })
+    if (reason !== null) {
+      await this.failover(managed, leg, reason)
       return
     }
     if (managed.leg === leg) await this.watch(leg)
   }
 
-  /** Keeps a relayed connection open beside a direct leg, for `check` to hear of the forwarder's end. */
-  private async watch (leg: Leg): Promise<void> {
+  /**
+   * Keeps a relayed connection open beside a direct leg, for `check` to hear of the forwarder's
+   * end. 'gone' when every relay the forwarder announced answered that it has no connection to it.
+   */
+  private async watch (leg: Leg, signal = AbortSignal.timeout(FORWARDER_ATTACH_TIMEOUT_MS)): Promise<'open' | 'gone' | 'failed'> {
     const libp2p = this.libp2p
-    if (libp2p === undefined) return
-    if (libp2p.getConnections(peerIdFromString(leg.forwarder)).some(c => c.status === 'open' && c.limits !== undefined)) return
+    if (libp2p === undefined) return 'failed'
+    if (libp2p.getConnections(peerIdFromString(leg.forwarder)).some(c => c.status === 'open' && c.limits !== undefined)) return 'open'
     const relayed = (this.announcements.get(leg.forwarder)?.addrs ?? []).filter(a => a.toString().includes('/p2p-circuit/p2p/'))
-    if (relayed.length === 0) return
-    // `force`: libp2p would otherwise hand back the direct connection
-    await libp2p.dial(relayed, { force: true, signal: AbortSignal.timeout(FORWARDER_ATTACH_TIMEOUT_MS) })
-      .catch((err: unknown) => { this.log?.('no relayed connection to %s beside the direct one: %s', leg.forwarder, describe(err)) })
+    if (relayed.length === 0) return 'failed'
+    try {
+      // `force`: libp2p would otherwise hand back the direct connection
+      await libp2p.dial(relayed, { force: true, signal })
+      return 'open'
+    } catch (err) {
+      this.log?.('no relayed connection to %s beside the direct one: %s', leg.forwarder, describe(err))
+      // a circuit relay v2 refusal names the status: NO_RESERVATION when the relay has no connection to it
+      const errors = err instanceof AggregateError ? err.errors : [err]
+      return errors.length > 0 && errors.every(e => /\bNO_RESERVATION\b/.test((e as Error)?.message ?? '')) ? 'gone' : 'failed'
+    }
   }
 
   /** What the call's page reaches the forwarder through. */
