@@ -23,9 +23,9 @@ const started: Libp2p[] = []
  * `circuits`: it can dial relayed addresses and takes a reservation on a relay it connects to
  * (it has a `/p2p-circuit` address once it did); `relayedOnly`: that is its only address, as a
  * browser's (it still dials out over TCP); `relay`: it is a circuit relay server, whose relayed
- * connections last `circuitMs` when given (libp2p's default: 2 min).
+ * connections last `circuitMs` when given (libp2p's default: 2 min); `refuse`: peer ids it
+ * takes no connection from (a relay a peer can no longer reach).
  */
-/** `refuse`: peer ids this node takes no connection from (a relay a peer can no longer reach). */
 export async function loopbackNode (options: { circuits?: boolean, relayedOnly?: boolean, relay?: boolean | { circuitMs: number }, refuse?: Set<string> } = {}): Promise<Libp2p> {
   const relay = options.relay === undefined || options.relay === false
     ? {}
