@@ -370,7 +370,7 @@ function pool (kind: CallConfig['kind'], participants: number, joins: JoinFigure
 
 /**
  * The baseline with `people.length` participants: the first n − 1 connect to each other, then
- * the last joins them (it offers to each, as a joiner's page does in half of Peerloom's pairs);
+ * the last joins them (it offers to each; in Peerloom the members offer to a joiner);
  * join → first remote frame is timed in the joiner's page.
  */
 async function plainCall (people: Participant[]): Promise<JoinFigures> {

@@ -109,6 +109,30 @@ test('a signal that arrives before its sender\'s hello reaches the page once the
   }
 })
 
+test('a joiner admitted just after the member\'s last hello still gets a hello back, once the gap is over', async () => {
+  const shared = await room()
+  const history = new ChatHistory(await openCallsDb(`room-call-test-${process.pid}-answer`))
+  // one fixed clock: the joiner is admitted 0 ms after b's hello, inside ANSWER_MIN_GAP_MS
+  const now = (): number => 1_000_000
+  const a = await side(A, 'Ada', shared, history, { now })
+  const b = await side(B, 'Bob', shared, history, { now })
+  const cipher = await RoomCipher.create(shared.key, shared.roomId, 0)
+  try {
+    // neither is started, so no presence tick or join burst says hello: only an answer can
+    await b.call.setMedia(MEDIA)
+    b.outbox.splice(0)
+    await a.call.setMedia(MEDIA)
+    await deliver(a, A, b, type => type === 'hello', cipher)
+    assert.ok(b.events.some(e => e.type === 'joined' && e.participant.peerId === A))
+    await waitFor(() => b.outbox.length >= 2, 5_000)
+    const types = await Promise.all(b.outbox.map(async data => await typeOf(data, cipher)))
+    assert.deepEqual(types, ['key', 'hello'], 'the key at once, the hello at the gap\'s end')
+  } finally {
+    await a.call.end('left')
+    await b.call.end('left')
+  }
+})
+
 test('a media key that arrives before its sender\'s hello is used once the sender is admitted', async () => {
   const { a, b, cipher } = await startPair('6')
   try {

@@ -1,6 +1,7 @@
 /**
  * Room formats (docs/CALLS.md, normative) against fixed vectors, and each vector re-derived
- * with node:crypto as an independent implementation, plus the inputs they must refuse.
+ * with node:crypto as an independent implementation, plus the inputs they must refuse and the
+ * mesh's offerer rule.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -10,6 +11,7 @@ import {
   parseRoomName, roomTopic, unwrapMediaKey, wrapMediaKey, generateEcdhKeyPair, MAX_ROOM_MESSAGE_BYTES
 } from '../src/calls/room.ts'
 import type { SealedEnvelope } from '../src/calls/room.ts'
+import { joinedBefore } from '../src/calls/api.ts'
 import { fromBase64url, fromHex, toHex } from '../src/bytes.ts'
 import { IntegrityError, InvalidParamsError } from '../src/errors.ts'
 
@@ -157,3 +159,15 @@ test('chat seals to the vector, opens back, and never opens as a room message (o
 })
 
 const WRAPPED_A_TO_B = 'AQIDBAUGBwgJCgsMd29Cs0VgYuEfNBOQnZHhPsBmwQ_BOxTrB5svfpTTTH76L4qcpp7piYutRg1RRDu9'
+
+test('who offers in a mesh: the earlier joinedAt, then the lower peer id, and exactly one of any two', () => {
+  const early = { peerId: PEER_A, joinedAt: 1700000000000 }
+  const late = { peerId: PEER_B, joinedAt: 1700000000001 }
+  assert.equal(joinedBefore(early, late), true)
+  assert.equal(joinedBefore(late, early), false)
+  // the same moment: string order of the peer ids decides (PEER_B < PEER_A)
+  const tied = { peerId: PEER_B, joinedAt: early.joinedAt }
+  assert.equal(joinedBefore(tied, early), true)
+  assert.equal(joinedBefore(early, tied), false)
+  assert.equal(joinedBefore(early, { ...early }), false)
+})

@@ -9,6 +9,7 @@
  */
 import type { Logger } from '@libp2p/interface'
 import { CallLimitError, ErrorCode, InvalidParamsError, isPeerloomError } from '@peerloom/shared'
+import { joinedBefore } from '@peerloom/shared/calls/api'
 import type { CallEvent, CallJoinResult, CallState, CallTopology, ChatMessage, MediaFlags, MediaKey, ParticipantInfo, SignalData } from '@peerloom/shared/calls/api'
 import {
   KEY_SWITCH_DELAY_MS, PRESENCE_INTERVAL_MS, PRESENCE_TIMEOUT_MS, RoomCipher, mediaWrapKey, parseEnvelope, shortId, unwrapMediaKey, wrapMediaKey
@@ -26,10 +27,14 @@ import type { GatedRoomKeys } from './room-keys.ts'
 export const JOIN_HELLO_BURST_MS = [150, 400, 1000] as const
 
 /**
- * For this long after admitting a member, its hellos are answered with ours at once (at most
- * one answer per ANSWER_MIN_GAP_MS): a joiner still sending its burst has not heard us yet.
+ * For this long after admitting a member, its hellos are answered with ours at once: a joiner
+ * still sending its burst has not heard us yet.
  */
 export const ANSWER_WINDOW_MS = 1500
+/**
+ * Answers go out at most this often; one due sooner waits for the gap's end rather than being
+ * dropped (the hello before it may have gone out before the joiner subscribed). @default 100
+ */
 const ANSWER_MIN_GAP_MS = 100
 const MAX_ANSWERS = 2
 
@@ -160,6 +165,7 @@ export class RoomCall {
   private burstTimers: Array<ReturnType<typeof setTimeout>> = []
   private rotateTimer?: ReturnType<typeof setTimeout>
   private rekeyTimer?: ReturnType<typeof setTimeout>
+  private answerTimer?: ReturnType<typeof setTimeout>
   private rekeyInFlight?: Promise<void>
   private lastRekeyAt = 0
   private lastHelloAt = 0
@@ -193,7 +199,7 @@ export class RoomCall {
     return {
       callId: this.id,
       roomId: this.roomId,
-      self: { peerId: this.self, name: this.name },
+      self: { peerId: this.self, name: this.name, joinedAt: this.joinedAt },
       participants: this.participants(),
       history: await this.init.history.list(this.origin, this.roomId),
       topology: this.topology,
@@ -235,8 +241,8 @@ export class RoomCall {
    * the next step of the join burst.
    */
   topicPeerJoined (): void {
-    if (this.ended || this.members.size > 0 || this.now() - this.lastHelloAt <= ANSWER_MIN_GAP_MS) return
-    void this.sendHello()
+    if (this.ended || this.members.size > 0) return
+    this.answerHello()
   }
 
   private stopBurst (): void {
@@ -342,9 +348,9 @@ export class RoomCall {
       if (known.keySends < KEY_SENDS_PER_MEMBER) await this.sendKey(known)
       await this.checkKey(known, body.keyId, now)
       // a member we admitted a moment ago that still says hello has not heard ours yet
-      if (now - known.admittedAt < ANSWER_WINDOW_MS && known.answers < MAX_ANSWERS && now - this.lastHelloAt > ANSWER_MIN_GAP_MS) {
+      if (now - known.admittedAt < ANSWER_WINDOW_MS && known.answers < MAX_ANSWERS) {
         known.answers++
-        void this.sendHello()
+        this.answerHello()
       }
       return
     }
@@ -383,7 +389,7 @@ export class RoomCall {
     if (restored !== undefined) this.emit({ type: 'media-key', peerId: from, key: { keyId: restored.keyId, key: restored.key.slice(0) } })
     // answer a newcomer at once instead of at our next presence tick, before our key: it
     // takes a key only from a member, so it must have our hello first
-    if (now - this.lastHelloAt > ANSWER_MIN_GAP_MS) void this.sendHello()
+    this.answerHello()
     if (early?.key !== undefined) await this.keyFrom(from, early.key)
     await this.sendKey(member)
   }
@@ -418,10 +424,10 @@ export class RoomCall {
 
   /** This browser is the participant too many when the full room's members all joined before it. */
   private checkFull (): void {
-    const earlier = (joinedAt: number, peerId: string): boolean => joinedAt < this.joinedAt || (joinedAt === this.joinedAt && peerId < this.self)
+    const self = { peerId: this.self, joinedAt: this.joinedAt }
     let before = 0
-    for (const m of this.members.values()) if (earlier(m.info.joinedAt, m.info.peerId)) before++
-    for (const [peerId, { joinedAt }] of this.waiting) if (earlier(joinedAt, peerId)) before++
+    for (const m of this.members.values()) if (joinedBefore(m.info, self)) before++
+    for (const [peerId, { joinedAt }] of this.waiting) if (joinedBefore({ peerId, joinedAt }, self)) before++
     if (before >= this.init.maxParticipants) {
       const err = new CallLimitError(`the room is full: at most ${this.init.maxParticipants} participants`)
       void this.end('left', { code: err.code, reason: err.message })
@@ -550,9 +556,22 @@ export class RoomCall {
     await this.init.publish(await this.cipher.seal(body))
   }
 
+  /** Says hello now, or at the end of ANSWER_MIN_GAP_MS after the last one (one answers all that came meanwhile). */
+  private answerHello (): void {
+    if (this.ended || this.answerTimer !== undefined) return
+    const wait = this.lastHelloAt + ANSWER_MIN_GAP_MS - this.now()
+    if (wait <= 0) {
+      void this.sendHello()
+      return
+    }
+    this.answerTimer = setTimeout(() => { void this.sendHello() }, wait)
+  }
+
   /** Publishes presence; false when it could not be sent (no network yet). */
   private async sendHello (): Promise<boolean> {
     if (this.ended) return false
+    clearTimeout(this.answerTimer)
+    this.answerTimer = undefined
     this.lastHelloAt = this.now()
     try {
       await this.publishBody({ type: 'hello', name: this.name, ecdh: this.init.ecdh.publicKey, joinedAt: this.joinedAt, forwarder: this.forwarder, media: this.media, keyId: this.ownKey.keyId })
@@ -716,6 +735,8 @@ export class RoomCall {
     this.rotateTimer = undefined
     clearTimeout(this.rekeyTimer)
     this.rekeyTimer = undefined
+    clearTimeout(this.answerTimer)
+    this.answerTimer = undefined
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Calls between the page and the node (docs/CALLS.md, Page API): what `peerloom.call.join`
  * gives a site, and the messages the page's `Call` and the node's call host exchange over the
- * page port. Types only, so the page bundle can import them for nothing.
+ * page port. Types and one dependency-free rule, so the page bundle can import them for nothing.
  */
 
 /** How a call is carried now: page to page, or through one or more forwarders. */
@@ -56,12 +56,21 @@ export interface CallJoinParams {
 export interface CallJoinResult {
   callId: string
   roomId: string
-  self: { peerId: string, name: string }
+  /** `joinedAt` as this browser's hellos give it (ms since the epoch). */
+  self: { peerId: string, name: string, joinedAt: number }
   participants: ParticipantInfo[]
   history: ChatMessage[]
   topology: CallTopology
   iceServers: RTCIceServer[]
   ownKey: MediaKey
+}
+
+/**
+ * Whether `a` joined the room before `b`: the earlier `joinedAt`, then the lower peer id. Both
+ * sides read the same two values from the hellos, so they agree whatever their clocks say.
+ */
+export function joinedBefore (a: { peerId: string, joinedAt: number }, b: { peerId: string, joinedAt: number }): boolean {
+  return a.joinedAt < b.joinedAt || (a.joinedAt === b.joinedAt && a.peerId < b.peerId)
 }
 
 /** What a page's RTCPeerConnection sends through the node: an SDP or an ICE candidate (null: end of candidates). */

@@ -1,7 +1,11 @@
 /**
  * One RTCPeerConnection of a call page: to another participant (mesh) or to a forwarder.
  * Signalling goes through the node (`signal`), applied in order; ICE candidates that arrive
- * before the remote description wait for it. The `chat` data channel is made by the offerer
+ * before the remote description wait for it. A description goes out with the candidates of the
+ * first gathering step (when ICE_GATHER_QUIET_MS pass without a new one, ICE_GATHER_WAIT_MS at
+ * most) and only later ones follow on their own: each signal is a room message every relay
+ * verifies, and Chromium gathers host UDP candidates within milliseconds but TCP ones a step
+ * (about 100 ms) later, so a join's offer and answer carry the candidates that connect it. The `chat` data channel is made by the offerer
  * and taken by the answerer in `ondatachannel`, where its `onmessage` is attached at once
  * (docs/PLATFORM.md: after an await, early messages are lost).
  */
@@ -10,6 +14,10 @@ import { ENCODED_CONNECTION } from './call-e2ee.ts'
 
 /** Chat messages a link holds for a channel that is not open yet. @default 64 */
 const MAX_QUEUED_CHAT = 64
+/** Longest wait for ICE gathering before a description is sent with the candidates it has. @default 200 */
+export const ICE_GATHER_WAIT_MS = 200
+/** A description is sent once this long has passed without a new candidate (after at least one). @default 25 */
+export const ICE_GATHER_QUIET_MS = 25
 
 export interface LinkHooks {
   signal: (data: SignalData) => void
@@ -27,6 +35,8 @@ export class CallLink {
   private readonly outbox: string[] = []
   private readonly earlyCandidates: RTCIceCandidateInit[] = []
   private hasRemote = false
+  /** Whether a description went out: candidates gathered before it are in it. */
+  private described = false
   private queue: Promise<void> = Promise.resolve()
   private closed = false
   /** Answers an offer; set by the owner, which adds its tracks between the two descriptions. */
@@ -35,7 +45,7 @@ export class CallLink {
   constructor (iceServers: RTCIceServer[], hooks: LinkHooks) {
     this.hooks = hooks
     this.pc = new RTCPeerConnection({ ...ENCODED_CONNECTION, iceServers })
-    this.pc.onicecandidate = event => { if (!this.closed) hooks.signal({ candidate: event.candidate === null ? null : event.candidate.toJSON() }) }
+    this.pc.onicecandidate = event => { if (!this.closed && this.described) hooks.signal({ candidate: event.candidate === null ? null : event.candidate.toJSON() }) }
     this.pc.ondatachannel = event => { if (event.channel.label === 'chat') this.useChat(event.channel) }
     this.pc.ontrack = event => { if (!this.closed) hooks.track(event) }
     this.pc.onconnectionstatechange = () => {
@@ -58,9 +68,8 @@ export class CallLink {
   /** Makes and sends an offer. */
   async offer (): Promise<void> {
     await this.enqueue(async () => {
-      const offer = await this.pc.createOffer()
-      await this.pc.setLocalDescription(offer)
-      this.hooks.signal({ sdp: { type: 'offer', sdp: offer.sdp ?? '' } })
+      await this.pc.setLocalDescription(await this.pc.createOffer())
+      await this.describe('offer')
     })
   }
 
@@ -73,9 +82,8 @@ export class CallLink {
         for (const candidate of this.earlyCandidates.splice(0)) await this.addCandidate(candidate)
         if (data.sdp.type === 'offer') {
           await this.onOffer?.()
-          const answer = await this.pc.createAnswer()
-          await this.pc.setLocalDescription(answer)
-          this.hooks.signal({ sdp: { type: 'answer', sdp: answer.sdp ?? '' } })
+          await this.pc.setLocalDescription(await this.pc.createAnswer())
+          await this.describe('answer')
         }
       } else if (data.candidate !== null) {
         if (this.hasRemote) await this.addCandidate(data.candidate)
@@ -113,6 +121,36 @@ export class CallLink {
     channel.onopen = () => {
       for (const text of this.outbox.splice(0)) channel.send(text)
     }
+  }
+
+  /** Signals the local description after the first gathering step (see the file's comment). */
+  private async describe (type: 'offer' | 'answer'): Promise<void> {
+    const pc = this.pc
+    if (!this.described && pc.iceGatheringState !== 'complete') {
+      await new Promise<void>(resolve => {
+        let quiet: ReturnType<typeof setTimeout> | undefined
+        const done = (): void => {
+          clearTimeout(timer)
+          clearTimeout(quiet)
+          pc.removeEventListener('icegatheringstatechange', check)
+          pc.removeEventListener('icecandidate', gathered)
+          resolve()
+        }
+        const check = (): void => { if (pc.iceGatheringState === 'complete') done() }
+        const gathered = (): void => {
+          clearTimeout(quiet)
+          quiet = setTimeout(done, ICE_GATHER_QUIET_MS)
+        }
+        const timer = setTimeout(done, ICE_GATHER_WAIT_MS)
+        pc.addEventListener('icegatheringstatechange', check)
+        pc.addEventListener('icecandidate', gathered)
+        // candidates surfaced before this listener are in the description already
+        if (pc.localDescription?.sdp.includes('\na=candidate:') === true) gathered()
+      })
+    }
+    if (this.closed) return
+    this.described = true
+    this.hooks.signal({ sdp: { type, sdp: pc.localDescription?.sdp ?? '' } })
   }
 
   private async addCandidate (candidate: RTCIceCandidateInit): Promise<void> {

@@ -2,11 +2,12 @@
  * `peerloom.call.join(room, …)` in the page (docs/CALLS.md): the page holds the call's
  * RTCPeerConnections, since media tracks cannot leave it, and the node carries the rest —
  * membership, signalling, media keys and chat sealing. In a mesh there is one connection per
- * other participant (the lower peer id offers); when the node picks a forwarder there is one
+ * other participant (the one that joined first offers); when the node picks a forwarder there is one
  * to it, and the mesh connections close once it carries media. Every frame sent or received
  * goes through the call's E2EE worker.
  */
 import { ErrorCode, PeerloomError } from '@peerloom/shared/errors'
+import { joinedBefore } from '@peerloom/shared/calls/api'
 import type {
   CallEvent, CallJoinResult, CallState, CallTopology, ChatMessage, MediaFlags, MediaKey, ParticipantInfo, SignalData
 } from '@peerloom/shared/calls/api'
@@ -93,6 +94,7 @@ class PeerloomCall extends EventTarget implements Call {
   readonly self: { readonly peerId: string, readonly name: string }
   private readonly node: CallNode
   private readonly callId: string
+  private readonly joinedAt: number
   private readonly iceServers: RTCIceServer[]
   private readonly stream: MediaStream
   private readonly local: Record<Kind, MediaStreamTrack | null>
@@ -123,6 +125,7 @@ class PeerloomCall extends EventTarget implements Call {
     this.roomId = joined.roomId
     this.callId = joined.callId
     this.self = Object.freeze({ peerId: joined.self.peerId, name: joined.self.name })
+    this.joinedAt = joined.self.joinedAt
     this.iceServers = joined.iceServers
     this.stream = options.stream
     this.local = { audio: options.stream.getAudioTracks()[0] ?? null, video: options.stream.getVideoTracks()[0] ?? null }
@@ -303,8 +306,17 @@ class PeerloomCall extends EventTarget implements Call {
 
   // mesh
 
+  /**
+   * Whether this page offers to `peerId` in a mesh: the participant that joined first does, so
+   * a joiner's members offer the moment they hear its hello rather than answer it first.
+   */
+  private offersTo (peerId: string): boolean {
+    const member = this.members.get(peerId)
+    return member !== undefined && joinedBefore({ peerId: this.self.peerId, joinedAt: this.joinedAt }, member.participant)
+  }
+
   private dialIfOfferer (peerId: string): void {
-    if (this.self.peerId < peerId && !this.mesh.has(peerId) && this.members.has(peerId)) void this.dial(peerId)
+    if (this.offersTo(peerId) && !this.mesh.has(peerId)) void this.dial(peerId)
   }
 
   private async dial (peerId: string): Promise<void> {
@@ -342,15 +354,15 @@ class PeerloomCall extends EventTarget implements Call {
     let peer = this.mesh.get(from)
     let early: SignalData[] = []
     if ('sdp' in data && data.sdp?.type === 'offer') {
-      // the lower peer id offers; an offer from a higher one is out of contract
-      if (from > this.self.peerId) return
+      // the one that joined first offers; an offer from a later one is out of contract
+      if (this.offersTo(from)) return
       if (peer?.sid !== sid) peer = this.answerer(from, sid)
       const kept = this.earlyCandidates.get(from)
       this.earlyCandidates.delete(from)
       if (kept?.sid === sid) early = kept.candidates
     }
     if (peer === undefined || peer.sid !== sid) {
-      if ('candidate' in data && from < this.self.peerId) this.keepEarlyCandidate(from, sid, data)
+      if ('candidate' in data && !this.offersTo(from)) this.keepEarlyCandidate(from, sid, data)
       return
     }
     const failed = (): void => { this.meshFailed(from, sid) }
