@@ -387,8 +387,8 @@ export class RoomCall {
     this.early.delete(from)
     for (const signal of early?.bodies ?? []) this.emit({ type: 'signal', from, sid: signal.sid, data: signal.data as SignalData })
     if (restored !== undefined) this.emit({ type: 'media-key', peerId: from, key: { keyId: restored.keyId, key: restored.key.slice(0) } })
-    // answer a newcomer at once instead of at our next presence tick, before our key: it
-    // takes a key only from a member, so it must have our hello first
+    // answer a newcomer now (or at the gap's end) rather than at our next presence tick: it
+    // takes a key only from a member, and holds one that overtakes our hello until it comes
     this.answerHello()
     if (early?.key !== undefined) await this.keyFrom(from, early.key)
     await this.sendKey(member)

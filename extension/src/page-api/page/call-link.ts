@@ -5,9 +5,10 @@
  * first gathering step (when ICE_GATHER_QUIET_MS pass without a new one, ICE_GATHER_WAIT_MS at
  * most) and only later ones follow on their own: each signal is a room message every relay
  * verifies, and Chromium gathers host UDP candidates within milliseconds but TCP ones a step
- * (about 100 ms) later, so a join's offer and answer carry the candidates that connect it. The `chat` data channel is made by the offerer
- * and taken by the answerer in `ondatachannel`, where its `onmessage` is attached at once
- * (docs/PLATFORM.md: after an await, early messages are lost).
+ * (about 100 ms) later, so a join's offer and answer carry the candidates that connect it.
+ * The `chat` data channel is made by the offerer and taken by the answerer in `ondatachannel`,
+ * where its `onmessage` is attached at once (docs/PLATFORM.md: after an await, early messages
+ * are lost).
  */
 import type { SignalData } from '@peerloom/shared/calls/api'
 import { ENCODED_CONNECTION } from './call-e2ee.ts'

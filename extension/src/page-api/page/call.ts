@@ -2,8 +2,8 @@
  * `peerloom.call.join(room, …)` in the page (docs/CALLS.md): the page holds the call's
  * RTCPeerConnections, since media tracks cannot leave it, and the node carries the rest —
  * membership, signalling, media keys and chat sealing. In a mesh there is one connection per
- * other participant (the one that joined first offers); when the node picks a forwarder there is one
- * to it, and the mesh connections close once it carries media. Every frame sent or received
+ * other participant (the one that joined first offers); when the node picks a forwarder there
+ * is one to it, and the mesh connections close once it carries media. Every frame sent or received
  * goes through the call's E2EE worker.
  */
 import { ErrorCode, PeerloomError } from '@peerloom/shared/errors'
